@@ -1,0 +1,153 @@
+"""Self-checks for the chapters: each prints one line and raises when the result is wrong.
+
+These are what the notebook tests (nbval) turn into assertions, so each compares a real
+result with a real expectation. Introduced in the chapter "Images as data".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _as_array(x: Any, what: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"expected a number, array or tensor for {what}, got {type(x).__name__}") from err
+
+
+def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0, name: str = "values") -> float:
+    """Check that two arrays or tensors agree elementwise within ``atol + rtol * |expected|``.
+
+    Args:
+        actual: the result to check (number, array or tensor).
+        expected: the reference, same shape.
+        atol (float): absolute tolerance. Default 1e-6.
+        rtol (float): relative tolerance. Default 0.
+        name (str): what is compared, for the printed line.
+
+    Returns:
+        float: the maximum absolute difference.
+
+    >>> check_close(torch.ones(3), np.ones(3), name="ones")  # doctest: +ELLIPSIS
+    ✓ ones: max abs difference 0 (tolerance 1e-06)
+    0.0
+
+    Introduced in the chapter "Images as data".
+    """
+    a, e = _as_array(actual, "actual"), _as_array(expected, "expected")
+    if a.shape != e.shape:
+        raise AssertionError(f"✗ {name}: shapes differ, got {a.shape}, expected {e.shape}")
+    diff = np.abs(a - e)
+    worst = float(diff.max()) if diff.size else 0.0
+    ok = bool(np.all(diff <= atol + rtol * np.abs(e))) and not np.isnan(a).any()
+    if not ok:
+        raise AssertionError(f"✗ {name}: max abs difference {worst:.3g} exceeds tolerance (atol={atol:g}, rtol={rtol:g})")
+    print(f"✓ {name}: max abs difference {worst:.3g} (tolerance {atol:g}{f', rtol {rtol:g}' if rtol else ''})")
+    return worst
+
+
+def check_at_least(value: float, minimum: float, name: str = "value") -> float:
+    """Check that a measured number is at least ``minimum`` (for example a test accuracy).
+
+    Args:
+        value (float): the measured number (a one-element tensor is accepted).
+        minimum (float): the lowest acceptable value.
+        name (str): what was measured, for the printed line.
+
+    Returns:
+        float: the value.
+
+    >>> check_at_least(0.98, 0.97, "accuracy")
+    ✓ accuracy: 0.98 ≥ 0.97
+    0.98
+
+    Introduced in the chapter "Images as data".
+    """
+    v = float(_as_array(value, name))
+    if not v >= minimum:
+        raise AssertionError(f"✗ {name}: {v:.4g} is below the required {minimum:.4g}")
+    print(f"✓ {name}: {v:.4g} ≥ {minimum:.4g}")
+    return v
+
+
+def check_at_most(value: float, maximum: float, name: str = "value") -> float:
+    """Check that a measured number is at most ``maximum`` (for example an error or a time).
+
+    Args:
+        value (float): the measured number.
+        maximum (float): the highest acceptable value.
+        name (str): what was measured.
+
+    Returns:
+        float: the value.
+
+    >>> check_at_most(0.01, 0.05, "error")
+    ✓ error: 0.01 ≤ 0.05
+    0.01
+
+    Introduced in the chapter "Images as data".
+    """
+    v = float(_as_array(value, name))
+    if not v <= maximum:
+        raise AssertionError(f"✗ {name}: {v:.4g} is above the allowed {maximum:.4g}")
+    print(f"✓ {name}: {v:.4g} ≤ {maximum:.4g}")
+    return v
+
+
+def check_equal(actual: Any, expected: Any, name: str = "value") -> Any:
+    """Check exact equality (shapes, counts, labels, tuples).
+
+    Args:
+        actual: the result; tensors and arrays are compared elementwise.
+        expected: what it must equal.
+        name (str): what is compared.
+
+    Returns:
+        The actual value.
+
+    >>> check_equal((1, 28, 28), (1, 28, 28), "shape")
+    ✓ shape: (1, 28, 28)
+    (1, 28, 28)
+
+    Introduced in the chapter "Images as data".
+    """
+    if isinstance(actual, (torch.Tensor, np.ndarray)) or isinstance(expected, (torch.Tensor, np.ndarray)):
+        a, e = _as_array(actual, name), _as_array(expected, name)
+        same = a.shape == e.shape and bool(np.array_equal(a, e))
+    else:
+        same = actual == expected
+    if not same:
+        raise AssertionError(f"✗ {name}: got {actual!r}, expected {expected!r}")
+    shown = repr(actual) if not isinstance(actual, (torch.Tensor, np.ndarray)) else f"{tuple(actual.shape)} array, equal"
+    print(f"✓ {name}: {shown}")
+    return actual
+
+
+def check_true(condition: bool, name: str) -> None:
+    """Check a yes/no fact, stated in ``name`` (for example "loss decreased").
+
+    Args:
+        condition (bool): the fact; a one-element tensor is accepted.
+        name (str): the statement that must hold.
+
+    Returns:
+        None.
+
+    >>> check_true(2 > 1, "two exceeds one")
+    ✓ two exceeds one
+
+    Introduced in the chapter "Images as data".
+    """
+    if isinstance(condition, torch.Tensor):
+        condition = bool(condition.item())
+    if not isinstance(condition, (bool, np.bool_)):
+        raise TypeError(f"expected a bool condition for {name!r}, got {type(condition).__name__}")
+    if not condition:
+        raise AssertionError(f"✗ {name}: does not hold")
+    print(f"✓ {name}")

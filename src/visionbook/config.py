@@ -1,0 +1,134 @@
+"""Reproducibility, device choice and the book's switches (introduced in "Images as data")."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"expected {name} to be 0 or 1, got {value!r}")
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) so that a run can be repeated.
+
+    Args:
+        seed (int): the seed, a non-negative integer. Default 0.
+        deterministic (bool): also ask PyTorch for deterministic algorithms where that is
+            cheap (cuDNN's deterministic kernels; ``warn_only`` so that operations without
+            a deterministic version still run). Default True.
+
+    Returns:
+        None.
+
+    >>> seed_everything(42)
+    >>> torch.rand(1).item() == (seed_everything(42) or torch.rand(1).item())
+    True
+
+    Introduced in the chapter "Images as data".
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"expected a non-negative integer seed, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def device() -> torch.device:
+    """The best available device: CUDA, then Apple's MPS, then the CPU.
+
+    Returns:
+        torch.device: for example ``device(type='cpu')``.
+
+    >>> device().type in {"cuda", "mps", "cpu"}
+    True
+
+    Introduced in the chapter "Images as data".
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def data_home() -> Path:
+    """The directory where data sets, downloads and trained checkpoints are cached.
+
+    ``VISIONBOOK_HOME`` overrides the default, ``$XDG_CACHE_HOME/visionbook`` (usually
+    ``~/.cache/visionbook``). The directory is created if needed.
+
+    Returns:
+        pathlib.Path: an existing directory.
+
+    >>> data_home().is_dir()
+    True
+
+    Introduced in the chapter "Images as data".
+    """
+    home = os.environ.get("VISIONBOOK_HOME")
+    if home:
+        path = Path(home).expanduser()
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path = Path(cache) / "visionbook"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def offline() -> bool:
+    """True when ``VISIONBOOK_OFFLINE=1``: every network attempt is switched off.
+
+    Returns:
+        bool.
+
+    >>> isinstance(offline(), bool)
+    True
+
+    Introduced in the chapter "Images as data".
+    """
+    return _flag("VISIONBOOK_OFFLINE")
+
+
+def full() -> bool:
+    """True when ``VISIONBOOK_FULL=1``: full data sets and longer training where offered.
+
+    Returns:
+        bool.
+
+    >>> isinstance(full(), bool)
+    True
+
+    Introduced in the chapter "Images as data".
+    """
+    return _flag("VISIONBOOK_FULL")
+
+
+def progress_enabled() -> bool:
+    """Whether training loops show a progress bar (``VISIONBOOK_PROGRESS=0`` hides it).
+
+    Returns:
+        bool: True unless the variable is set to a false value.
+
+    Introduced in the chapter "Images as data".
+    """
+    return "VISIONBOOK_PROGRESS" not in os.environ or _flag("VISIONBOOK_PROGRESS")

