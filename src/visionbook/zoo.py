@@ -240,7 +240,7 @@ register(
         "shapes_cnn",
         _build_shapes_cnn,
         _train_shapes_cnn,
-        {"data": "shapes 32x32, train seed 1, test seed 2", "n_train": 4000, "epochs": 6, "lr": 3e-3, "batch_size": 64, "seed": 0},
+        {"data": "shapes 32x32, train seed 1, test seed 2", "n_train": 6000, "epochs": 10, "lr": 3e-3, "batch_size": 64, "seed": 0},
         "three-block CNN (16-32-64 channels, global average pooling) classifying the five shapes",
     )
 )
