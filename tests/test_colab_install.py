@@ -14,7 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "book" / "images_as_data.ipynb"
 
-pytestmark = pytest.mark.skipif(os.environ.get("VISIONBOOK_TEST_INSTALL") != "1", reason="set VISIONBOOK_TEST_INSTALL=1 (CI does)")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("VISIONBOOK_TEST_INSTALL") != "1", reason="set VISIONBOOK_TEST_INSTALL=1 (CI does)"
+)
 
 
 def _run(*cmd, **kwargs):
@@ -36,7 +38,12 @@ def test_fresh_environment_with_only_the_package_runs_a_chapter(tmp_path):
         f"NotebookClient(nb, timeout=600, kernel_name='python3', resources={{'metadata': {{'path': {str(CHAPTER.parent)!r}}}}}).execute()\n"
         "print('executed', len(nb.cells), 'cells')\n"
     )
-    env = {**os.environ, "VISIONBOOK_HOME": str(tmp_path / "home"), "VISIONBOOK_OFFLINE": "1", "JUPYTER_PATH": str(venv / "share" / "jupyter")}
+    env = {
+        **os.environ,
+        "VISIONBOOK_HOME": str(tmp_path / "home"),
+        "VISIONBOOK_OFFLINE": "1",
+        "JUPYTER_PATH": str(venv / "share" / "jupyter"),
+    }
     done = _run(python, "-c", script, env=env, cwd=tmp_path)
     assert "executed" in done.stdout
     listed = _run(python, "-m", "pip", "list").stdout.lower()

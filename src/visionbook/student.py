@@ -83,7 +83,9 @@ def write_student_copies(src: str | Path, dest: str | Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``visionbook-student SRC DEST``."""
-    parser = argparse.ArgumentParser(prog="visionbook-student", description="Write student copies of the chapters (solutions removed).")
+    parser = argparse.ArgumentParser(
+        prog="visionbook-student", description="Write student copies of the chapters (solutions removed)."
+    )
     parser.add_argument("src", help="folder of chapter notebooks (for example book/) or one notebook")
     parser.add_argument("dest", help="output folder for the student copies")
     args = parser.parse_args(argv)

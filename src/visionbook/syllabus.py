@@ -61,7 +61,12 @@ def chapter_facts(path: str | Path) -> dict:
     intro = "\n".join(c.source for c in cells[:3]).splitlines()
     title = next((line[2:].strip() for line in intro if line.startswith("# ")), path.stem)
     exercises = [m.group("title").strip() or "(untitled)" for c in cells for m in _EXERCISE.finditer(c.source)]
-    return {"title": title, "objectives": _bullets_after(intro, r"objective|you will|by the end"), "prerequisites": _prerequisites(intro), "exercises": exercises}
+    return {
+        "title": title,
+        "objectives": _bullets_after(intro, r"objective|you will|by the end"),
+        "prerequisites": _prerequisites(intro),
+        "exercises": exercises,
+    }
 
 
 def guide_markdown(chapters: list[str | Path], runtimes: str | Path) -> str:
