@@ -21,6 +21,13 @@ def _as_array(x: Any, what: str) -> np.ndarray:
         raise TypeError(f"expected a number, array or tensor for {what}, got {type(x).__name__}") from err
 
 
+def _as_scalar(x: Any, what: str) -> float:
+    array = _as_array(x, what)
+    if array.size != 1:
+        raise ValueError(f"expected a single number for {what}, got an array of shape {array.shape}")
+    return float(array.reshape(()))
+
+
 def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0, name: str = "values") -> float:
     """Check that two arrays or tensors agree elementwise within ``atol + rtol * |expected|``.
 
@@ -43,11 +50,19 @@ def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.
     a, e = _as_array(actual, "actual"), _as_array(expected, "expected")
     if a.shape != e.shape:
         raise AssertionError(f"✗ {name}: shapes differ, got {a.shape}, expected {e.shape}")
-    diff = np.abs(a - e)
+    if np.isnan(a).any() or np.isnan(e).any():
+        raise AssertionError(
+            f"✗ {name}: NaN values, {int(np.isnan(a).sum())} in the result and {int(np.isnan(e).sum())} expected"
+        )
+    with np.errstate(invalid="ignore"):  # equal infinities agree
+        diff = np.where(a == e, 0.0, np.abs(a - e))
+        ok = (a == e) | (diff <= atol + rtol * np.abs(e))
     worst = float(diff.max()) if diff.size else 0.0
-    ok = bool(np.all(diff <= atol + rtol * np.abs(e))) and not np.isnan(a).any()
-    if not ok:
-        raise AssertionError(f"✗ {name}: max abs difference {worst:.3g} exceeds tolerance (atol={atol:g}, rtol={rtol:g})")
+    if not ok.all():
+        where = tuple(int(i) for i in np.unravel_index(diff.argmax(), diff.shape))
+        raise AssertionError(
+            f"✗ {name}: max abs difference {worst:.3g} at index {where} exceeds tolerance (atol={atol:g}, rtol={rtol:g})"
+        )
     print(f"✓ {name}: max abs difference {worst:.3g} (tolerance {atol:g}{f', rtol {rtol:g}' if rtol else ''})")
     return worst
 
@@ -69,7 +84,7 @@ def check_at_least(value: float, minimum: float, name: str = "value") -> float:
 
     Introduced in the chapter "Images as data".
     """
-    v = float(_as_array(value, name))
+    v, minimum = _as_scalar(value, name), _as_scalar(minimum, "minimum")
     if not v >= minimum:
         raise AssertionError(f"✗ {name}: {v:.4g} is below the required {minimum:.4g}")
     print(f"✓ {name}: {v:.4g} ≥ {minimum:.4g}")
@@ -93,7 +108,7 @@ def check_at_most(value: float, maximum: float, name: str = "value") -> float:
 
     Introduced in the chapter "Images as data".
     """
-    v = float(_as_array(value, name))
+    v, maximum = _as_scalar(value, name), _as_scalar(maximum, "maximum")
     if not v <= maximum:
         raise AssertionError(f"✗ {name}: {v:.4g} is above the allowed {maximum:.4g}")
     print(f"✓ {name}: {v:.4g} ≤ {maximum:.4g}")
@@ -133,7 +148,7 @@ def check_true(condition: bool, name: str) -> None:
     """Check a yes/no fact, stated in ``name`` (for example "loss decreased").
 
     Args:
-        condition (bool): the fact; a one-element tensor is accepted.
+        condition (bool): the fact; a one-element bool tensor or array is accepted.
         name (str): the statement that must hold.
 
     Returns:
@@ -144,10 +159,17 @@ def check_true(condition: bool, name: str) -> None:
 
     Introduced in the chapter "Images as data".
     """
-    if isinstance(condition, torch.Tensor):
+    if isinstance(condition, torch.Tensor) and condition.dtype == torch.bool and condition.numel() == 1:
+        condition = bool(condition.item())
+    if isinstance(condition, np.ndarray) and condition.dtype == np.bool_ and condition.size == 1:
         condition = bool(condition.item())
     if not isinstance(condition, (bool, np.bool_)):
-        raise TypeError(f"expected a bool condition for {name!r}, got {type(condition).__name__}")
+        shown = (
+            f"{type(condition).__name__} of shape {tuple(condition.shape)}"
+            if hasattr(condition, "shape")
+            else type(condition).__name__
+        )
+        raise TypeError(f"expected a bool (or a one-element bool tensor) for {name!r}, got {shown}")
     if not condition:
         raise AssertionError(f"✗ {name}: does not hold")
     print(f"✓ {name}")

@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from torch import nn
 
 
+def _positive_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+
 def mlp(in_features: int, hidden: Sequence[int], num_classes: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """A multilayer perceptron that flattens its input: ``(B, ...) -> (B, num_classes)``.
 
@@ -29,9 +33,13 @@ def mlp(in_features: int, hidden: Sequence[int], num_classes: int, activation: t
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
+    if isinstance(hidden, int) or not isinstance(hidden, Sequence):
+        raise TypeError(f"expected hidden as a sequence of widths such as (128, 64), got {hidden!r}")
     widths = [in_features, *hidden]
-    if any(not isinstance(w, int) or w < 1 for w in [*widths, num_classes]):
-        raise ValueError(f"expected positive integer widths, got in_features={in_features}, hidden={tuple(hidden)}, num_classes={num_classes}")
+    if any(not _positive_int(w) for w in [*widths, num_classes]):
+        raise ValueError(
+            f"expected positive integer widths, got in_features={in_features}, hidden={tuple(hidden)}, num_classes={num_classes}"
+        )
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in zip(widths[:-1], widths[1:]):
         layers += [nn.Linear(a, b), activation()]
@@ -53,10 +61,16 @@ def lenet(num_classes: int = 10, in_channels: int = 1, width: int = 1) -> nn.Seq
     Returns:
         nn.Sequential: ``(B, in_channels, 28, 28) -> (B, num_classes)``.
 
+    >>> import torch
+    >>> lenet()(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+
     Introduced in the chapter "Convolutional neural networks".
     """
-    if width < 1 or num_classes < 1 or in_channels < 1:
-        raise ValueError(f"expected positive num_classes, in_channels and width, got {num_classes}, {in_channels}, {width}")
+    if not all(_positive_int(k) for k in (num_classes, in_channels, width)):
+        raise ValueError(
+            f"expected positive integers, got num_classes={num_classes!r}, in_channels={in_channels!r}, width={width!r}"
+        )
     c1, c2 = 6 * width, 16 * width
     return nn.Sequential(
         nn.Conv2d(in_channels, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, c1, 14, 14)
@@ -70,6 +84,10 @@ def lenet(num_classes: int = 10, in_channels: int = 1, width: int = 1) -> nn.Seq
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     """Conv 3x3 (same padding) -> BatchNorm -> ReLU -> MaxPool 2: halves H and W.
+
+    >>> import torch
+    >>> conv_block(3, 8)(torch.zeros(2, 3, 16, 16)).shape
+    torch.Size([2, 8, 8, 8])
 
     Introduced in the chapter "Convolutional neural networks".
     """
@@ -90,10 +108,19 @@ def small_cnn(num_classes: int, in_channels: int = 3, channels: Sequence[int] = 
     Returns:
         nn.Sequential: ``(B, in_channels, H, W) -> (B, num_classes)``.
 
+    >>> import torch
+    >>> small_cnn(5)(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 5])
+
     Introduced in the chapter "Convolutional neural networks".
     """
-    if not channels or num_classes < 1:
-        raise ValueError(f"expected at least one block and num_classes >= 1, got channels={tuple(channels)}, num_classes={num_classes}")
+    if isinstance(channels, int) or not isinstance(channels, Sequence):
+        raise TypeError(f"expected channels as a sequence such as (16, 32, 64), got {channels!r}")
+    if not channels or not all(_positive_int(k) for k in (num_classes, in_channels, *channels)):
+        raise ValueError(
+            f"expected at least one block and positive integer sizes, got num_classes={num_classes!r}, "
+            f"in_channels={in_channels!r}, channels={tuple(channels)}"
+        )
     widths = [in_channels, *channels]
     blocks = [conv_block(a, b) for a, b in zip(widths[:-1], widths[1:])]
     return nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], num_classes))

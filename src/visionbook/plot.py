@@ -54,9 +54,13 @@ def show_images(
 
     Introduced in the chapter "Images as data".
     """
+    if isinstance(images, torch.Tensor) and images.ndim != 4:
+        raise ValueError(f"expected a batch of images of shape (N, C, H, W), got {tuple(images.shape)}")
     images = list(images)
     if not images:
         raise ValueError("expected at least one image, got none")
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"expected a positive integer ncols, got {ncols!r}")
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"expected one label per image, got {len(labels)} labels for {len(images)} images")
     ncols = min(ncols, len(images))
@@ -75,7 +79,7 @@ def show_images(
 
 
 def plot_history(history: dict[str, list[float]], title: str | None = None):
-    """Loss and accuracy per epoch, training and validation, side by side.
+    """Loss and accuracy per epoch, training and validation, side by side (accuracy if recorded).
 
     Args:
         history (dict): as returned by :func:`visionbook.train.fit`.
@@ -84,18 +88,24 @@ def plot_history(history: dict[str, list[float]], title: str | None = None):
     Returns:
         matplotlib.figure.Figure.
 
+    >>> fig = plot_history({"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]})
+
     Introduced in the chapter "Multilayer networks and activation functions".
     """
+    if not isinstance(history, dict):
+        raise TypeError(f"expected a history dict as fit() returns, got {type(history).__name__}")
     if not history.get("train_loss"):
-        raise ValueError("expected a history with a non-empty 'train_loss' list, as fit() returns")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+        raise ValueError(f"expected a history with a non-empty 'train_loss' list, as fit() returns; got keys {sorted(history)}")
+    metrics = [m for m in ("loss", "accuracy") if history.get(f"train_{m}") or history.get(f"val_{m}")]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
         for split in ("train", "val"):
             values = history.get(f"{split}_{metric}", [])
             if values:
                 ax.plot(range(1, len(values) + 1), values, marker="o", label=split)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
+        ax.set_title(f"{metric} per epoch")
         ax.legend()
     if title:
         fig.suptitle(title)
@@ -111,11 +121,19 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    y_true, y_pred = torch.as_tensor(y_true).long().cpu(), torch.as_tensor(y_pred).long().cpu()
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"expected a positive integer num_classes, got {num_classes!r}")
+    y_true, y_pred = torch.as_tensor(y_true).cpu(), torch.as_tensor(y_pred).cpu()
+    if y_true.is_floating_point() or y_pred.is_floating_point():
+        raise TypeError(f"expected integer labels, got {y_true.dtype} and {y_pred.dtype} (take logits.argmax(1) first)")
+    y_true, y_pred = y_true.long(), y_pred.long()
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(f"expected two label vectors of the same shape (N,), got {tuple(y_true.shape)} and {tuple(y_pred.shape)}")
+        raise ValueError(
+            f"expected two label vectors of the same shape (N,), got {tuple(y_true.shape)} and {tuple(y_pred.shape)}"
+        )
     if len(y_true) and (min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= num_classes):
-        raise ValueError(f"expected labels in 0..{num_classes - 1}")
+        got = (int(min(y_true.min(), y_pred.min())), int(max(y_true.max(), y_pred.max())))
+        raise ValueError(f"expected labels in 0..{num_classes - 1}, got labels from {got[0]} to {got[1]}")
     return torch.bincount(y_true * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
@@ -130,6 +148,8 @@ def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, classes: S
 
     Returns:
         matplotlib.figure.Figure.
+
+    >>> fig = plot_confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), ["cat", "dog"])
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """

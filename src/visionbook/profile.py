@@ -35,6 +35,19 @@ def _macs(module: nn.Module, out: torch.Tensor) -> int:
     return 0
 
 
+def _check_model_and_shape(model: nn.Module, input_shape: tuple[int, ...]) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    if not isinstance(input_shape, tuple) or not input_shape or not all(_positive_int(d) for d in input_shape):
+        raise ValueError(
+            f"expected input_shape as a tuple of positive ints without the batch, such as (1, 28, 28), got {input_shape!r}"
+        )
+
+
+def _positive_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
 def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
     """One row per leaf layer: name, type, output shape, parameters and multiply-accumulates.
 
@@ -54,27 +67,33 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
 
     Introduced in the chapter "Convolutional neural networks".
     """
-    if not isinstance(input_shape, tuple) or not all(isinstance(d, int) and d > 0 for d in input_shape):
-        raise ValueError(f"expected input_shape as a tuple of positive ints without the batch, got {input_shape!r}")
-    rows, hooks = [], []
-    for name, module in model.named_modules():
-        if len(list(module.children())) == 0:
-            def hook(mod, args, out, name=name):
-                rows.append({"layer": name, "type": type(mod).__name__, "output": tuple(out.shape[1:]),
-                             "params": sum(p.numel() for p in mod.parameters(recurse=False)), "macs": _macs(mod, out)})  # fmt: skip
-            hooks.append(module.register_forward_hook(hook))
+    _check_model_and_shape(model, input_shape)
+    rows: list[dict] = []
+    leaves = [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None]
+    hooks = [m.register_forward_hook(lambda mod, args, out, name=name: rows.append(_row(name, mod, out))) for name, m in leaves]
+    p = next(model.parameters(), None)
+    x = torch.zeros(1, *input_shape, device=p.device if p is not None else "cpu")
+    was_training = model.training
     try:
-        p = next(model.parameters(), None)
-        x = torch.zeros(1, *input_shape, device=p.device if p is not None else "cpu")
-        was_training = model.training
         model.eval()
         with torch.no_grad():
             model(x)
-        model.train(was_training)
+    except RuntimeError as err:
+        raise ValueError(
+            f"the model cannot take an input of shape {input_shape} (with a batch: {tuple(x.shape)}): {err}"
+        ) from err
     finally:
+        model.train(was_training)
         for h in hooks:
             h.remove()
     return rows
+
+
+def _row(name: str, module: nn.Module, out) -> dict:
+    shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
+    params = sum(p.numel() for p in module.parameters(recurse=False))
+    macs = _macs(module, out) if isinstance(out, torch.Tensor) else 0
+    return {"layer": name, "type": type(module).__name__, "output": shape, "params": params, "macs": macs}
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -88,7 +107,9 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return sum(row["macs"] for row in layer_table(model, input_shape))
 
 
-def time_per_batch(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 64, repeats: int = 5, device: torch.device | None = None) -> float:
+def time_per_batch(
+    model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 64, repeats: int = 5, device: torch.device | None = None
+) -> float:
     """Median seconds of one forward pass over a batch, after one warm-up pass.
 
     Args:
@@ -101,13 +122,18 @@ def time_per_batch(model: nn.Module, input_shape: tuple[int, ...], batch_size: i
     Returns:
         float: seconds.
 
+    >>> time_per_batch(nn.Linear(4, 2), (4,), batch_size=8) > 0
+    True
+
     Introduced in the chapter "Modern architectures".
     """
-    if repeats < 1 or batch_size < 1:
-        raise ValueError(f"expected positive repeats and batch_size, got {repeats} and {batch_size}")
+    _check_model_and_shape(model, input_shape)
+    if not (_positive_int(repeats) and _positive_int(batch_size)):
+        raise ValueError(f"expected positive integer repeats and batch_size, got {repeats!r} and {batch_size!r}")
     p = next(model.parameters(), None)
-    device = device or (p.device if p is not None else torch.device("cpu"))
+    device = torch.device(device) if device is not None else (p.device if p is not None else torch.device("cpu"))
     x = torch.randn(batch_size, *input_shape, device=device)
+    was_training = model.training
     model.eval()
     times = []
     with torch.no_grad():
@@ -120,4 +146,5 @@ def time_per_batch(model: nn.Module, input_shape: tuple[int, ...], batch_size: i
                 torch.cuda.synchronize()
             if i:
                 times.append(time.perf_counter() - start)
+    model.train(was_training)
     return sorted(times)[len(times) // 2]

@@ -110,7 +110,9 @@ def runtime_table(path: str | os.PathLike | None = None):
     candidates = [Path(path)] if path else [Path("_data/runtimes.json"), DEFAULT_JSON]
     found = next((p for p in candidates if p.exists()), None)
     if found is None:
-        raise FileNotFoundError(f"no runtime measurements at {' or '.join(map(str, candidates))}; run python -m visionbook.runtimes")
+        raise FileNotFoundError(
+            f"no runtime measurements at {' or '.join(map(str, candidates))}; run python -m visionbook.runtimes"
+        )
     table = json.loads(found.read_text())
     cpu, gpu = table.get("cpu", {}), table.get("gpu", {})
     rows = ["| Chapter | CPU time (s) | CPU peak memory (MiB) | GPU time (s) |", "| --- | ---: | ---: | ---: |"]
@@ -118,7 +120,11 @@ def runtime_table(path: str | os.PathLike | None = None):
     for stem, c in cpu.get("chapters", {}).items():
         g = gpu.get("chapters", {}).get(stem, {})
         total += c["seconds"]
-        rows.append(f"| {c['title']} | {c['seconds']:.0f} | {c['peak_mib']:,} | {g['seconds']:.0f} |" if g else f"| {c['title']} | {c['seconds']:.0f} | {c['peak_mib']:,} | not measured |")
+        rows.append(
+            f"| {c['title']} | {c['seconds']:.0f} | {c['peak_mib']:,} | {g['seconds']:.0f} |"
+            if g
+            else f"| {c['title']} | {c['seconds']:.0f} | {c['peak_mib']:,} | not measured |"
+        )
     rows.append(f"| **All chapters** | **{total:.0f}** | | |")
     note = f"\n\nCPU: {cpu.get('machine', '?')}, measured {cpu.get('date', '?')} with `{cpu.get('command', '?')}`."
     if gpu:

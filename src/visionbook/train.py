@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Union
 
 import torch
 from torch import nn
@@ -15,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from visionbook import config
 
-Data = Union[Dataset, tuple[torch.Tensor, torch.Tensor]]
+Data = Dataset | tuple[torch.Tensor, torch.Tensor]
 History = dict[str, list[float]]
 
 
@@ -33,7 +32,9 @@ def _as_tensors(data: Data) -> tuple[torch.Tensor, torch.Tensor] | None:
     raise TypeError(f"expected a Dataset or a tuple (X, y) of tensors, got {type(data).__name__}")
 
 
-def batches(data: Data, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    data: Data, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(X, y)`` mini-batches; in-memory tensors are sliced directly (fast on a CPU).
 
     Args:
@@ -50,13 +51,19 @@ def batches(data: Data, batch_size: int, shuffle: bool = False, generator: torch
 
     Introduced in the chapter "Images as data".
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"expected a positive integer batch_size, got {batch_size!r}")
-    tensors = _as_tensors(data)
+    _check_batch_size(batch_size)
+    tensors = _as_tensors(data)  # checked now, not at the first batch
     if tensors is None:
-        yield from DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
-        return
-    X, y = tensors
+        return iter(DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator))
+    return _tensor_batches(*tensors, batch_size, shuffle, generator)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"expected a positive integer batch_size, got {batch_size!r}")
+
+
+def _tensor_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None):
     order = torch.randperm(len(X), generator=generator) if shuffle else torch.arange(len(X))
     for start in range(0, len(X), batch_size):
         idx = order[start : start + batch_size]
@@ -78,13 +85,22 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y):
-        raise ValueError(f"expected logits (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(y.shape)}")
+    if not isinstance(logits, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"expected logits and labels as tensors, got {type(logits).__name__} and {type(y).__name__}")
+    if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y) or len(y) == 0:
+        raise ValueError(f"expected logits (N, K) and labels (N,) with N > 0, got {tuple(logits.shape)} and {tuple(y.shape)}")
     return (logits.argmax(1) == y).float().mean().item()
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 @torch.no_grad()
-def predict(model: nn.Module, data: Data, batch_size: int = 512, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module, data: Data, batch_size: int = 512, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``model`` in eval mode over ``data``.
 
     Args:
@@ -98,16 +114,20 @@ def predict(model: nn.Module, data: Data, batch_size: int = 512, device: torch.d
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    device = device or next(model.parameters()).device
+    device = device or _model_device(model)
     model.eval()
     outs, ys = [], []
     for X, y in batches(data, batch_size):
         outs.append(model(X.to(device)).cpu())
         ys.append(y)
+    if not outs:
+        raise ValueError("expected at least one example to predict, got an empty data set")
     return torch.cat(outs), torch.cat(ys)
 
 
-def evaluate(model: nn.Module, data: Data, loss_fn: Callable | None = None, batch_size: int = 512, device: torch.device | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, data: Data, loss_fn: Callable | None = None, batch_size: int = 512, device: torch.device | None = None
+) -> dict[str, float]:
     """Mean loss and accuracy of a classifier on ``data``.
 
     Args:
@@ -127,7 +147,16 @@ def evaluate(model: nn.Module, data: Data, loss_fn: Callable | None = None, batc
     return {"loss": float(loss_fn(logits, y)), "accuracy": accuracy(logits, y)}
 
 
-def train_epoch(model: nn.Module, data: Data, optimizer: torch.optim.Optimizer, loss_fn: Callable, batch_size: int, generator: torch.Generator, device: torch.device, scheduler=None) -> dict[str, float]:
+def train_epoch(
+    model: nn.Module,
+    data: Data,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    scheduler=None,
+) -> dict[str, float]:
     """One pass over shuffled ``data``: zero_grad, forward, backward, step for each batch.
 
     Returns:
@@ -149,6 +178,8 @@ def train_epoch(model: nn.Module, data: Data, optimizer: torch.optim.Optimizer, 
         total_loss += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item() if logits.ndim == 2 else 0
         seen += len(y)
+    if seen == 0:
+        raise ValueError("expected at least one training example, got an empty data set")
     return {"loss": total_loss / seen, "accuracy": correct / seen}
 
 
@@ -200,8 +231,9 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    if not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"expected a positive integer number of epochs, got {epochs!r}")
+    _check_batch_size(batch_size)
     device = device or config.device()
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
