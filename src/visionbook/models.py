@@ -97,8 +97,9 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
 def small_cnn(num_classes: int, in_channels: int = 3, channels: Sequence[int] = (16, 32, 64)) -> nn.Sequential:
     """A small VGG-style CNN: conv blocks, global average pooling, a linear classifier.
 
-    Works for any input size that survives ``len(channels)`` halvings; the last conv block's
-    output is the ``features`` layer (index ``-3``) that Grad-CAM and transfer learning use.
+    Works for any input size that survives ``len(channels)`` halvings. The last conv block,
+    ``model[-4]``, outputs the feature maps that Grad-CAM and transfer learning use; ``model[-3]``
+    pools them, ``model[-1]`` is the classifier.
 
     Args:
         num_classes (int): number of outputs.

@@ -1,0 +1,252 @@
+"""visionbook.train: batching, accuracy, the training loop, evaluation and prediction."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from visionbook.train import accuracy, batches, evaluate, fit, predict
+
+
+class Squares(Dataset):
+    """A plain map-style Dataset (not a TensorDataset): item i is (tensor([i]), i**2)."""
+
+    def __len__(self):
+        return 11
+
+    def __getitem__(self, i):
+        return torch.tensor([float(i)]), i * i
+
+
+def _tensors(n: int = 10):
+    return torch.arange(n, dtype=torch.float32).unsqueeze(1), torch.arange(n)
+
+
+def _separable(n: int = 64, seed: int = 0):
+    """Two classes split by the line x0 + x1 = 0, with a margin of at least 0.5."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 2, generator=g)
+    X = X + 0.5 * torch.sign(X.sum(1, keepdim=True)) * torch.ones(1, 2) / 2**0.5
+    return X, (X.sum(1) > 0).long()
+
+
+# ---------------------------------------------------------------- batches
+
+
+@pytest.mark.parametrize("data", [_tensors(), TensorDataset(*_tensors())], ids=["tuple", "TensorDataset"])
+def test_batches_in_order(data):
+    out = list(batches(data, 3))
+    assert [len(y) for _, y in out] == [3, 3, 3, 1]
+    assert torch.equal(torch.cat([y for _, y in out]), torch.arange(10))
+    assert all(torch.equal(X[:, 0].long(), y) for X, y in out)  # inputs stay with their labels
+
+
+def test_batches_shuffled_cover_every_example_once():
+    out = list(batches(_tensors(), 4, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    seen = torch.cat([y for _, y in out])
+    assert sorted(seen.tolist()) == list(range(10))
+    assert not torch.equal(seen, torch.arange(10))
+    assert all(torch.equal(X[:, 0].long(), y) for X, y in out)
+
+
+def test_batches_shuffle_is_repeatable_with_a_seeded_generator():
+    def order(seed):
+        return torch.cat([y for _, y in batches(_tensors(50), 7, shuffle=True, generator=torch.Generator().manual_seed(seed))])
+
+    assert torch.equal(order(3), order(3))
+    assert not torch.equal(order(3), order(4))
+
+
+def test_batches_of_a_generic_dataset_go_through_a_dataloader():
+    out = list(batches(Squares(), 4))
+    assert [len(y) for _, y in out] == [4, 4, 3]
+    X = torch.cat([x for x, _ in out])
+    y = torch.cat([y for _, y in out])
+    assert X.shape == (11, 1) and torch.equal(y, torch.arange(11) ** 2)
+
+    def shuffled(seed):
+        return torch.cat([y for _, y in batches(Squares(), 4, shuffle=True, generator=torch.Generator().manual_seed(seed))])
+
+    assert sorted(shuffled(0).tolist()) == [i * i for i in range(11)]
+    assert torch.equal(shuffled(0), shuffled(0))
+    assert not torch.equal(shuffled(0), torch.arange(11) ** 2)
+
+
+@pytest.mark.parametrize("batch_size", [0, -2, 2.5, True, None])
+def test_batches_bad_batch_size_fails_at_the_call(batch_size):
+    with pytest.raises(ValueError, match="expected a positive integer batch_size, got"):
+        batches(_tensors(), batch_size)
+
+
+def test_batches_bad_data():
+    with pytest.raises(TypeError, match=r"expected a Dataset or a tuple \(X, y\) of tensors, got list"):
+        batches([1, 2, 3], 2)
+    with pytest.raises(TypeError, match="expected data as a Dataset or a tuple"):
+        batches((torch.zeros(3), torch.zeros(3), torch.zeros(3)), 2)
+    with pytest.raises(ValueError, match="expected X and y of the same length, got 5 and 4"):
+        batches((torch.zeros(5, 2), torch.zeros(4)), 2)
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+def test_accuracy_on_a_hand_example():
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 5.0], [4.0, 4.5, 0.0]])
+    # predicted classes 0, 1, 2, 1 against true 0, 1, 1, 0: two of four right
+    assert accuracy(logits, torch.tensor([0, 1, 1, 0])) == 0.5
+    assert accuracy(logits, torch.tensor([0, 1, 2, 1])) == 1.0
+    assert accuracy(logits, torch.tensor([1, 0, 0, 0])) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("logits", "y"),
+    [
+        (torch.zeros(4), torch.zeros(4, dtype=torch.long)),
+        (torch.zeros(4, 3), torch.zeros(5, dtype=torch.long)),
+        (torch.zeros(4, 3), torch.zeros(4, 1, dtype=torch.long)),
+        (torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)),
+    ],
+)
+def test_accuracy_bad_shapes(logits, y):
+    with pytest.raises(ValueError, match=r"expected logits \(N, K\) and labels \(N,\) with N > 0, got"):
+        accuracy(logits, y)
+
+
+def test_accuracy_needs_tensors():
+    with pytest.raises(TypeError, match="expected logits and labels as tensors, got list and Tensor"):
+        accuracy([[1.0, 0.0]], torch.tensor([0]))
+
+
+# ---------------------------------------------------------------- fit, evaluate, predict
+
+
+def test_fit_separates_a_linearly_separable_problem(capsys):
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    train, val = _separable(64, seed=0), _separable(32, seed=1)
+    history = fit(model, train, val, epochs=20, lr=0.1, batch_size=16, device=torch.device("cpu"))
+    assert set(history) == {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"}
+    assert all(len(v) == 20 for v in history.values())
+    assert history["train_accuracy"][-1] == 1.0 and history["val_accuracy"][-1] == 1.0
+    assert history["train_loss"][-1] < history["train_loss"][0] / 2
+    assert all(s > 0 for s in history["seconds"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 20 and lines[-1].startswith("epoch 20/20  train loss") and "val loss" in lines[-1]
+    assert evaluate(model, val)["accuracy"] == 1.0
+
+
+def test_fit_without_validation_and_quietly(capsys):
+    history = fit(nn.Linear(2, 2), _separable(16), epochs=3, verbose=False)
+    assert len(history["train_loss"]) == 3 and history["val_loss"] == [] and history["val_accuracy"] == []
+    assert capsys.readouterr().out == ""
+
+
+def test_fit_is_repeatable_with_the_same_seed():
+    def run(seed):
+        torch.manual_seed(0)  # the same initial weights
+        return fit(nn.Linear(2, 2), _separable(64), epochs=3, lr=0.05, batch_size=8, seed=seed, verbose=False)["train_loss"]
+
+    assert run(0) == run(0)
+    assert run(0) != run(1)  # the seed decides the order of the batches
+
+
+def test_fit_matches_a_hand_written_loop():
+    """With shuffling fixed by the seed, fit() is exactly zero_grad, forward, backward, step per batch."""
+    X, y = _separable(24)
+    torch.manual_seed(0)
+    ours, reference = nn.Linear(2, 2), nn.Linear(2, 2)
+    reference.load_state_dict(ours.state_dict())
+    fit(ours, (X, y), epochs=2, lr=0.1, batch_size=8, optimizer=torch.optim.SGD(ours.parameters(), lr=0.1), seed=5, verbose=False)
+    g, opt = torch.Generator().manual_seed(5), torch.optim.SGD(reference.parameters(), lr=0.1)
+    for _ in range(2):
+        order = torch.randperm(24, generator=g)
+        for i in range(0, 24, 8):
+            idx = order[i : i + 8]
+            opt.zero_grad()
+            F.cross_entropy(reference(X[idx]), y[idx]).backward()
+            opt.step()
+    assert torch.allclose(ours.weight, reference.weight, atol=1e-6) and torch.allclose(ours.bias, reference.bias, atol=1e-6)
+
+
+def test_fit_steps_the_scheduler_once_per_batch():
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5**step)
+    fit(model, _separable(20), epochs=2, batch_size=8, optimizer=opt, scheduler=scheduler, verbose=False)
+    assert scheduler.last_epoch == 6  # 3 batches (8, 8, 4) in each of 2 epochs
+    assert opt.param_groups[0]["lr"] == 0.5**6
+
+
+def test_fit_on_a_generic_dataset():
+    class Blobs(Dataset):
+        def __init__(self):
+            self.X, self.y = _separable(32)
+
+        def __len__(self):
+            return len(self.y)
+
+        def __getitem__(self, i):
+            return self.X[i], self.y[i]
+
+    history = fit(nn.Linear(2, 2), Blobs(), Blobs(), epochs=2, batch_size=8, verbose=False)
+    assert len(history["train_loss"]) == 2 and len(history["val_accuracy"]) == 2
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 1.5, True])
+def test_fit_bad_epochs(epochs):
+    model = nn.Linear(2, 2)
+    before = model.weight.clone()
+    with pytest.raises(ValueError, match="expected a positive integer number of epochs, got"):
+        fit(model, _separable(8), epochs=epochs, verbose=False)
+    assert torch.equal(model.weight, before)
+
+
+@pytest.mark.parametrize("batch_size", [0, -4, 8.0])
+def test_fit_bad_batch_size(batch_size):
+    with pytest.raises(ValueError, match="expected a positive integer batch_size, got"):
+        fit(nn.Linear(2, 2), _separable(8), epochs=1, batch_size=batch_size, verbose=False)
+
+
+def test_fit_empty_data():
+    with pytest.raises(ValueError, match="expected at least one training example"):
+        fit(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), epochs=1, verbose=False)
+
+
+def test_evaluate_by_hand():
+    model = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(2))  # the logits are the inputs
+    X = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    y = torch.tensor([0, 0, 0])
+    result = evaluate(model, (X, y), batch_size=2)
+    assert result["accuracy"] == pytest.approx(2 / 3)
+    assert result["loss"] == pytest.approx(F.cross_entropy(X, y).item(), abs=1e-6)
+    mse = evaluate(model, (X, y), loss_fn=lambda logits, y: logits.pow(2).mean())
+    assert mse["loss"] == pytest.approx(X.pow(2).mean().item())
+
+
+def test_predict_returns_logits_and_labels_in_order_in_eval_mode():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5))
+    X, y = _separable(10)
+    model.train()
+    logits, labels = predict(model, (X, y), batch_size=3)
+    assert not model.training
+    assert logits.shape == (10, 3) and logits.device.type == "cpu"
+    assert torch.equal(labels, y)
+    with torch.no_grad():
+        assert torch.allclose(logits, model(X), atol=1e-6)  # eval mode: dropout is off, so this is repeatable
+
+
+def test_predict_with_a_model_without_parameters():
+    logits, labels = predict(nn.Identity(), (torch.eye(3), torch.arange(3)))
+    assert torch.equal(logits, torch.eye(3)) and torch.equal(labels, torch.arange(3))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_fit_and_predict_on_the_gpu():
+    model = nn.Linear(2, 2)
+    fit(model, _separable(32), epochs=2, device=torch.device("cuda"), verbose=False)
+    assert next(model.parameters()).is_cuda
+    logits, _ = predict(model, _separable(8))
+    assert logits.device.type == "cpu"
