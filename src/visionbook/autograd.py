@@ -218,8 +218,9 @@ def topological_order(root: Value) -> list[Value]:
 def draw_graph(root: Value, ax=None, title: str | None = None):
     """Draw the computational graph of ``root``: one box per Value (label, data, grad), left to right.
 
-    Each column holds the nodes at the same distance from the inputs; an arrow goes from
-    each input to the node it feeds, marked with the operation.
+    Each column holds the nodes at the same distance from the output, so an input sits just
+    left of the operation that uses it; an arrow goes from each input to the node it feeds, and
+    each operation's box names it in brackets.
 
     Args:
         root (Value): the output of a computation.
@@ -236,12 +237,14 @@ def draw_graph(root: Value, ax=None, title: str | None = None):
     import matplotlib.pyplot as plt
 
     nodes = topological_order(root)
-    depth: dict[int, int] = {}
-    for n in nodes:
-        depth[id(n)] = 1 + max((depth[id(c)] for c in n._children), default=-1)
+    column = {id(root): 0}  # longest path to the output: one column left of its leftmost consumer
+    for n in reversed(nodes):
+        for c in n._children:
+            column[id(c)] = max(column.get(id(c), 0), column[id(n)] + 1)
+    width = max(column.values())
     columns: dict[int, list[Value]] = {}
     for n in nodes:
-        columns.setdefault(depth[id(n)], []).append(n)
+        columns.setdefault(width - column[id(n)], []).append(n)
     pos = {id(n): (d, i - (len(col) - 1) / 2) for d, col in columns.items() for i, n in enumerate(col)}
     if ax is None:
         _, ax = plt.subplots(figsize=(2.2 * len(columns) + 0.5, 1.1 * max(len(c) for c in columns.values()) + 0.8))
