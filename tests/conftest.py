@@ -18,6 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts a Jupyter kernel or runs for seconds (deselect with -m 'not slow')")
+
+
 @pytest.fixture(scope="session")
 def session_home(tmp_path_factory: pytest.TempPathFactory):
     return tmp_path_factory.mktemp("visionbook-home")

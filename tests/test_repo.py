@@ -1,0 +1,141 @@
+"""Repository checks: the table of contents, clean notebooks, the Colab cell, lint, and the two
+dependency lists (exact pins for the known-good environment, lower bounds for the package)."""
+
+import re
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
+NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts]
+
+
+def _ids(paths):
+    return [str(p.relative_to(ROOT)) for p in paths]
+
+
+def _toc_files() -> list[str]:
+    """Every ``file:`` of _toc.yml (root, parts, chapters and nested sections), without suffix."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    found = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [re.sub(r"\.(ipynb|md)$", "", f) for f in found]
+
+
+def _colab_cell() -> str:
+    """The Colab cell exactly as CONTRIBUTING.md gives it (the python block of its step 2)."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    step = text[text.index("The Colab cell") :]
+    match = re.search(r"```python\n(.*?)\n\s*```", step, re.DOTALL)
+    assert match, "CONTRIBUTING.md has no python block after 'The Colab cell'"
+    return textwrap.dedent(match.group(1))
+
+
+def _repository_url() -> str:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def test_there_are_notebooks():
+    assert any(p.stem == "preface" for p in NOTEBOOKS)
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    listed = set(_toc_files())
+    missing = [str(p.relative_to(ROOT)) for p in NOTEBOOKS if str(p.relative_to(ROOT).with_suffix("")) not in listed]
+    assert not missing, f"notebooks missing from _toc.yml: {missing}"
+
+
+def test_every_toc_entry_exists():
+    files = _toc_files()
+    absent = [f for f in files if not ((ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists())]
+    assert not absent, f"_toc.yml lists pages that do not exist: {absent}"
+    assert len(files) == len(set(files)), "a page is listed twice in _toc.yml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, (
+        f"{path.name}: cells {dirty} have outputs or execution counts; run jupyter nbconvert --clear-output --inplace {path.name}"
+    )
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in the metadata"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_first_code_cell_is_the_colab_cell(path):
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    assert code, f"{path.name} has no code cell"
+    first = code[0]
+    assert first.source.strip() == _colab_cell().strip(), (
+        f"{path.name}: the first code cell is not the Colab cell of CONTRIBUTING.md"
+    )
+    assert "remove-cell" in first.metadata.get("tags", []), f"{path.name}: the Colab cell is not tagged remove-cell"
+
+
+def test_colab_cell_installs_from_the_configured_repository():
+    url = re.search(r'git\+(\S+?)"', _colab_cell())
+    assert url and url.group(1).rstrip("/") == _repository_url().rstrip("/")
+
+
+def _ruff(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_ruff_lint():
+    result = _ruff("check", ".", "--no-cache")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def test_ruff_format():
+    result = _ruff("format", "--check", ".", "--no-cache")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def test_requirements_pin_every_package_and_end_with_the_helper():
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    lines = [line for line in lines if line]
+    assert lines[-1] == "-e .", "requirements.txt must end by installing the helper package: -e ."
+    unpinned = [line for line in lines[:-1] if not re.fullmatch(r"[A-Za-z0-9._\[\],-]+==[A-Za-z0-9.+!-]+", line)]
+    assert not unpinned, f"requirements.txt lines without an exact == pin: {unpinned}"
+    names = [re.split(r"[\[=]", line)[0].lower().replace("_", "-") for line in lines[:-1]]
+    assert len(names) == len(set(names)), "a package is pinned twice in requirements.txt"
+
+
+def test_pyproject_states_lower_bounds_only():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dependencies = list(project["dependencies"]) + [
+        d for extra in project.get("optional-dependencies", {}).values() for d in extra
+    ]
+    pinned = [d for d in dependencies if "==" in d or "===" in d or "~=" in d]
+    assert not pinned, f"pyproject.toml must not pin exact versions (Colab keeps its own torch): {pinned}"
+    assert any(d.startswith("torch>=") for d in project["dependencies"])
+
+
+def test_every_pyproject_dependency_is_pinned_in_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pinned = {
+        line.split("==")[0].strip().lower() for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line
+    }
+    names = [re.split(r"[<>=!~ \[]", d)[0].lower() for d in project["dependencies"]]
+    assert not [n for n in names if n not in pinned], (
+        f"pyproject dependencies not pinned in requirements.txt: {[n for n in names if n not in pinned]}"
+    )

@@ -1,0 +1,101 @@
+"""visionbook.runtimes: the table of measured chapter costs, and the measurement itself."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from visionbook import runtimes
+
+CPU = {
+    "machine": "CPU: 2 cores (x86_64), no GPU",
+    "command": "python -m visionbook.runtimes book/*.ipynb",
+    "date": "2026-01-02",
+    "chapters": {
+        "preface": {"title": "Preface", "seconds": 1.3, "peak_mib": 67},
+        "cnn": {"title": "Convolutional neural networks", "seconds": 58.6, "peak_mib": 1234},
+    },
+}
+GPU = {
+    "machine": "GPU: NVIDIA H100",
+    "command": "python -m visionbook.runtimes --kind gpu book/*.ipynb",
+    "date": "2026-01-03",
+    "chapters": {"cnn": {"title": "Convolutional neural networks", "seconds": 12.2, "peak_mib": 2000}},
+}
+
+
+def _table(tmp_path, content) -> str:
+    path = tmp_path / "runtimes.json"
+    path.write_text(json.dumps(content))
+    return runtimes.runtime_table(path).data
+
+
+def test_runtime_table_without_a_gpu_section(tmp_path):
+    lines = _table(tmp_path, {"cpu": CPU}).splitlines()
+    assert lines[0] == "| Chapter | Wall time, CPU (s) | Peak memory, CPU (MiB) | Wall time, GPU (s) |"
+    assert lines[2] == "| Preface | 1 | 67 | not measured |"
+    assert lines[3] == "| Convolutional neural networks | 59 | 1,234 | not measured |"
+    assert lines[4] == "| **All chapters** | **60** | |  |"  # 1.3 + 58.6 = 59.9
+    assert lines[-1] == "CPU: 2 cores (x86_64), no GPU; measured 2026-01-02 with `python -m visionbook.runtimes book/*.ipynb`."
+
+
+def test_runtime_table_with_a_gpu_section(tmp_path):
+    lines = _table(tmp_path, {"cpu": CPU, "gpu": GPU}).splitlines()
+    assert lines[2] == "| Preface | 1 | 67 | not measured |"
+    assert lines[3] == "| Convolutional neural networks | 59 | 1,234 | 12 |"
+    assert lines[4] == "| **All chapters** | **60** | | **12** |"
+    assert lines[-1].endswith(
+        "GPU: NVIDIA H100; measured 2026-01-03 with `python -m visionbook.runtimes --kind gpu book/*.ipynb`."
+    )
+
+
+def test_runtime_table_missing_file(tmp_path):
+    with pytest.raises(
+        FileNotFoundError, match=f"no runtime measurements at {tmp_path / 'none.json'}; run python -m visionbook.runtimes"
+    ):
+        runtimes.runtime_table(tmp_path / "none.json")
+
+
+def test_the_books_own_table_renders():
+    path = Path(__file__).resolve().parents[1] / "book" / "_data" / "runtimes.json"
+    assert runtimes.runtime_table(path).data.startswith("| Chapter |")
+
+
+def _notebook(path, *code: str) -> None:
+    cells = [nbformat.v4.new_markdown_cell("# A tiny chapter\n\nTwo cells.")] + [nbformat.v4.new_code_cell(c) for c in code]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+
+
+@pytest.mark.slow
+def test_measure_executes_cold_and_offline_and_main_records_it(tmp_path, capsys, monkeypatch):
+    # the opposite of a cold offline run in this process; measure() must not pass it on
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "0")
+    monkeypatch.setenv("VISIONBOOK_FULL", "1")
+    (tmp_path / "warm-cache").mkdir()
+    (tmp_path / "warm-cache" / "model.pt").write_bytes(b"cached")
+    monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path / "warm-cache"))
+    nb = tmp_path / "tiny.ipynb"
+    # the cells fail unless the kernel runs offline, without the full switch, in a fresh cache directory
+    _notebook(
+        nb,
+        "import os\nassert os.environ['VISIONBOOK_OFFLINE'] == '1' and 'VISIONBOOK_FULL' not in os.environ",
+        "from visionbook import config\nassert list(config.data_home().iterdir()) == []\nblock = bytearray(50 * 2**20)",
+    )
+    output = tmp_path / "out" / "runtimes.json"
+    runtimes.main([str(nb), "--output", str(output)])
+    entry = json.loads(output.read_text())["cpu"]
+    result = entry["chapters"]["tiny"]
+    assert result["title"] == "A tiny chapter"
+    assert 0 < result["seconds"] < 120
+    assert result["peak_mib"] >= 50  # the kernel held a 50 MiB block
+    assert entry["command"] == f"python -m visionbook.runtimes {nb}" and entry["machine"].startswith("CPU: ")
+    assert capsys.readouterr().out.startswith(f"{nb}: {result['seconds']} s, peak {result['peak_mib']} MiB")
+
+
+@pytest.mark.slow
+def test_measure_reports_a_failing_notebook(tmp_path):
+    nb = tmp_path / "broken.ipynb"
+    _notebook(nb, "raise ValueError('this chapter is broken')")
+    with pytest.raises(RuntimeError, match=f"executing {nb} failed:(.|\n)*this chapter is broken"):
+        runtimes.measure(nb)
