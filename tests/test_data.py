@@ -421,3 +421,74 @@ def test_lfw_faces(capsys):
     assert labels.tolist() == [1] * 100 + [0] * 100 and labels.dtype == torch.int64
     assert 0.0 <= images.min() and images.max() <= 1.0
     assert torch.allclose(images[:, 0], torch.from_numpy(skimage.data.lfw_subset()).float())
+
+
+# ---------------------------------------------------------------- CIFAR-10, from a local copy of its archive
+
+
+def _cifar_archive(tmp_path: Path, per_batch: int = 2) -> tuple[Path, dict]:
+    """A small archive laid out like cifar-10-python.tar.gz: pickled batches of 3072-byte rows."""
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "src" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, per_batch).tolist(),
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+        batches[name] = batch
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list(data.CIFAR10_CLASSES)}))
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    return archive, batches
+
+
+def _point_cifar10_at(monkeypatch, archive: Path) -> None:
+    from torchvision.datasets import CIFAR10
+
+    folder = archive.parent / "src" / "cifar-10-batches-py"
+    monkeypatch.setattr(CIFAR10, "url", archive.as_uri())
+    monkeypatch.setattr(CIFAR10, "tgz_md5", data.md5sum(archive))
+    monkeypatch.setattr(
+        CIFAR10, "train_list", [[f"data_batch_{i}", data.md5sum(folder / f"data_batch_{i}")] for i in range(1, 6)]
+    )
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", data.md5sum(folder / "test_batch")]])
+    monkeypatch.setattr(
+        CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": data.md5sum(folder / "batches.meta")}
+    )
+
+
+def test_cifar10_downloads_extracts_and_loads(monkeypatch, empty_home, tmp_path_factory, capsys):
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "0")
+    archive, batches = _cifar_archive(tmp_path_factory.mktemp("cifar"))
+    _point_cifar10_at(monkeypatch, archive)
+    splits = data.load_cifar10()
+    train = np.concatenate([batches[f"data_batch_{i}"]["data"] for i in range(1, 6)])
+    assert splits.X_train.shape == (10, 3, 32, 32) and splits.X_test.shape == (2, 3, 32, 32)
+    assert torch.equal(splits.X_train, torch.from_numpy(train).reshape(-1, 3, 32, 32).float() / 255)
+    assert splits.y_test.tolist() == batches["test_batch"]["labels"] and splits.y_test.dtype == torch.int64
+    assert splits.classes == data.CIFAR10_CLASSES
+    assert (
+        capsys.readouterr().out == f"CIFAR-10: 10 train / 2 test images of 3x32x32, from {empty_home / 'cifar-10-batches-py'}\n"
+    )
+    assert [p.name for p in empty_home.iterdir()] == ["cifar-10-batches-py"]  # no archive, no staging folder left
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")  # now on disk: loads offline
+    assert torch.equal(data.load_cifar10().X_test, splits.X_test)
+
+
+def test_cifar10_with_a_bad_archive_leaves_nothing(monkeypatch, empty_home, tmp_path_factory):
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "0")
+    archive, _ = _cifar_archive(tmp_path_factory.mktemp("cifar"))
+    _point_cifar10_at(monkeypatch, archive)
+    from torchvision.datasets import CIFAR10
+
+    monkeypatch.setattr(CIFAR10, "tgz_md5", "0" * 32)
+    with pytest.raises(DataUnavailableError, match="checksum mismatch"):
+        data.load_cifar10()
+    assert list(empty_home.iterdir()) == []

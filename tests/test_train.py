@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from visionbook.train import accuracy, batches, evaluate, fit, predict
+from visionbook.train import accuracy, batches, evaluate, fit, predict, train_epoch
 
 
 class Squares(Dataset):
@@ -191,6 +191,19 @@ def test_fit_on_a_generic_dataset():
 
     history = fit(nn.Linear(2, 2), Blobs(), Blobs(), epochs=2, batch_size=8, verbose=False)
     assert len(history["train_loss"]) == 2 and len(history["val_accuracy"]) == 2
+
+
+def test_train_epoch_reports_the_mean_loss_and_accuracy_over_its_batches():
+    model = nn.Linear(2, 2)
+    X, y = _separable(20)
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # the weights stay, so the epoch sees one model
+    model.eval()
+    result = train_epoch(model, (X, y), frozen, F.cross_entropy, 8, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert model.training  # train_epoch switches to training mode
+    with torch.no_grad():
+        logits = model(X)
+    assert result["loss"] == pytest.approx(F.cross_entropy(logits, y).item(), abs=1e-6)  # batches of 8, 8, 4, weighted
+    assert result["accuracy"] == pytest.approx(accuracy(logits, y))
 
 
 @pytest.mark.parametrize("epochs", [0, -1, 1.5, True])
