@@ -60,7 +60,19 @@ def _describe(name: str, splits: Splits, source: str) -> Splits:
 
 
 def md5sum(path: str | os.PathLike) -> str:
-    """The MD5 hex digest of a file, read in chunks."""
+    """The MD5 hex digest of a file, read in chunks (to verify downloads).
+
+    Args:
+        path (str | PathLike): the file.
+
+    Returns:
+        str: 32 hexadecimal digits.
+
+    >>> len(md5sum(__file__))
+    32
+
+    Introduced in the chapter "Images as data".
+    """
     digest = hashlib.md5()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -106,6 +106,18 @@ def _render_chunk(kinds: torch.Tensor, centers: torch.Tensor, radii: torch.Tenso
 def textured_background(n: int, size: int, generator: torch.Generator, noise: float = 0.06) -> torch.Tensor:
     """Smooth random colour fields plus pixel noise: ``(n, 3, size, size)`` in [0, 1].
 
+    Args:
+        n (int): number of backgrounds.
+        size (int): height and width in pixels.
+        generator (torch.Generator): the source of randomness (the result is a function of its state).
+        noise (float): standard deviation of the pixel noise. Default 0.06.
+
+    Returns:
+        Tensor: ``(n, 3, size, size)`` in [0, 1].
+
+    >>> textured_background(2, 16, torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 3, 16, 16])
+
     Introduced in the chapter "Images as data".
     """
     base = torch.rand(n, 3, 1, 1, generator=generator) * 0.5

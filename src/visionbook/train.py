@@ -159,8 +159,25 @@ def train_epoch(
 ) -> dict[str, float]:
     """One pass over shuffled ``data``: zero_grad, forward, backward, step for each batch.
 
+    Args:
+        model (nn.Module): put in training mode.
+        data (Dataset | tuple): training examples.
+        optimizer (Optimizer): steps once per batch.
+        loss_fn (Callable): loss on ``(logits, y)``.
+        batch_size (int): examples per step.
+        generator (torch.Generator): decides the order of the examples.
+        device (torch.device): where the batches go.
+        scheduler: an LR scheduler stepped after every batch, or None.
+
     Returns:
-        dict: mean training ``loss`` and ``accuracy`` over the epoch.
+        dict: mean training ``loss`` and ``accuracy`` over the epoch (each batch weighted by its
+        size; accuracy 0 when the outputs are not ``(B, K)`` logits).
+
+    >>> model = nn.Linear(2, 2)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> data = (torch.randn(8, 2), torch.randint(0, 2, (8,)))
+    >>> sorted(train_epoch(model, data, opt, nn.functional.cross_entropy, 4, torch.Generator(), torch.device("cpu")))
+    ['accuracy', 'loss']
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
