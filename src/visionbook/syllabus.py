@@ -34,11 +34,17 @@ def _bullets_after(lines: list[str], pattern: str) -> list[str]:
 
 
 def _prerequisites(lines: list[str]) -> str:
+    """The paragraph that starts with "Prerequisites", or the bullet list right after it."""
     for i, line in enumerate(lines):
         if re.search(r"prerequisite", line, re.IGNORECASE):
-            rest = re.split(r"prerequisites?\**:?\**", line, maxsplit=1, flags=re.IGNORECASE)[-1].strip(" :*")
+            paragraph = [re.split(r"prerequisites?", line, maxsplit=1, flags=re.IGNORECASE)[-1].lstrip(" :*.")]
+            for following in lines[i + 1 :]:
+                if not following.strip() or following.lstrip().startswith(("- ", "* ", "#")):
+                    break
+                paragraph.append(following.strip())
+            text = " ".join(p for p in paragraph if p).strip()
             items = _bullets_after(lines[i:], r"prerequisite")
-            return "; ".join(([rest] if rest else []) + items) or "none"
+            return "; ".join(([text] if text else []) + items) or "none"
     return "none stated"
 
 
