@@ -1,0 +1,498 @@
+"""Building blocks of modern CNNs and small networks made of them.
+
+VGG blocks, residual basic blocks (and their plain counterparts), dense layers, depthwise-
+separable convolutions, inverted residuals (MBConv) with squeeze-and-excitation, and
+EfficientNet's compound scaling. The small builders at the end make networks for 32x32
+inputs that train in seconds on a CPU. Introduced in the chapter "Modern architectures".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def _check_channels(**channels: int) -> None:
+    bad = {k: v for k, v in channels.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
+    if bad:
+        raise ValueError(f"expected positive integer channel counts, got {', '.join(f'{k}={v!r}' for k, v in bad.items())}")
+
+
+def _check_stride(stride: int) -> None:
+    if stride not in (1, 2):
+        raise ValueError(f"expected stride 1 or 2, got {stride!r}")
+
+
+def vgg_block(c_in: int, c_out: int, num_convs: int = 2, batch_norm: bool = False) -> nn.Sequential:
+    """A VGG block: ``num_convs`` 3x3 convolutions (same padding) with ReLU, then 2x2 max pooling.
+
+    Args:
+        c_in (int): input channels.
+        c_out (int): output channels of every convolution.
+        num_convs (int): convolutions in the block, at least 1. Default 2.
+        batch_norm (bool): add BatchNorm after each convolution (VGG itself had none). Default False.
+
+    Returns:
+        nn.Sequential: ``(B, c_in, H, W) -> (B, c_out, H // 2, W // 2)``.
+
+    >>> vgg_block(3, 8)(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 8, 16, 16])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(c_in=c_in, c_out=c_out, num_convs=num_convs)
+    layers: list[nn.Module] = []
+    for i in range(num_convs):
+        layers.append(nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=not batch_norm))
+        layers += [nn.BatchNorm2d(c_out), nn.ReLU()] if batch_norm else [nn.ReLU()]
+    layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int, batch_norm: bool, groups: int = 1) -> list[nn.Module]:
+    conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=not batch_norm)
+    return [conv, nn.BatchNorm2d(c_out)] if batch_norm else [conv]
+
+
+class BasicBlock(nn.Module):
+    """The basic block of ResNet-18/34: two 3x3 convolutions and, if ``residual``, a shortcut.
+
+    ``out = relu(F(x) + shortcut(x))`` with ``F = conv-BN-ReLU-conv-BN``. The shortcut is the
+    identity, or a strided 1x1 convolution (with BN) when the shape changes (He et al.'s
+    option B). With ``residual=False`` it is the *plain* counterpart, ``out = relu(F(x))``,
+    with exactly the same layers except the projection.
+
+    Args:
+        c_in (int): input channels.
+        c_out (int): output channels.
+        stride (int): 1, or 2 to halve H and W. Default 1.
+        residual (bool): add the shortcut. Default True.
+        batch_norm (bool): BatchNorm after each convolution. Default True.
+
+    Returns:
+        nn.Module: ``(B, c_in, H, W) -> (B, c_out, H / stride, W / stride)``.
+
+    >>> BasicBlock(16, 32, stride=2)(torch.zeros(1, 16, 8, 8)).shape
+    torch.Size([1, 32, 4, 4])
+
+    Introduced in the chapter "Modern architectures".
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, residual: bool = True, batch_norm: bool = True):
+        super().__init__()
+        _check_channels(c_in=c_in, c_out=c_out)
+        _check_stride(stride)
+        self.residual = residual
+        self.body = nn.Sequential(
+            *_conv_bn(c_in, c_out, 3, stride, batch_norm), nn.ReLU(), *_conv_bn(c_out, c_out, 3, 1, batch_norm)
+        )
+        needs_projection = residual and (stride != 1 or c_in != c_out)
+        self.shortcut = nn.Sequential(*_conv_bn(c_in, c_out, 1, stride, batch_norm)) if needs_projection else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)  # (B, c_out, H/s, W/s)
+        if self.residual:
+            out = out + self.shortcut(x)  # same shape: identity or strided 1x1 projection
+        return torch.relu(out)
+
+
+class DenseLayer(nn.Module):
+    """One DenseNet layer: new features from all earlier ones, concatenated to its input.
+
+    ``BN-ReLU-Conv1x1(bn_size * growth)-BN-ReLU-Conv3x3(growth)`` (the "bottleneck" layer
+    of DenseNet-B), or ``BN-ReLU-Conv3x3(growth)`` with ``bn_size=None``.
+
+    Args:
+        c_in (int): input channels (all features so far).
+        growth (int): new channels this layer adds (the growth rate k).
+        bn_size (int | None): bottleneck width as a multiple of ``growth``; None for none. Default 4.
+
+    Returns:
+        nn.Module: ``(B, c_in, H, W) -> (B, c_in + growth, H, W)``.
+
+    >>> DenseLayer(16, 8)(torch.zeros(1, 16, 4, 4)).shape
+    torch.Size([1, 24, 4, 4])
+
+    Introduced in the chapter "Modern architectures".
+    """
+
+    def __init__(self, c_in: int, growth: int, bn_size: int | None = 4):
+        super().__init__()
+        _check_channels(c_in=c_in, growth=growth, bn_size=bn_size if bn_size is not None else 1)
+        mid = c_in if bn_size is None else bn_size * growth
+        bottleneck = [] if bn_size is None else [nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, mid, 1, bias=False)]
+        self.body = nn.Sequential(*bottleneck, nn.BatchNorm2d(mid), nn.ReLU(), nn.Conv2d(mid, growth, 3, padding=1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.body(x)], dim=1)  # (B, c_in + growth, H, W)
+
+
+def dense_block(c_in: int, growth: int, num_layers: int, bn_size: int | None = 4) -> nn.Sequential:
+    """``num_layers`` dense layers; each sees the block input and every earlier layer's output.
+
+    Args:
+        c_in (int): input channels.
+        growth (int): channels added per layer.
+        num_layers (int): layers in the block.
+        bn_size (int | None): see :class:`DenseLayer`. Default 4.
+
+    Returns:
+        nn.Sequential: ``(B, c_in, H, W) -> (B, c_in + num_layers * growth, H, W)``.
+
+    >>> dense_block(8, 4, 3)(torch.zeros(1, 8, 4, 4)).shape
+    torch.Size([1, 20, 4, 4])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(num_layers=num_layers)
+    return nn.Sequential(*(DenseLayer(c_in + i * growth, growth, bn_size) for i in range(num_layers)))
+
+
+def transition(c_in: int, c_out: int) -> nn.Sequential:
+    """DenseNet's transition between blocks: ``BN-ReLU-Conv1x1-AvgPool2``, fewer channels, half size.
+
+    >>> transition(20, 10)(torch.zeros(1, 20, 8, 8)).shape
+    torch.Size([1, 10, 4, 4])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(c_in=c_in, c_out=c_out)
+    return nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, c_out, 1, bias=False), nn.AvgPool2d(2))
+
+
+def depthwise_separable(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """MobileNet's depthwise-separable convolution: a 3x3 per-channel conv, then a 1x1 mix.
+
+    ``Conv3x3(groups=c_in)-BN-ReLU-Conv1x1-BN-ReLU``: ``9 c_in + c_in c_out`` weights instead of
+    ``9 c_in c_out`` for a full 3x3 convolution.
+
+    Args:
+        c_in (int): input channels.
+        c_out (int): output channels.
+        stride (int): 1 or 2 (applied by the depthwise convolution). Default 1.
+
+    Returns:
+        nn.Sequential: ``(B, c_in, H, W) -> (B, c_out, H / stride, W / stride)``.
+
+    >>> depthwise_separable(8, 16, stride=2)(torch.zeros(1, 8, 8, 8)).shape
+    torch.Size([1, 16, 4, 4])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(c_in=c_in, c_out=c_out)
+    _check_stride(stride)
+    return nn.Sequential(
+        *_conv_bn(c_in, c_in, 3, stride, True, groups=c_in), nn.ReLU(), *_conv_bn(c_in, c_out, 1, 1, True), nn.ReLU()
+    )
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation: reweight channels by a gate computed from their global averages.
+
+    ``s = sigmoid(W2 act(W1 avgpool(x) + b1) + b2)``, ``out = x * s`` per channel. The two
+    fully connected layers are 1x1 convolutions, as in torchvision's ``SqueezeExcitation``.
+
+    Args:
+        channels (int): channels of ``x``.
+        squeeze (int): width of the bottleneck.
+        activation (type): the inner non-linearity. Default ``nn.SiLU`` (EfficientNet's; the
+            paper used ReLU).
+
+    Returns:
+        nn.Module: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    >>> SqueezeExcite(8, 2)(torch.ones(1, 8, 3, 3)).shape
+    torch.Size([1, 8, 3, 3])
+
+    Introduced in the chapter "Modern architectures".
+    """
+
+    def __init__(self, channels: int, squeeze: int, activation: type[nn.Module] = nn.SiLU):
+        super().__init__()
+        _check_channels(channels=channels, squeeze=squeeze)
+        self.reduce, self.act = nn.Conv2d(channels, squeeze, 1), activation()
+        self.expand = nn.Conv2d(squeeze, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean(dim=(2, 3), keepdim=True)  # squeeze: (B, C, 1, 1)
+        s = torch.sigmoid(self.expand(self.act(self.reduce(s))))  # excite: gates in (0, 1)
+        return x * s
+
+
+class MBConv(nn.Module):
+    """EfficientNet's inverted residual: expand 1x1, depthwise 3x3, squeeze-excite, project 1x1.
+
+    ``Conv1x1(c_in -> t c_in)-BN-SiLU, Conv3x3 depthwise-BN-SiLU, SE, Conv1x1(-> c_out)-BN``
+    (no activation after the projection: the "linear bottleneck"), plus the input when the
+    shape is unchanged. Departs from the paper in one way: no stochastic depth.
+
+    Args:
+        c_in (int): input channels.
+        c_out (int): output channels.
+        expand_ratio (int): t, the expansion of the hidden layer; 1 skips the expansion. Default 4.
+        stride (int): 1 or 2. Default 1.
+        se_ratio (float): SE bottleneck as a fraction of ``c_in``; 0 for no SE. Default 0.25.
+
+    Returns:
+        nn.Module: ``(B, c_in, H, W) -> (B, c_out, H / stride, W / stride)``.
+
+    >>> MBConv(16, 16)(torch.zeros(2, 16, 8, 8)).shape
+    torch.Size([2, 16, 8, 8])
+
+    Introduced in the chapter "Modern architectures".
+    """
+
+    def __init__(self, c_in: int, c_out: int, expand_ratio: int = 4, stride: int = 1, se_ratio: float = 0.25):
+        super().__init__()
+        _check_channels(c_in=c_in, c_out=c_out, expand_ratio=expand_ratio)
+        _check_stride(stride)
+        if not 0 <= se_ratio <= 1:
+            raise ValueError(f"expected se_ratio in [0, 1], got {se_ratio!r}")
+        hidden = c_in * expand_ratio
+        layers: list[nn.Module] = [*_conv_bn(c_in, hidden, 1, 1, True), nn.SiLU()] if expand_ratio != 1 else []
+        layers += [*_conv_bn(hidden, hidden, 3, stride, True, groups=hidden), nn.SiLU()]
+        if se_ratio > 0:
+            layers.append(SqueezeExcite(hidden, max(1, int(c_in * se_ratio))))
+        self.body = nn.Sequential(*layers, *_conv_bn(hidden, c_out, 1, 1, True))
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)  # (B, c_out, H/s, W/s)
+        return out + x if self.residual else out
+
+
+def compound_scaling(phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15) -> tuple[float, float, float]:
+    """EfficientNet's compound scaling: depth, width and resolution multipliers for coefficient phi.
+
+    Depth grows as ``alpha**phi``, width as ``beta**phi``, resolution as ``gamma**phi``; with
+    ``alpha * beta**2 * gamma**2 ~ 2`` the cost (MACs) roughly doubles per unit of phi. The
+    defaults are the paper's grid-searched constants.
+
+    Args:
+        phi (float): the compound coefficient, at least 0.
+        alpha (float): depth base. Default 1.2.
+        beta (float): width base. Default 1.1.
+        gamma (float): resolution base. Default 1.15.
+
+    Returns:
+        tuple: ``(depth_mult, width_mult, resolution_mult)``.
+
+    >>> [round(m, 4) for m in compound_scaling(1)]
+    [1.2, 1.1, 1.15]
+
+    Introduced in the chapter "Modern architectures".
+    """
+    if phi < 0 or min(alpha, beta, gamma) < 1:
+        raise ValueError(f"expected phi >= 0 and bases >= 1, got phi={phi}, alpha={alpha}, beta={beta}, gamma={gamma}")
+    return alpha**phi, beta**phi, gamma**phi
+
+
+def round_channels(channels: float, divisor: int = 8) -> int:
+    """Round a scaled channel count to a multiple of ``divisor``, never more than 10% down.
+
+    >>> round_channels(16 * 1.1), round_channels(40 * 1.4)
+    (16, 56)
+
+    Introduced in the chapter "Modern architectures".
+    """
+    if channels <= 0 or divisor < 1:
+        raise ValueError(f"expected positive channels and divisor, got {channels} and {divisor}")
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+def round_repeats(repeats: int, depth_mult: float) -> int:
+    """Number of layers of a stage after depth scaling: ``ceil(repeats * depth_mult)``.
+
+    >>> round_repeats(2, 1.2)
+    3
+
+    Introduced in the chapter "Modern architectures".
+    """
+    if repeats < 1 or depth_mult <= 0:
+        raise ValueError(f"expected repeats >= 1 and depth_mult > 0, got {repeats} and {depth_mult}")
+    return math.ceil(repeats * depth_mult)
+
+
+def _stem(in_channels: int, c: int, stride: int, batch_norm: bool = True, act: type[nn.Module] = nn.ReLU) -> list[nn.Module]:
+    _check_stride(stride)
+    return [*_conv_bn(in_channels, c, 3, stride, batch_norm), act()]
+
+
+def _head(channels: int, num_classes: int) -> list[nn.Module]:
+    return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
+
+
+def resnet_small(
+    blocks_per_stage: int,
+    num_classes: int = 5,
+    in_channels: int = 3,
+    width: int = 16,
+    residual: bool = True,
+    batch_norm: bool = True,
+    stem_stride: int = 2,
+) -> nn.Sequential:
+    """He et al.'s CIFAR ResNet: a 3x3 stem, three stages of basic blocks (width, 2 width, 4 width).
+
+    Depth ``6 * blocks_per_stage + 2`` weight layers (for example 1 -> 8, 3 -> 20, 5 -> 32).
+    With ``residual=False`` it is the plain network of the same depth. Departs from the paper
+    by a stride-2 stem by default (the paper's is stride 1), which makes it four times cheaper.
+
+    Args:
+        blocks_per_stage (int): basic blocks per stage (the paper's n).
+        num_classes (int): outputs. Default 5.
+        in_channels (int): image channels. Default 3.
+        width (int): channels of the first stage. Default 16.
+        residual (bool): shortcuts on. Default True.
+        batch_norm (bool): BatchNorm on. Default True.
+        stem_stride (int): stride of the first convolution, 1 or 2. Default 2.
+
+    Returns:
+        nn.Sequential: ``(B, in_channels, H, W) -> (B, num_classes)``.
+
+    >>> resnet_small(1)(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 5])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(blocks_per_stage=blocks_per_stage, num_classes=num_classes, in_channels=in_channels, width=width)
+    layers, c = _stem(in_channels, width, stem_stride, batch_norm), width
+    for stage in range(3):
+        for i in range(blocks_per_stage):
+            stride = 2 if stage > 0 and i == 0 else 1
+            layers.append(BasicBlock(c, width * 2**stage, stride, residual, batch_norm))
+            c = width * 2**stage
+    return nn.Sequential(*layers, *_head(c, num_classes))
+
+
+def vgg_small(
+    num_classes: int = 5, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64), stem_stride: int = 2
+) -> nn.Sequential:
+    """VGG in miniature: a stem, then VGG blocks of two 3x3 convs (with BN), global pooling, a linear layer.
+
+    Departs from VGG: BatchNorm (the 2014 network had none), a strided stem, and global average
+    pooling instead of three large fully connected layers.
+
+    >>> vgg_small()(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 5])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(num_classes=num_classes, in_channels=in_channels, **{f"widths[{i}]": w for i, w in enumerate(widths)})
+    chans = list(widths)
+    blocks = (vgg_block(a, b, 2, batch_norm=True) for a, b in zip(chans[:-1], chans[1:]))
+    return nn.Sequential(*_stem(in_channels, chans[0], stem_stride), *blocks, *_head(chans[-1], num_classes))
+
+
+def densenet_small(
+    num_classes: int = 5, in_channels: int = 3, growth: int = 12, layers: Sequence[int] = (4, 4, 4), stem_stride: int = 2
+) -> nn.Sequential:
+    """DenseNet-BC in miniature: a stem, dense blocks joined by transitions that halve the channels.
+
+    >>> densenet_small()(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 5])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(num_classes=num_classes, in_channels=in_channels, growth=growth)
+    c = 2 * growth
+    modules = _stem(in_channels, c, stem_stride)
+    for i, n in enumerate(layers):
+        modules.append(dense_block(c, growth, n))
+        c += n * growth
+        if i < len(layers) - 1:
+            modules.append(transition(c, c // 2))
+            c //= 2
+    return nn.Sequential(*modules, nn.BatchNorm2d(c), nn.ReLU(), *_head(c, num_classes))
+
+
+def mobilenet_small(
+    num_classes: int = 5, in_channels: int = 3, widths: Sequence[int] = (32, 64, 64, 128, 128), stem_stride: int = 2
+) -> nn.Sequential:
+    """MobileNet (v1) in miniature: a full 3x3 stem, then depthwise-separable convolutions.
+
+    Each entry of ``widths`` is one depthwise-separable layer; a layer that changes the number
+    of channels (after the first) also halves H and W, as in the paper.
+
+    >>> mobilenet_small()(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 5])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(num_classes=num_classes, in_channels=in_channels, **{f"widths[{i}]": w for i, w in enumerate(widths)})
+    c = max(1, widths[0] // 2)
+    modules = _stem(in_channels, c, stem_stride)
+    for i, w in enumerate(widths):
+        modules.append(depthwise_separable(c, w, stride=2 if i > 0 and w != c else 1))
+        c = w
+    return nn.Sequential(*modules, *_head(c, num_classes))
+
+
+# (expand ratio, channels, repeats, stride) of each stage after the stem: EfficientNet-B0's
+# pattern, shrunk for small images
+EFFICIENT_STAGES = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 40, 2, 2))
+
+
+def efficientnet_small(
+    num_classes: int = 5, in_channels: int = 3, width_mult: float = 1.0, depth_mult: float = 1.0, stem_stride: int = 2
+) -> nn.Sequential:
+    """EfficientNet in miniature: a stem and stages of MBConv blocks, scaled in width and depth.
+
+    Stage channels are ``round_channels(c * width_mult)``, repeats ``round_repeats(n, depth_mult)``
+    (see :data:`EFFICIENT_STAGES`); resolution, the third compound-scaling axis, is the input's.
+
+    >>> efficientnet_small()(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 5])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(num_classes=num_classes, in_channels=in_channels)
+    c = round_channels(16 * width_mult)
+    modules = _stem(in_channels, c, stem_stride, act=nn.SiLU)
+    for expand, channels, repeats, stride in EFFICIENT_STAGES:
+        out = round_channels(channels * width_mult)
+        for i in range(round_repeats(repeats, depth_mult)):
+            modules.append(MBConv(c, out, expand, stride if i == 0 else 1))
+            c = out
+    return nn.Sequential(*modules, *_head(c, num_classes))
+
+
+def fit_one_cycle(
+    model: nn.Module, data, epochs: int, max_lr: float = 5e-3, batch_size: int = 64, seed: int = 0, verbose: bool = False
+) -> dict:
+    """Train with :func:`visionbook.train.fit`, Adam and a one-cycle learning-rate schedule.
+
+    The rate warms up to ``max_lr`` and anneals to almost zero by the last step, so a short run
+    ends in a settled model (BatchNorm's running statistics included) instead of mid-stride.
+
+    Args:
+        model (nn.Module): the classifier.
+        data (Dataset | tuple): training examples, as ``fit`` takes them.
+        epochs (int): passes over the data.
+        max_lr (float): peak learning rate. Default 5e-3.
+        batch_size (int): examples per step. Default 64.
+        seed (int): seed of the shuffling. Default 0.
+        verbose (bool): one line per epoch. Default False.
+
+    Returns:
+        dict: the history that ``fit`` returns.
+
+    >>> h = fit_one_cycle(nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), epochs=1)
+    >>> len(h["train_loss"])
+    1
+
+    Introduced in the chapter "Modern architectures".
+    """
+    from visionbook.train import fit
+
+    if not isinstance(epochs, int) or epochs < 1 or max_lr <= 0:
+        raise ValueError(f"expected a positive integer number of epochs and max_lr > 0, got {epochs!r} and {max_lr!r}")
+    steps = epochs * math.ceil(len(data[0] if isinstance(data, tuple) else data) / batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=max_lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=steps)
+    return fit(
+        model, data, epochs=epochs, optimizer=optimizer, scheduler=scheduler, batch_size=batch_size, seed=seed, verbose=verbose
+    )
