@@ -9,14 +9,21 @@ from visionbook.cam import (
     ClassTarget,
     PerImageTarget,
     area_under,
+    cascading_randomization,
     deletion_insertion,
     grad_cam,
+    guided_backprop,
+    guided_grad_cam,
+    guided_relus,
     mass_in_box,
     pointing_game,
     record,
+    resnet18_imagenet,
     saliency,
     smoothgrad,
+    sobel_edges,
     spearman,
+    top_k_grad_cams,
 )
 
 
@@ -83,9 +90,13 @@ def test_pointing_game_and_mass_in_box_on_constructed_maps():
     maps = torch.zeros(3, 8, 8)
     maps[0, 2, 3] = 1.0  # inside the box
     maps[1, 7, 7] = 1.0  # outside
-    maps[2] = 1.0  # uniform: the first maximum, (0, 0), is outside
+    maps[2] = 1.0  # constant: points nowhere, even though the box holds the centre
     boxes = torch.tensor([[2, 1, 5, 4]] * 3)
     assert pointing_game(maps, boxes).tolist() == [True, False, False]
+    plateau = torch.zeros(2, 8, 8)
+    plateau[:, :4, :4] = 2.0  # tied maxima: their centroid is (x, y) = (2, 2)
+    plateau[1, 0, 0] = 3.0  # a single maximum in the corner
+    assert pointing_game(plateau, torch.tensor([[1, 1, 5, 5]] * 2)).tolist() == [True, False]
     assert mass_in_box(maps, boxes).tolist() == pytest.approx([1.0, 0.0, 9 / 64])
     assert mass_in_box(-torch.ones(1, 8, 8), boxes[:1]).tolist() == [0.0]
     with pytest.raises(ValueError, match=r"maps \(N, H, W\) and boxes \(N, 4\)"):
@@ -124,3 +135,115 @@ def test_area_and_spearman():
         area_under(torch.ones(1, 1))
     with pytest.raises(ValueError, match="same shape"):
         spearman(a, a[:2])
+
+
+def test_spearman_averages_tied_ranks_like_scipy():
+    from scipy.stats import spearmanr
+
+    a = torch.tensor([[0.0, 0.0, 1.0, 2.0, 2.0, 2.0, 5.0, 0.0]])
+    b = torch.tensor([[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]])
+    assert spearman(a, b).item() == pytest.approx(spearmanr(a[0], b[0]).statistic, abs=1e-6)
+    assert spearman(torch.zeros(1, 9), torch.rand(1, 9)).item() == 0.0  # a constant map has no ranking
+
+
+def test_guided_backprop_and_guided_grad_cam_match_captum():
+    from captum.attr import GuidedBackprop, GuidedGradCam
+
+    model, x = _model(1), torch.rand(4, 3, 10, 10)
+    for cls in range(3):
+        ours = guided_backprop(model, x, ClassTarget(cls))
+        torch.testing.assert_close(ours, GuidedBackprop(model).attribute(x, target=cls), atol=1e-6, rtol=1e-5)
+        ours = guided_grad_cam(model, model[2], x, ClassTarget(cls))
+        theirs = GuidedGradCam(model, model[2]).attribute(x, target=cls, interpolate_mode="bilinear")
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+    assert not any(m._backward_hooks for m in model.modules())
+
+
+def test_guided_rule_by_hand():
+    # y = sum(relu(x) * w): the plain gradient is w where x > 0; the guided one also drops negative w.
+    x = torch.tensor([[1.0, -1.0, 2.0, 3.0]])
+    w = torch.tensor([2.0, 5.0, -3.0, 1.0])
+    model = nn.Sequential(nn.ReLU())
+    grad = guided_backprop(model, x.view(1, 1, 1, 4), lambda out: (out.view(1, 4) * w).sum(1, keepdim=True)[:, 0])
+    assert grad.view(4).tolist() == [2.0, 0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="nn.ReLU modules"), guided_relus(nn.Linear(2, 2)):
+        pass
+    with pytest.raises(TypeError, match="nn.Module"), guided_relus(lambda t: t):
+        pass
+    with pytest.raises(RuntimeError, match="boom"), guided_relus(model):
+        raise RuntimeError("boom")
+    assert not model[0]._backward_hooks
+
+
+def test_sobel_edges_by_hand():
+    step = torch.zeros(1, 3, 5, 5)
+    step[..., 3:] = 1.0  # a vertical edge between columns 2 and 3
+    edges = sobel_edges(step)[0]
+    assert edges[:, 2].tolist() == [4.0] * 5 and edges[:, 3].tolist() == [4.0] * 5
+    assert edges[:, [0, 1, 4]].abs().max().item() == 0.0
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        sobel_edges(step[0])
+
+
+def test_cascading_randomization_top_down_and_original_untouched():
+    model = _model(2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    steps = list(cascading_randomization(model, ["7", "2", "0"], seed=3))
+    assert [name for name, _ in steps] == ["7", "2", "0"]
+    changed = [[not torch.equal(m.state_dict()[k], before[k]) for k in ("7.weight", "2.weight", "0.weight")] for _, m in steps]
+    assert changed == [[True, False, False], [True, True, False], [True, True, True]]
+    assert torch.equal(steps[0][1][7].weight, steps[2][1][7].weight)  # cumulative: earlier randomisations kept
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    again = list(cascading_randomization(model, ["7"], seed=3))
+    assert torch.equal(again[0][1][7].weight, steps[0][1][7].weight)  # seeded
+    with pytest.raises(ValueError, match=r"unknown: \['9'\]"):
+        list(cascading_randomization(model, ["7", "9"]))
+
+
+def test_resnet18_top_k_grad_cams_with_random_weights():
+    torch.manual_seed(0)
+    model = resnet18_imagenet(pretrained=False)
+    image = torch.rand(3, 120, 150)
+    out = top_k_grad_cams(model, image, k=3)
+    assert out.image.shape == (3, 224, 224) and out.maps.shape == (3, 224, 224)
+    assert out.probabilities.shape == (3,) and bool((out.probabilities[:-1] >= out.probabilities[1:]).all())
+    from torchvision.models import ResNet18_Weights
+
+    x = ResNet18_Weights.DEFAULT.transforms()(image).unsqueeze(0)
+    with torch.no_grad():
+        probs = model(x).softmax(1)[0]
+    assert out.classes.tolist() == probs.topk(3).indices.tolist()
+    assert out.names == [ResNet18_Weights.DEFAULT.meta["categories"][i] for i in out.classes.tolist()]
+    for j, cls in enumerate(out.classes.tolist()):
+        theirs = LayerGradCam(model, model.layer4).attribute(x, target=cls, relu_attributions=True)
+        theirs = LayerAttribution.interpolate(theirs, (224, 224), interpolate_mode="bilinear")[0, 0]
+        torch.testing.assert_close(out.maps[j], theirs, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"RGB image \(3, H, W\)"):
+        top_k_grad_cams(model, image[:1])
+    with pytest.raises(ValueError, match="1 <= k <= 1000"):
+        top_k_grad_cams(model, image, k=0)
+
+
+def test_resnet18_weights_are_fetched_verified_and_loaded(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("VISIONBOOK_OFFLINE", raising=False)
+    torch.manual_seed(1)
+    state = resnet18_imagenet(pretrained=False).state_dict()
+    raw = tmp_path / "raw.pth"
+    torch.save(state, raw)
+    good = tmp_path / f"resnet18-{hashlib.sha256(raw.read_bytes()).hexdigest()[:8]}.pth"
+    raw.rename(good)
+    model = resnet18_imagenet(url=good.as_uri())
+    assert torch.equal(model.fc.weight, state["fc.weight"]) and not model.training
+    bad = tmp_path / "resnet18-00000000.pth"
+    bad.write_bytes(good.read_bytes())
+    from visionbook.data import DataUnavailableError
+
+    with pytest.raises(DataUnavailableError, match="SHA-256 does not start with 00000000"):
+        resnet18_imagenet(url=bad.as_uri())
+    assert not (tmp_path / "home" / "weights" / bad.name).exists()
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
+    with pytest.raises(DataUnavailableError, match="VISIONBOOK_OFFLINE"):
+        resnet18_imagenet(url=(tmp_path / "resnet18-11111111.pth").as_uri())

@@ -1,21 +1,28 @@
 """Explanations of a classifier's decision and measurements of how good they are.
 
 Grad-CAM written from scratch (hooks held by a context manager that always removes them),
-gradient saliency and SmoothGrad, explanation targets as small callable objects, and the
-metrics the interpretability chapter reports: the pointing game, attribution mass inside the
-object's box, deletion/insertion curves with their areas, and rank correlation for the
-randomisation sanity checks. Introduced in the chapter "Interpretability".
+gradient saliency and SmoothGrad, guided backpropagation and Guided Grad-CAM, explanation
+targets as small callable objects, and the metrics the interpretability chapter reports: the
+pointing game, attribution mass inside the object's box, deletion/insertion curves with their
+areas, and rank correlation for the cascading-randomisation sanity checks (with an edge
+detector as the model-free reference). Grad-CAM on photographs with an ImageNet ResNet-18
+closes the module. Introduced in the chapter "Interpretability".
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import copy
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from visionbook import config
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,148 @@ def smoothgrad(
     return total / samples
 
 
+@contextlib.contextmanager
+def guided_relus(model: nn.Module) -> Iterator[int]:
+    """Make every ``nn.ReLU`` in ``model`` pass back only positive gradients, inside a ``with`` block.
+
+    Backpropagation through a ReLU keeps the gradient where the input was positive; the
+    guided rule (Springenberg et al., 2015) also zeroes the negative gradients there, so
+    ``grad_in = relu(grad_out) * (input > 0)``. Captum's ``GuidedBackprop`` uses the same rule.
+    The hooks are removed when the block ends, also on an exception (never swallowed).
+
+    Args:
+        model (nn.Module): a network whose ReLUs are ``nn.ReLU`` modules (``F.relu`` calls
+            cannot be hooked; in-place ReLUs do not support backward hooks).
+
+    Yields:
+        int: the number of ReLU modules hooked.
+
+    >>> net = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    >>> with guided_relus(net) as n:
+    ...     n, len(net[1]._backward_hooks)
+    (1, 1)
+    >>> len(net[1]._backward_hooks)
+    0
+
+    Introduced in the chapter "Interpretability".
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an nn.Module model, got {type(model).__name__}")
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise ValueError("expected a model with nn.ReLU modules for guided backpropagation, got none")
+    handles = []
+    try:
+        for relu in relus:
+            handles.append(relu.register_full_backward_hook(lambda module, grad_in, grad_out: (F.relu(grad_in[0]),)))
+        yield len(relus)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Callable) -> torch.Tensor:
+    """Guided backpropagation: the input gradient with every ReLU passing back positive gradients only.
+
+    Args:
+        model (nn.Module): the classifier (put in eval mode), with ``nn.ReLU`` modules.
+        x (Tensor): images ``(N, C, H, W)``.
+        target (Callable): logits ``(N, K)`` -> scores ``(N,)``.
+
+    Returns:
+        Tensor: ``(N, C, H, W)``, the same as Captum's ``GuidedBackprop``.
+
+    Introduced in the chapter "Interpretability".
+    """
+    _check_images(x)
+    model.eval()
+    x = x.detach().clone().requires_grad_(True)
+    with guided_relus(model):
+        (grad,) = torch.autograd.grad(target(model(x)).sum(), x)
+    return grad
+
+
+def guided_grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: Callable) -> torch.Tensor:
+    """Guided Grad-CAM (Selvaraju et al., 2017): guided backpropagation times the upsampled Grad-CAM map.
+
+    The paper upsamples Grad-CAM bilinearly, as here; Captum's ``GuidedGradCam`` defaults to
+    ``interpolate_mode="nearest"`` and matches this function with ``"bilinear"``.
+
+    Args:
+        model (nn.Module): the classifier.
+        layer (nn.Module): the layer whose Grad-CAM weights the guided gradients.
+        x (Tensor): images ``(N, C, H, W)``.
+        target (Callable): logits ``(N, K)`` -> scores ``(N,)``.
+
+    Returns:
+        Tensor: ``(N, C, H, W)``.
+
+    Introduced in the chapter "Interpretability".
+    """
+    return guided_backprop(model, x, target) * grad_cam(model, layer, x, target)[:, None]
+
+
+def sobel_edges(images: torch.Tensor) -> torch.Tensor:
+    """Edge strength of images: the Sobel gradient magnitude of their channel mean.
+
+    The reference "explanation" of the sanity checks (Adebayo et al., 2018): a map that depends
+    on the image only, never on the model.
+
+    Args:
+        images (Tensor): ``(N, C, H, W)``.
+
+    Returns:
+        Tensor: ``(N, H, W)``, zero on flat regions.
+
+    >>> sobel_edges(torch.ones(1, 3, 5, 5)).abs().max().item()
+    0.0
+
+    Introduced in the chapter "Interpretability".
+    """
+    _check_images(images)
+    gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=images.device)
+    kernels = torch.stack([gx, gx.T]).unsqueeze(1)
+    grey = F.pad(images.mean(1, keepdim=True), (1, 1, 1, 1), mode="replicate")
+    return F.conv2d(grey, kernels).norm(dim=1)
+
+
+def cascading_randomization(model: nn.Module, names: Sequence[str], seed: int = 0) -> Iterator[tuple[str, nn.Module]]:
+    """Copies of ``model`` with more and more layers re-initialised, from the top down (Adebayo et al., 2018).
+
+    Step ``k`` re-initialises the layers ``names[:k + 1]`` (every submodule's own
+    ``reset_parameters``: fresh random weights for convolutions and linear layers, and
+    BatchNorm back to its initial state, identity statistics included). ``model`` itself is
+    never changed.
+
+    Args:
+        model (nn.Module): the trained network.
+        names (sequence of str): names from ``model.named_modules()``, top layer first, e.g. ``["5", "2", "1", "0"]``.
+        seed (int): seed of the new weights. Default 0.
+
+    Yields:
+        tuple: the last name re-initialised and the randomised copy (in eval mode).
+
+    >>> net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> [name for name, _ in cascading_randomization(net, ["2", "0"])]
+    ['2', '0']
+
+    Introduced in the chapter "Interpretability".
+    """
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if isinstance(names, str) or not names or missing:
+        raise ValueError(f"expected layer names from model.named_modules(), got {names!r} (unknown: {missing})")
+    current = copy.deepcopy(model).eval()
+    for step, name in enumerate(names):
+        current = copy.deepcopy(current)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed + step)
+            for module in dict(current.named_modules())[name].modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        yield name, current
+
+
 def _check_maps_boxes(maps: torch.Tensor, boxes: torch.Tensor) -> None:
     if maps.ndim != 3 or boxes.shape != (maps.shape[0], 4):
         raise ValueError(f"expected maps (N, H, W) and boxes (N, 4), got {tuple(maps.shape)} and {tuple(boxes.shape)}")
@@ -216,7 +365,10 @@ def _box_masks(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def pointing_game(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """Hits of the pointing game (Zhang et al., 2018): is each map's maximum inside its box?
 
-    Ties are broken by the first maximum in row-major order.
+    Where several pixels share the maximum (a plateau, as bilinear upsampling makes along the
+    borders of a coarse map), the point is the centroid of their pixel centres, not the first
+    one in memory order, which would favour the top-left corner. A constant map points
+    nowhere and misses.
 
     Args:
         maps (Tensor): ``(N, H, W)``.
@@ -232,9 +384,13 @@ def pointing_game(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     Introduced in the chapter "Interpretability".
     """
     _check_maps_boxes(maps, boxes)
-    flat = maps.flatten(1).argmax(1)
-    y, x = flat // maps.shape[2], flat % maps.shape[2]
-    return (x >= boxes[:, 0]) & (x < boxes[:, 2]) & (y >= boxes[:, 1]) & (y < boxes[:, 3])
+    top = maps == maps.flatten(1).amax(1).view(-1, 1, 1)
+    ys = torch.arange(maps.shape[1], device=maps.device).view(1, -1, 1) + 0.5
+    xs = torch.arange(maps.shape[2], device=maps.device).view(1, 1, -1) + 0.5
+    count = top.flatten(1).sum(1)
+    y, x = (top * ys).flatten(1).sum(1) / count, (top * xs).flatten(1).sum(1) / count
+    inside = (x >= boxes[:, 0]) & (x < boxes[:, 2]) & (y >= boxes[:, 1]) & (y < boxes[:, 3])
+    return inside & (count < maps[0].numel())
 
 
 def mass_in_box(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -318,10 +474,27 @@ def area_under(curve: torch.Tensor) -> torch.Tensor:
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
 
 
+def _mid_ranks(t: torch.Tensor) -> torch.Tensor:
+    """Ranks 0, 1, ... of each row of ``t`` flattened to ``(N, M)``; ties get their mean rank."""
+    flat = t.detach().flatten(1).float().contiguous()
+    ordered = flat.sort(dim=1).values
+    below = torch.searchsorted(ordered, flat, right=False)
+    up_to = torch.searchsorted(ordered, flat, right=True)
+    return (below + up_to - 1).float() / 2
+
+
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Spearman rank correlation between paired maps, one value per row ``(N,)``.
 
-    Ranks are computed without tie correction (ties get distinct ranks in index order).
+    Tied values share the mean of their ranks, as in ``scipy.stats.spearmanr``, so a constant
+    map (for example a Grad-CAM map that the ReLU set to zero) correlates 0 with anything.
+
+    Args:
+        a (Tensor): maps ``(N, ...)``.
+        b (Tensor): maps of the same shape.
+
+    Returns:
+        Tensor: ``(N,)`` correlations in [-1, 1].
 
     >>> round(spearman(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[10.0, 20.0, 30.0]])).item(), 6)
     1.0
@@ -330,10 +503,94 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     if a.shape != b.shape or a.ndim < 2:
         raise ValueError(f"expected two batches of maps of the same shape (N, ...), got {tuple(a.shape)} and {tuple(b.shape)}")
-
-    def ranks(t: torch.Tensor) -> torch.Tensor:
-        return t.flatten(1).argsort(1).argsort(1).float()
-
-    ra, rb = ranks(a), ranks(b)
+    ra, rb = _mid_ranks(a), _mid_ranks(b)
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
+
+
+# --- Grad-CAM on ImageNet photographs (needs the pretrained weights: a network, VISIONBOOK_FULL=1) ---
+
+
+class TopCams(NamedTuple):
+    """The top classes of one photograph and their Grad-CAM maps (see :func:`top_k_grad_cams`)."""
+
+    image: torch.Tensor
+    probabilities: torch.Tensor
+    classes: torch.Tensor
+    names: list[str]
+    maps: torch.Tensor
+
+
+def resnet18_imagenet(pretrained: bool = True, url: str | None = None) -> nn.Module:
+    """torchvision's ResNet-18 (He et al., 2016), with ImageNet weights cached under ``data_home()/weights``.
+
+    The weights file is fetched once with :func:`visionbook.data.download` (timeout, atomic
+    write, fails fast offline) and checked against the SHA-256 prefix in its name, as
+    ``torch.hub`` does; it is loaded with ``weights_only=True``.
+
+    Args:
+        pretrained (bool): load ``ResNet18_Weights.DEFAULT``; False gives random weights
+            (``weights=None``), for tests. Default True.
+        url (str | None): where to fetch the file from. Default the weights' own URL.
+
+    Returns:
+        nn.Module: the network in eval mode, ``(N, 3, 224, 224) -> (N, 1000)``.
+
+    >>> resnet18_imagenet(pretrained=False).fc.out_features
+    1000
+
+    Introduced in the chapter "Interpretability".
+    """
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    from visionbook import data
+
+    model = resnet18(weights=None)
+    if pretrained:
+        url = url or ResNet18_Weights.DEFAULT.url
+        path = config.data_home() / "weights" / url.rsplit("/", 1)[-1]
+        if not path.exists():
+            data.download(url, path)
+        expected = path.stem.rsplit("-", 1)[-1]
+        if not hashlib.sha256(path.read_bytes()).hexdigest().startswith(expected):
+            path.unlink()
+            raise data.DataUnavailableError(f"{path.name}: SHA-256 does not start with {expected}; the file was removed")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def top_k_grad_cams(model: nn.Module, image: torch.Tensor, k: int = 5, layer: nn.Module | None = None) -> TopCams:
+    """The ``k`` most probable ImageNet classes of a photograph and one Grad-CAM map for each.
+
+    The photograph is prepared as ``ResNet18_Weights.DEFAULT.transforms()`` does (resize to 256,
+    centre crop 224, ImageNet normalisation); the ``k`` maps come from one batched backward pass.
+
+    Args:
+        model (nn.Module): an ImageNet classifier, ``(N, 3, 224, 224) -> (N, 1000)``, on any device.
+        image (Tensor): ``(3, H, W)`` in [0, 1], for example ``visionbook.data.sample_image("cat")``.
+        k (int): how many classes. Default 5.
+        layer (nn.Module | None): the Grad-CAM layer. Default ``model.layer4`` (7x7).
+
+    Returns:
+        TopCams: ``image`` the crop ``(3, 224, 224)`` in [0, 1] for display, ``probabilities (k,)``
+        in decreasing order, ``classes (k,)``, their ``names`` and ``maps (k, 224, 224)``.
+
+    Introduced in the chapter "Interpretability".
+    """
+    from torchvision.models import ResNet18_Weights
+
+    weights = ResNet18_Weights.DEFAULT
+    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected one RGB image (3, H, W), got {tuple(getattr(image, 'shape', ()))}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(weights.meta["categories"]):
+        raise ValueError(f"expected 1 <= k <= 1000, got {k!r}")
+    device = next(model.parameters()).device
+    x = weights.transforms()(image).unsqueeze(0).to(device)
+    model.eval()
+    with torch.no_grad():
+        probabilities = model(x).softmax(1)[0]
+    top = probabilities.topk(k)
+    maps = grad_cam(model, layer or model.layer4, x.expand(k, -1, -1, -1), PerImageTarget(top.indices))
+    mean, std = (torch.tensor(v, device=device).view(3, 1, 1) for v in (weights.transforms().mean, weights.transforms().std))
+    names = [weights.meta["categories"][i] for i in top.indices.tolist()]
+    return TopCams((x[0] * std + mean).clamp(0, 1), top.values, top.indices, names, maps)
