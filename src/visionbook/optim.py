@@ -118,6 +118,12 @@ class RMSProp(UpdateRule):
         eps (float): added to the denominator, non-negative. Default 1e-8.
         weight_decay (float): L2 penalty. Default 0.
 
+    >>> w = torch.tensor([1.0], requires_grad=True)
+    >>> w.grad = torch.tensor([0.5])
+    >>> _ = RMSProp([w], lr=0.1, alpha=0.75, eps=0.0).step()  # s = 0.25 * 0.25, step 0.1 * 0.5 / 0.25
+    >>> w
+    tensor([0.8000], requires_grad=True)
+
     Introduced in the chapter "Training neural networks well".
     """
 
@@ -144,6 +150,12 @@ class Adam(UpdateRule):
         betas (tuple): ``(b1, b2)``, each in [0, 1). Default (0.9, 0.999).
         eps (float): added to the denominator, non-negative. Default 1e-8.
         weight_decay (float): L2 penalty added to the gradient (not AdamW's decoupled decay). Default 0.
+
+    >>> w = torch.tensor([1.0], requires_grad=True)
+    >>> w.grad = torch.tensor([-0.02])
+    >>> _ = Adam([w], lr=0.1, eps=0.0).step()  # the first step is lr times the gradient's sign
+    >>> w
+    tensor([1.1000], requires_grad=True)
 
     Introduced in the chapter "Training neural networks well".
     """
@@ -288,6 +300,11 @@ def lr_range_test(
 
     Returns:
         dict: ``lrs`` and smoothed ``losses``, lists of equal length (up to ``num_steps``).
+
+    >>> data = (torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    >>> result = lr_range_test(nn.Linear(4, 2), data, lr_max=0.1, num_steps=5, device=torch.device("cpu"))
+    >>> [f"{lr:.0e}" for lr in result["lrs"]]
+    ['1e-05', '1e-04', '1e-03', '1e-02', '1e-01']
 
     Introduced in the chapter "Training neural networks well".
     """
