@@ -140,6 +140,10 @@ def grad_cam(
     Returns:
         Tensor: maps ``(N, H, W)`` (or ``(N, h, w)`` without upsampling), detached.
 
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    >>> grad_cam(net, net[1], torch.rand(2, 3, 8, 8), ClassTarget(0)).shape
+    torch.Size([2, 8, 8])
+
     Introduced in the chapter "Interpretability".
     """
     _check_images(x)
@@ -168,6 +172,9 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Callable) -> torch.Tenso
     Returns:
         Tensor: maps ``(N, H, W)``.
 
+    >>> saliency(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.rand(1, 3, 2, 2), ClassTarget(1)).shape
+    torch.Size([1, 2, 2])
+
     Introduced in the chapter "Interpretability".
     """
     _check_images(x)
@@ -192,6 +199,9 @@ def smoothgrad(
 
     Returns:
         Tensor: maps ``(N, H, W)``.
+
+    >>> smoothgrad(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.rand(1, 3, 2, 2), ClassTarget(0), samples=4).shape
+    torch.Size([1, 2, 2])
 
     Introduced in the chapter "Interpretability".
     """
@@ -258,6 +268,10 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Callable) -> torc
     Returns:
         Tensor: ``(N, C, H, W)``, the same as Captum's ``GuidedBackprop``.
 
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> guided_backprop(net, torch.rand(5, 1, 2, 2), ClassTarget(0)).shape
+    torch.Size([5, 1, 2, 2])
+
     Introduced in the chapter "Interpretability".
     """
     _check_images(x)
@@ -282,6 +296,10 @@ def guided_grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target:
 
     Returns:
         Tensor: ``(N, C, H, W)``.
+
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    >>> guided_grad_cam(net, net[1], torch.rand(2, 3, 8, 8), ClassTarget(1)).shape
+    torch.Size([2, 3, 8, 8])
 
     Introduced in the chapter "Interpretability".
     """
@@ -437,6 +455,11 @@ def deletion_insertion(
     Returns:
         tuple: deletion and insertion curves, each ``(N, steps + 1)``.
 
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    >>> deletion, insertion = deletion_insertion(net, torch.rand(3, 1, 4, 4), torch.rand(3, 4, 4), torch.tensor([0, 1, 0]), steps=4)
+    >>> deletion.shape, bool(torch.allclose(deletion[:, 0], insertion[:, -1]))
+    (torch.Size([3, 5]), True)
+
     Introduced in the chapter "Interpretability".
     """
     _check_images(x)
@@ -574,6 +597,10 @@ def top_k_grad_cams(model: nn.Module, image: torch.Tensor, k: int = 5, layer: nn
     Returns:
         TopCams: ``image`` the crop ``(3, 224, 224)`` in [0, 1] for display, ``probabilities (k,)``
         in decreasing order, ``classes (k,)``, their ``names`` and ``maps (k, 224, 224)``.
+
+    >>> top = top_k_grad_cams(resnet18_imagenet(pretrained=False), torch.rand(3, 100, 120), k=2)
+    >>> top.maps.shape, len(top.names)
+    (torch.Size([2, 224, 224]), 2)
 
     Introduced in the chapter "Interpretability".
     """
