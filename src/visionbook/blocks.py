@@ -154,6 +154,13 @@ def dense_block(c_in: int, growth: int, num_layers: int, bn_size: int | None = 4
 def transition(c_in: int, c_out: int) -> nn.Sequential:
     """DenseNet's transition between blocks: ``BN-ReLU-Conv1x1-AvgPool2``, fewer channels, half size.
 
+    Args:
+        c_in (int): input channels.
+        c_out (int): output channels (DenseNet-BC halves them).
+
+    Returns:
+        nn.Sequential: ``(B, c_in, H, W) -> (B, c_out, H // 2, W // 2)``.
+
     >>> transition(20, 10)(torch.zeros(1, 20, 8, 8)).shape
     torch.Size([1, 10, 4, 4])
 
@@ -293,6 +300,15 @@ def compound_scaling(phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: f
 def round_channels(channels: float, divisor: int = 8) -> int:
     """Round a scaled channel count to a multiple of ``divisor``, never more than 10% down.
 
+    The rule of torchvision's EfficientNet and MobileNet builders (``_make_divisible``).
+
+    Args:
+        channels (float): the scaled count, for example ``16 * width_mult``.
+        divisor (int): the multiple to round to. Default 8.
+
+    Returns:
+        int: a positive multiple of ``divisor``.
+
     >>> round_channels(16 * 1.1), round_channels(40 * 1.4)
     (16, 56)
 
@@ -306,6 +322,13 @@ def round_channels(channels: float, divisor: int = 8) -> int:
 
 def round_repeats(repeats: int, depth_mult: float) -> int:
     """Number of layers of a stage after depth scaling: ``ceil(repeats * depth_mult)``.
+
+    Args:
+        repeats (int): layers of the unscaled stage, at least 1.
+        depth_mult (float): the depth multiplier, positive.
+
+    Returns:
+        int: the scaled number of layers.
 
     >>> round_repeats(2, 1.2)
     3
@@ -376,6 +399,15 @@ def vgg_small(
     Departs from VGG: BatchNorm (the 2014 network had none), a strided stem, and global average
     pooling instead of three large fully connected layers.
 
+    Args:
+        num_classes (int): outputs. Default 5.
+        in_channels (int): image channels. Default 3.
+        widths (sequence of int): channels of the stem, then of each VGG block. Default (16, 32, 64).
+        stem_stride (int): stride of the stem convolution, 1 or 2. Default 2.
+
+    Returns:
+        nn.Sequential: ``(B, in_channels, H, W) -> (B, num_classes)``.
+
     >>> vgg_small()(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 5])
 
@@ -391,6 +423,16 @@ def densenet_small(
     num_classes: int = 5, in_channels: int = 3, growth: int = 12, layers: Sequence[int] = (4, 4, 4), stem_stride: int = 2
 ) -> nn.Sequential:
     """DenseNet-BC in miniature: a stem, dense blocks joined by transitions that halve the channels.
+
+    Args:
+        num_classes (int): outputs. Default 5.
+        in_channels (int): image channels. Default 3.
+        growth (int): growth rate k; the stem has 2k channels. Default 12.
+        layers (sequence of int): dense layers in each block. Default (4, 4, 4).
+        stem_stride (int): stride of the stem convolution, 1 or 2. Default 2.
+
+    Returns:
+        nn.Sequential: ``(B, in_channels, H, W) -> (B, num_classes)``.
 
     >>> densenet_small()(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 5])
@@ -416,6 +458,15 @@ def mobilenet_small(
 
     Each entry of ``widths`` is one depthwise-separable layer; a layer that changes the number
     of channels (after the first) also halves H and W, as in the paper.
+
+    Args:
+        num_classes (int): outputs. Default 5.
+        in_channels (int): image channels. Default 3.
+        widths (sequence of int): output channels of each layer. Default (32, 64, 64, 128, 128).
+        stem_stride (int): stride of the stem convolution, 1 or 2. Default 2.
+
+    Returns:
+        nn.Sequential: ``(B, in_channels, H, W) -> (B, num_classes)``.
 
     >>> mobilenet_small()(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 5])
@@ -443,6 +494,16 @@ def efficientnet_small(
 
     Stage channels are ``round_channels(c * width_mult)``, repeats ``round_repeats(n, depth_mult)``
     (see :data:`EFFICIENT_STAGES`); resolution, the third compound-scaling axis, is the input's.
+
+    Args:
+        num_classes (int): outputs. Default 5.
+        in_channels (int): image channels. Default 3.
+        width_mult (float): channel multiplier (beta ** phi). Default 1.0.
+        depth_mult (float): layer multiplier (alpha ** phi). Default 1.0.
+        stem_stride (int): stride of the stem convolution, 1 or 2. Default 2.
+
+    Returns:
+        nn.Sequential: ``(B, in_channels, H, W) -> (B, num_classes)``.
 
     >>> efficientnet_small()(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 5])
