@@ -268,12 +268,16 @@ def test_d_step_moves_only_the_discriminator():
     G, D = _tiny_gan()
     opt_D = torch.optim.SGD(D.parameters(), lr=0.1)
     g0, d0 = _params(G), _params(D)
-    stats = gen.d_step(D, G, opt_D, torch.rand(4, 1, 28, 28), torch.randn(4, 8))
+    fake = G(torch.randn(4, 8))
+    stats = gen.d_step(D, opt_D, torch.rand(4, 1, 28, 28), fake)
     assert set(stats) == {"loss_D", "D_x", "D_G_z"}
     assert 0 < stats["D_x"] < 1 and 0 < stats["D_G_z"] < 1 and stats["loss_D"] > 0
     assert _changed(d0, D) and not _changed(g0, G)
+    assert all(p.grad is None for p in G.parameters())  # the generated batch was detached
     with pytest.raises(ValueError, match=r"expected real images of shape \(N, 1, 28, 28\), got \(4, 784\)"):
-        gen.d_step(D, G, opt_D, torch.rand(4, 784), torch.randn(4, 8))
+        gen.d_step(D, opt_D, torch.rand(4, 784), fake)
+    with pytest.raises(ValueError, match=r"expected generated images of shape \(N, 1, 28, 28\), got \(4, 784\)"):
+        gen.d_step(D, opt_D, torch.rand(4, 1, 28, 28), fake.flatten(1))
 
 
 def test_g_step_moves_only_the_generator_and_reports_the_gradient_norm():
@@ -284,11 +288,23 @@ def test_g_step_moves_only_the_generator_and_reports_the_gradient_norm():
     loss = gen.g_loss(D_copy(G_copy(z)))
     norm = torch.sqrt(sum((g**2).sum() for g in torch.autograd.grad(loss, list(G_copy.parameters()))))
     g0, d0 = _params(G), _params(D)
-    stats = gen.g_step(G, D, opt_G, z)
+    stats = gen.g_step(G, D, opt_G, G(z))
     assert set(stats) == {"loss_G", "grad_G"}
     assert stats["loss_G"] == pytest.approx(loss.item(), rel=1e-6)
     assert stats["grad_G"] == pytest.approx(norm.item(), rel=1e-5)
     assert _changed(g0, G) and not _changed(d0, D)
+    with pytest.raises(ValueError, match="expected generated images attached to the generator's graph"):
+        gen.g_step(G, D, opt_G, G(z).detach())
+
+
+def test_one_step_of_each_with_a_shared_batch():
+    G, D = _tiny_gan()
+    opt_G, opt_D = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    fake = G(torch.randn(4, 8))
+    gen.d_step(D, opt_D, torch.rand(4, 1, 28, 28), fake)
+    d1 = _params(D)
+    stats = gen.g_step(G, D, opt_G, fake)  # the graph through G survives the discriminator step
+    assert stats["grad_G"] > 0 and not _changed(d1, D)
 
 
 def test_conditional_steps_run():
@@ -296,8 +312,9 @@ def test_conditional_steps_run():
     G, D = gen.ConditionalGenerator(8, channels=8), gen.ConditionalDiscriminator(channels=4)
     y = torch.tensor([1, 2, 3, 4])
     opt_G, opt_D = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
-    assert set(gen.d_step(D, G, opt_D, torch.rand(4, 1, 28, 28), torch.randn(4, 8), y)) == {"loss_D", "D_x", "D_G_z"}
-    assert gen.g_step(G, D, opt_G, torch.randn(4, 8), y)["grad_G"] > 0
+    fake = G(torch.randn(4, 8), y)
+    assert set(gen.d_step(D, opt_D, torch.rand(4, 1, 28, 28), fake, y)) == {"loss_D", "D_x", "D_G_z"}
+    assert gen.g_step(G, D, opt_G, fake, y)["grad_G"] > 0
 
 
 # --- the VAE -------------------------------------------------------------------------------------

@@ -301,36 +301,32 @@ def g_loss(fake_logits: torch.Tensor, non_saturating: bool = True) -> torch.Tens
     return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
-def _generate(G: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    return G(z) if y is None else G(z, y)
-
-
 def _judge(D: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     return D(x) if y is None else D(x, y)
 
 
 def d_step(
     D: nn.Module,
-    G: nn.Module,
     opt_D: torch.optim.Optimizer,
     x: torch.Tensor,
-    z: torch.Tensor,
+    fake: torch.Tensor,
     y: torch.Tensor | None = None,
     real_target: float = 1.0,
 ) -> dict[str, float]:
     """One discriminator update: real images pushed towards 1, generated ones towards 0.
 
-    The generated batch is detached, so only the discriminator's weights change. As in the
-    PyTorch DCGAN example, the real and the generated batch pass through ``D`` separately, so
-    batch normalisation in ``D`` sees one kind of image at a time.
+    The generated batch is detached, so no gradient reaches the generator and only the
+    discriminator's weights change. As in the PyTorch DCGAN example, the real and the
+    generated batch pass through ``D`` separately, so batch normalisation in ``D`` sees one
+    kind of image at a time.
 
     Args:
         D (nn.Module): the discriminator (logits); ``D(x, y)`` when ``y`` is given.
-        G (nn.Module): the generator; ``G(z, y)`` when ``y`` is given.
         opt_D (Optimizer): the discriminator's optimiser.
         x (Tensor): real images ``(B, 1, 28, 28)``.
-        z (Tensor): noise ``(B, z_dim)``.
-        y (Tensor | None): labels ``(B,)`` for a conditional GAN (used for real and fake). Default None.
+        fake (Tensor): generated images ``(B, 1, 28, 28)``, for example ``G(z)``.
+        y (Tensor | None): labels ``(B,)`` of a conditional GAN, shared by the real images and
+            the ones generated for them. Default None.
         real_target (float): see :func:`d_loss`. Default 1.0.
 
     Returns:
@@ -339,9 +335,8 @@ def d_step(
     Introduced in the chapter "Generative models".
     """
     _check_images(x, "real images")
-    with torch.no_grad():
-        fake = _generate(G, z, y)
-    real_logits, fake_logits = _judge(D, x, y), _judge(D, fake, y)
+    _check_images(fake, "generated images")
+    real_logits, fake_logits = _judge(D, x, y), _judge(D, fake.detach(), y)
     loss = d_loss(real_logits, fake_logits, real_target)
     opt_D.zero_grad()
     loss.backward()
@@ -357,21 +352,23 @@ def g_step(
     G: nn.Module,
     D: nn.Module,
     opt_G: torch.optim.Optimizer,
-    z: torch.Tensor,
+    fake: torch.Tensor,
     y: torch.Tensor | None = None,
     non_saturating: bool = True,
 ) -> dict[str, float]:
-    """One generator update: make the discriminator call generated images real.
+    """One generator update: make the (just updated) discriminator call generated images real.
 
-    Gradients flow through the discriminator into the generator, but only ``opt_G`` steps,
-    so the discriminator's weights stay as they are (their stale gradients are cleared by
-    the next :func:`d_step`).
+    ``fake`` must still be attached to ``G``'s graph (``fake = G(z)``, not detached): the
+    loss is backpropagated through ``D`` into ``G``, but only ``opt_G`` steps, so the
+    discriminator's weights stay as they are (its stale gradients are cleared by the next
+    :func:`d_step`). Reusing the batch of the discriminator step, as the PyTorch DCGAN example
+    does, saves one forward pass of the generator.
 
     Args:
-        G (nn.Module): the generator.
+        G (nn.Module): the generator that produced ``fake``.
         D (nn.Module): the discriminator.
         opt_G (Optimizer): the generator's optimiser.
-        z (Tensor): noise ``(B, z_dim)``.
+        fake (Tensor): generated images ``(B, 1, 28, 28)`` with ``requires_grad``.
         y (Tensor | None): labels ``(B,)`` for a conditional GAN. Default None.
         non_saturating (bool): see :func:`g_loss`. Default True.
 
@@ -380,8 +377,12 @@ def g_step(
 
     Introduced in the chapter "Generative models".
     """
-    fake_logits = _judge(D, _generate(G, z, y), y)
-    loss = g_loss(fake_logits, non_saturating)
+    _check_images(fake, "generated images")
+    if not fake.requires_grad:
+        raise ValueError(
+            "expected generated images attached to the generator's graph (requires_grad=True), got a detached tensor"
+        )
+    loss = g_loss(_judge(D, fake, y), non_saturating)
     opt_G.zero_grad()
     loss.backward()
     grad = torch.sqrt(sum((p.grad**2).sum() for p in G.parameters() if p.grad is not None))
