@@ -413,13 +413,10 @@ def _train_classifier(model: nn.Module, train: tuple, test: tuple, settings: dic
 def _digits(classes: list[int]) -> tuple[tuple, tuple]:
     """Train and test splits of the MNIST sample restricted to ``classes``, relabelled 0..k-1."""
     from visionbook.data import load_mnist
+    from visionbook.transfer import subset_classes
 
-    data, keep = load_mnist(full=False), torch.tensor(classes)
-    parts = []
-    for X, y in ((data.X_train, data.y_train), (data.X_test, data.y_test)):
-        rows = torch.isin(y, keep)
-        parts.append((X[rows], torch.searchsorted(keep, y[rows])))
-    return parts[0], parts[1]
+    data = load_mnist(full=False)
+    return subset_classes(data.X_train, data.y_train, classes), subset_classes(data.X_test, data.y_test, classes)
 
 
 def _train_digits(model: nn.Module, settings: dict) -> dict:

@@ -1,0 +1,468 @@
+"""Transfer learning: reuse a trained network for a new task with few labels.
+
+Few-shot subsets, freezing (with batch-norm statistics kept in eval mode), discriminative
+learning rates, linear probes on frozen features, a fixed-step fine-tuning loop, and the
+canonical ImageNet recipe with torchvision's ResNet-18. Introduced in the chapter
+"Transfer learning".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from visionbook import config
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def subset_classes(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the examples of ``classes`` and relabel them ``0 .. len(classes) - 1`` in that order.
+
+    Args:
+        X (Tensor): examples ``(N, ...)``.
+        y (Tensor): integer labels ``(N,)``.
+        classes (sequence of int): the labels to keep, for example ``[5, 6, 7, 8, 9]``.
+
+    Returns:
+        tuple: ``X[keep]`` of shape ``(M, ...)`` and the new labels ``(M,)``.
+
+    >>> subset_classes(torch.arange(5.0), torch.tensor([3, 1, 4, 1, 5]), [4, 1])[1]
+    tensor([1, 0, 1])
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if y.ndim != 1 or len(X) != len(y):
+        raise ValueError(f"expected labels (N,) for N examples, got labels {tuple(y.shape)} for {len(X)} examples")
+    if len(set(classes)) != len(classes) or not classes:
+        raise ValueError(f"expected distinct classes, got {list(classes)}")
+    lookup = torch.full((int(max(int(y.max()), *classes)) + 1,), -1, dtype=torch.long)
+    lookup[torch.tensor(list(classes))] = torch.arange(len(classes))
+    new = lookup[y.cpu()]
+    keep = new >= 0
+    return X[keep.to(X.device)], new[keep].to(y.device)
+
+
+def few_shot(y: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
+    """Indices of ``per_class`` random examples of every class, the same draw for every budget.
+
+    For one seed the draws are nested: the 5-per-class subset contains the 1-per-class one,
+    so a learning curve compares budgets, not luck.
+
+    Args:
+        y (Tensor): integer labels ``(N,)``; every class in it is sampled.
+        per_class (int): examples per class, positive.
+        seed (int): seed of the draw. Default 0.
+
+    Returns:
+        Tensor: ``(per_class * num_classes,)`` indices into ``y``, class by class.
+
+    >>> y = torch.tensor([0, 1, 0, 1, 0, 1])
+    >>> y[few_shot(y, 2)].tolist()
+    [0, 0, 1, 1]
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"expected a positive integer per_class, got {per_class!r}")
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in torch.unique(y).tolist():
+        rows = torch.nonzero(y.cpu() == c).flatten()
+        if len(rows) < per_class:
+            raise ValueError(f"expected at least {per_class} examples of class {c}, got {len(rows)}")
+        picks.append(rows[torch.randperm(len(rows), generator=g)[:per_class]])
+    return torch.cat(picks)
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Stop gradients for every parameter of ``module`` (``requires_grad = False``).
+
+    Freezing parameters does not freeze batch-norm *statistics*: in train mode a BN layer
+    still replaces its running mean and variance with the new data's. Keep frozen parts in
+    eval mode (:func:`fine_tune` does this with ``frozen=``).
+
+    Args:
+        module (nn.Module): the part to freeze, for example a pretrained trunk.
+
+    Returns:
+        nn.Module: the same module.
+
+    >>> sum(p.requires_grad for p in freeze(nn.Linear(2, 2)).parameters())
+    0
+
+    Introduced in the chapter "Transfer learning".
+    """
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Number of parameters (scalars) that receive gradients.
+
+    >>> count_trainable(nn.Linear(3, 2))
+    8
+
+    Introduced in the chapter "Transfer learning".
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def bn_eval(module: nn.Module) -> int:
+    """Put every batch-norm layer inside ``module`` in eval mode: they normalise with their
+    stored statistics and stop updating them, whatever mode the rest of the model is in.
+
+    Args:
+        module (nn.Module): a model or part of one.
+
+    Returns:
+        int: the number of batch-norm layers switched.
+
+    >>> bn_eval(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)).train())
+    1
+
+    Introduced in the chapter "Transfer learning".
+    """
+    layers = [m for m in module.modules() if isinstance(m, _BATCH_NORMS)]
+    for m in layers:
+        m.eval()
+    return len(layers)
+
+
+def discriminative_lrs(blocks: Sequence[nn.Module], lr: float, factor: float = 2.6) -> list[dict]:
+    """Optimizer parameter groups whose learning rate shrinks by ``factor`` per block towards the input.
+
+    The last block gets ``lr``, the one before ``lr / factor``, then ``lr / factor**2``, ...
+    (ULMFiT's "discriminative fine-tuning", Howard and Ruder, 2018, uses 2.6). Frozen
+    parameters are left out; blocks with nothing to train give no group.
+
+    Args:
+        blocks (sequence of nn.Module): the model's parts from input to output.
+        lr (float): learning rate of the last block, positive.
+        factor (float): ratio between neighbouring blocks, at least 1. Default 2.6.
+
+    Returns:
+        list of dict: ``[{"params": [...], "lr": float}, ...]`` for ``torch.optim``.
+
+    >>> [round(g["lr"], 4) for g in discriminative_lrs([nn.Linear(2, 2), nn.Linear(2, 2)], 0.01, 10)]
+    [0.001, 0.01]
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if not lr > 0 or not factor >= 1:
+        raise ValueError(f"expected lr > 0 and factor >= 1, got lr={lr}, factor={factor}")
+    groups = []
+    for depth, block in enumerate(reversed(list(blocks))):
+        params = [p for p in block.parameters() if p.requires_grad]
+        if params:
+            groups.append({"params": params, "lr": lr / factor**depth})
+    return groups[::-1]
+
+
+@torch.no_grad()
+def extract_features(
+    trunk: nn.Module, X: torch.Tensor, batch_size: int = 256, device: torch.device | None = None
+) -> torch.Tensor:
+    """The outputs of a (frozen) network for every example, computed in eval mode.
+
+    Args:
+        trunk (nn.Module): maps ``(B, ...)`` to ``(B, D)``, for example ``model[:-1]``.
+        X (Tensor): examples ``(N, ...)``.
+        batch_size (int): examples per forward pass. Default 256.
+        device (torch.device | None): where to compute. Default: the trunk's device.
+
+    Returns:
+        Tensor: ``(N, D)`` features, on the CPU.
+
+    >>> extract_features(nn.Flatten(), torch.zeros(3, 2, 2)).shape
+    torch.Size([3, 4])
+
+    Introduced in the chapter "Transfer learning".
+    """
+    params = next(trunk.parameters(), None)
+    device = device or (params.device if params is not None else torch.device("cpu"))
+    trunk.eval()
+    return torch.cat([trunk(X[i : i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)])
+
+
+def train_linear_probe(
+    features: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    steps: int = 100,
+    lr: float = 0.01,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> nn.Linear:
+    """Fit a linear classifier (softmax regression) on frozen features, full batch, with Adam.
+
+    Args:
+        features (Tensor): ``(N, D)`` features of the labelled examples.
+        y (Tensor): ``(N,)`` labels in ``0 .. num_classes - 1``.
+        num_classes (int): number of classes.
+        steps (int): full-batch Adam steps. Default 100.
+        lr (float): learning rate. Default 0.01.
+        weight_decay (float): L2 penalty (Adam's ``weight_decay``). Default 1e-4.
+        seed (int): seed of the initial weights. Default 0.
+
+    Returns:
+        nn.Linear: ``D -> num_classes``, on ``features``' device.
+
+    >>> probe = train_linear_probe(torch.tensor([[-1.0], [1.0]]), torch.tensor([0, 1]), 2)
+    >>> probe(torch.tensor([[-2.0], [2.0]])).argmax(1).tolist()
+    [0, 1]
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if features.ndim != 2 or len(features) != len(y):
+        raise ValueError(f"expected features (N, D) and labels (N,), got {tuple(features.shape)} and {tuple(y.shape)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        probe = nn.Linear(features.shape[1], num_classes).to(features.device)
+    optimizer = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(probe(features), y).backward()
+        optimizer.step()
+    return probe
+
+
+def fine_tune(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int = 32,
+    seed: int = 0,
+    frozen: nn.Module | None = None,
+    device: torch.device | None = None,
+) -> list[float]:
+    """Train ``model`` for a fixed number of steps on a small labelled set (few labels, few steps).
+
+    Each step draws a mini-batch without replacement (the whole set when it is smaller than
+    ``batch_size``) and runs the canonical order: ``model.train()``, ``zero_grad``, forward,
+    ``backward``, ``step``. The ``frozen`` part, if given, is put back in eval mode before
+    every step, so its dropout is off and its batch-norm statistics stay those of the source task.
+
+    Args:
+        model (nn.Module): maps ``(B, ...)`` to ``(B, K)`` logits.
+        X (Tensor): ``(N, ...)`` training examples.
+        y (Tensor): ``(N,)`` labels.
+        steps (int): optimizer steps, positive.
+        optimizer (Optimizer): over the parameters to train (for example from :func:`discriminative_lrs`).
+        batch_size (int): examples per step. Default 32.
+        seed (int): seed of the batch order. Default 0.
+        frozen (nn.Module | None): a part of ``model`` to keep in eval mode. Default None.
+        device (torch.device | None): default: the model's device.
+
+    Returns:
+        list of float: the training loss of every step.
+
+    >>> model = nn.Linear(2, 2)
+    >>> losses = fine_tune(model, torch.randn(8, 2), torch.randint(0, 2, (8,)), 5, torch.optim.SGD(model.parameters(), 0.1))
+    >>> len(losses)
+    5
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"expected a positive integer number of steps, got {steps!r}")
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"expected as many labels as examples (at least one), got {len(X)} examples and {len(y)} labels")
+    device = device or next(model.parameters()).device
+    g, losses = torch.Generator().manual_seed(seed), []
+    for _ in range(steps):
+        model.train()
+        if frozen is not None:
+            frozen.eval()
+        rows = torch.randperm(len(X), generator=g)[:batch_size]
+        xb, yb = X[rows.to(X.device)].to(device), y[rows.to(y.device)].to(device)
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def replace_head(model: nn.Module, num_classes: int) -> nn.Linear:
+    """Swap the last linear layer for a new, randomly initialised one with ``num_classes`` outputs.
+
+    Works for torchvision's ResNets (the ``fc`` attribute) and for ``nn.Sequential`` models
+    that end with ``nn.Linear``; the new layer is on the old one's device.
+
+    Args:
+        model (nn.Module): the pretrained network, changed in place.
+        num_classes (int): outputs of the new head.
+
+    Returns:
+        nn.Linear: the new head (train it, and perhaps only it).
+
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
+    >>> replace_head(model, 3).out_features, model(torch.zeros(1, 2, 2)).shape
+    (3, torch.Size([1, 3]))
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"expected a positive integer num_classes, got {num_classes!r}")
+    old = getattr(model, "fc", None)
+    if isinstance(old, nn.Linear):
+        model.fc = head = nn.Linear(old.in_features, num_classes).to(old.weight.device)
+        return head
+    if isinstance(model, nn.Sequential) and len(model) and isinstance(model[-1], nn.Linear):
+        old = model[-1]
+        model[-1] = head = nn.Linear(old.in_features, num_classes).to(old.weight.device)
+        return head
+    raise TypeError(f"expected a model with a linear .fc or an nn.Sequential ending in nn.Linear, got {type(model).__name__}")
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """torch.hub downloads without a timeout; this bounds every socket operation inside the block."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: float = 30.0) -> tuple[nn.Module, nn.Module]:
+    """torchvision's ResNet-18 with a new head, and the preprocessing its weights were trained with.
+
+    ``resnet18(weights=ResNet18_Weights.DEFAULT)`` downloads the ImageNet weights once into
+    torch's hub cache (checking their hash); here every socket operation of that download has
+    a ``timeout``. ``weights=None`` gives random weights (for tests and training from scratch)
+    with the same preprocessing: resize to 256, centre-crop 224, ImageNet mean and std.
+
+    Args:
+        num_classes (int): outputs of the new head.
+        weights (ResNet18_Weights | str | None): ``"DEFAULT"``, an enum value, or None. Default "DEFAULT".
+        timeout (float): seconds allowed for each network operation. Default 30.
+
+    Returns:
+        tuple: the model ``(B, 3, 224, 224) -> (B, num_classes)`` in train mode, and
+        ``weights.transforms()`` (an ``nn.Module`` that maps ``(B, 3, H, W)`` images in [0, 1]
+        to normalised ``(B, 3, 224, 224)``).
+
+    >>> model, preprocess = resnet18_transfer(10, weights=None)
+    >>> model(preprocess(torch.rand(2, 3, 32, 32))).shape
+    torch.Size([2, 10])
+
+    Introduced in the chapter "Transfer learning".
+    """
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    try:
+        weights = ResNet18_Weights.verify(weights)
+    except (KeyError, TypeError, ValueError) as err:
+        names = ", ".join(w.name for w in ResNet18_Weights)
+        raise ValueError(f"expected ResNet18_Weights, 'DEFAULT', one of {names}, or None; got {weights!r}") from err
+    with _socket_timeout(timeout):
+        model = resnet18(weights=weights)
+    replace_head(model, num_classes)
+    return model, (weights or ResNet18_Weights.DEFAULT).transforms()
+
+
+def imagenet_weights_available(timeout: float = 5.0) -> bool:
+    """Whether ``ResNet18_Weights.DEFAULT`` is in torch's hub cache or can be fetched now.
+
+    Never touches the network when ``VISIONBOOK_OFFLINE=1``; otherwise asks the server for
+    the file's headers with a ``timeout``.
+
+    Args:
+        timeout (float): seconds to wait for the server. Default 5.
+
+    Returns:
+        bool.
+
+    >>> isinstance(imagenet_weights_available(timeout=1.0), bool)  # doctest: +SKIP
+    True
+
+    Introduced in the chapter "Transfer learning".
+    """
+    from torchvision.models import ResNet18_Weights
+
+    url = ResNet18_Weights.DEFAULT.url
+    if (Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]).is_file():
+        return True
+    if config.offline():
+        return False
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as response:
+            return getattr(response, "status", 200) == 200
+    except OSError:
+        return False
+
+
+RESNET_METHODS = ("from scratch", "linear probe", "fine-tune")
+
+
+def _resnet_groups(model: nn.Module, method: str) -> tuple[list[dict], nn.Module | None]:
+    """Parameter groups and the part kept in eval mode, for one way of training a ResNet."""
+    blocks = [nn.ModuleList([model.conv1, model.bn1]), model.layer1, model.layer2, model.layer3, model.layer4, model.fc]
+    if method == "linear probe":
+        freeze(nn.ModuleList(blocks[:-1]))
+        return [{"params": list(model.fc.parameters()), "lr": 1e-2}], nn.ModuleList(blocks[:-1])
+    if method == "fine-tune":
+        return discriminative_lrs(blocks, lr=1e-3), None
+    return [{"params": list(model.parameters()), "lr": 3e-3}], None
+
+
+def resnet18_few_shot(
+    method: str,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    num_classes: int,
+    steps: int = 40,
+    seed: int = 0,
+    weights: object = "DEFAULT",
+    device: torch.device | None = None,
+) -> float:
+    """Train ResNet-18 on a few labelled images in one of three ways and return its test accuracy.
+
+    ``"from scratch"``: random weights, all layers at 3e-3. ``"linear probe"``: pretrained
+    trunk frozen in eval mode, new ``fc`` at 1e-2. ``"fine-tune"``: pretrained, discriminative
+    rates from 1e-3 for ``fc`` down by 2.6 per stage (``layer4`` ... ``conv1``). Images go
+    through the weights' own preprocessing inside the model; Adam, batches of 32.
+
+    Args:
+        method (str): one of ``RESNET_METHODS``.
+        train (tuple): images ``(N, 3, H, W)`` in [0, 1] and labels ``(N,)``.
+        test (tuple): the same for the test images.
+        num_classes (int): outputs of the new head.
+        steps (int): optimizer steps. Default 40.
+        seed (int): seed of the new head and of the batch order. Default 0.
+        weights (ResNet18_Weights | str | None): the pretrained weights; None for tests. Default "DEFAULT".
+        device (torch.device | None): default ``config.device()``.
+
+    Returns:
+        float: test accuracy.
+
+    >>> resnet18_few_shot("fine-tune", (torch.rand(2, 3, 32, 32), torch.tensor([0, 1])),
+    ...                   (torch.rand(2, 3, 32, 32), torch.tensor([0, 1])), 2, steps=1, weights=None) <= 1.0
+    True
+
+    Introduced in the chapter "Transfer learning".
+    """
+    from visionbook.train import evaluate
+
+    if method not in RESNET_METHODS:
+        raise ValueError(f"expected a method in {RESNET_METHODS}, got {method!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model, preprocess = resnet18_transfer(num_classes, weights=None if method == "from scratch" else weights)
+    classifier = nn.Sequential(preprocess, model).to(device or config.device())
+    groups, frozen = _resnet_groups(model, method)
+    fine_tune(classifier, *train, steps, torch.optim.Adam(groups), batch_size=32, seed=seed, frozen=frozen)
+    return evaluate(classifier, test, batch_size=100)["accuracy"]
