@@ -108,19 +108,13 @@ def test_page_loads_without_errors_or_broken_images(site, browser, page):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_headings_in_order_and_images_described(site, browser, page):
+def test_headings_in_order(site, browser, page):
     visit = Visit(browser, _page_url(site, page))
     levels = visit.page.eval_on_selector_all("main article :is(h1,h2,h3,h4,h5,h6)", "els => els.map(e => +e.tagName[1])")
     assert levels and levels[0] == 1, f"{page} must start with one h1, got {levels[:3]}"
     assert levels.count(1) == 1, f"{page} has {levels.count(1)} h1 headings"
     for before, after in zip(levels, levels[1:]):
         assert after <= before + 1, f"{page}: heading level jumps from h{before} to h{after}"
-    described = visit.page.eval_on_selector_all(
-        "main img",
-        "els => els.map(e => [e.getAttribute('src'), (e.alt || '').trim(), !!e.closest('figure')?.querySelector('figcaption')])",
-    )
-    for src, alt, caption in described:
-        assert caption or (alt and not alt.endswith((".png", ".jpg", ".svg"))), f"{page}: image {src} has no alt text or caption"
     visit.page.close()
 
 
