@@ -132,10 +132,10 @@ def conv2d_loops(
     xp = zero_pad(x, (ph, pw))
     out = x.new_zeros(x.shape[0], weight.shape[0], ho, wo)
     for i in range(ho):
+        rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)  # kh rows, dh apart
         for j in range(wo):
-            window = xp[
-                :, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw
-            ]  # (N, C, kh, kw)
+            cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)  # kw columns, dw apart
+            window = xp[:, :, rows, cols]  # (N, C, kh, kw)
             out[:, :, i, j] = (window.unsqueeze(1) * weight).sum(dim=(2, 3, 4))  # (N, 1, C, kh, kw) * (O, C, kh, kw)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
