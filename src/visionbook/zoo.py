@@ -444,10 +444,10 @@ _DIGITS = {
 register(
     Recipe(
         "mnist_cnn",
-        lambda: digits_cnn(10),
+        lambda: digits_cnn(10, (12, 24, 48), 96),
         _train_digits,
         {**_DIGITS, "classes": list(range(10)), "epochs": 12},
-        "digit classifier (conv 16-32-64, 128 penultimate units) trained on the bundled MNIST sample",
+        "digit classifier (conv 12-24-48, 96 penultimate units) trained on the bundled MNIST sample",
     )
 )
 register(
