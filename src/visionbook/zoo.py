@@ -81,10 +81,15 @@ def register(recipe: Recipe) -> Recipe:
 
 
 def names() -> list[str]:
-    """The registered recipe names, sorted.
+    """The registered recipe names, sorted: what :func:`get` accepts.
+
+    Returns:
+        list of str: for example ``["digits04_cnn", "mnist_cnn", "shapes_cnn"]``.
 
     >>> names()[:2]
     ['digits04_cnn', 'mnist_cnn']
+
+    Introduced in the chapter "Transfer learning".
     """
     return sorted(_RECIPES)
 
