@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision.ops as ops
 
-from visionbook.boxes import average_precision, box_convert, box_iou, match_detections, mean_average_precision, nms
+from visionbook.boxes import average_precision, box_area, box_convert, box_iou, match_detections, mean_average_precision, nms
 
 
 def _random_boxes(n, seed):
@@ -80,3 +80,31 @@ def test_mean_average_precision_on_a_constructed_data_set():
     assert result["map"] == pytest.approx(0.75)
     with pytest.raises(ValueError, match="one prediction dict per target"):
         mean_average_precision(predictions[:1], targets, 3)
+
+
+def test_box_area_and_shape_errors():
+    assert box_area(torch.tensor([[0.0, 0, 4, 2], [3.0, 3, 1, 1]])).tolist() == [8.0, 0.0]  # inverted box: area 0
+    with pytest.raises(ValueError, match=r"boxes of shape \(N, 4\)"):
+        box_area(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"boxes of shape \(N, 4\), got list"):
+        box_convert([[0, 0, 1, 1]], "xyxy", "xywh")
+
+
+def test_matching_edge_cases_and_errors():
+    none = torch.zeros(0, 4)
+    assert match_detections(none, torch.zeros(0), torch.tensor([[0.0, 0, 1, 1]])).tolist() == []
+    assert match_detections(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([0.5]), none).tolist() == [False]
+    # IoU exactly at the threshold counts: 2x2 vs 2x1 inside it -> 1/2
+    half = match_detections(torch.tensor([[0.0, 0, 2, 1]]), torch.tensor([0.5]), torch.tensor([[0.0, 0, 2, 2]]))
+    assert half.tolist() == [True]
+    with pytest.raises(ValueError, match=r"true_boxes of shape \(N, 4\)"):
+        match_detections(none, torch.zeros(0), torch.zeros(3))
+
+
+def test_average_precision_without_objects_and_map_errors():
+    ap, precision, recall = average_precision(torch.tensor([0.9]), torch.tensor([False]), 0)
+    assert ap != ap and len(precision) == 0 and len(recall) == 0  # NaN: undefined without objects
+    # a miss ranked first halves precision at full recall: P = 1/2 at R = 1
+    assert average_precision(torch.tensor([0.9, 0.8]), torch.tensor([False, True]), 1)[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="one prediction dict per target dict"):
+        mean_average_precision([], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0)}], 1)
