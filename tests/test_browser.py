@@ -161,6 +161,9 @@ def test_solutions_are_collapsed(site, browser, page):
     for i in range(solutions.count()):
         body = solutions.nth(i).locator(".admonition-title ~ *").first
         assert not body.is_visible(), f"solution {i} of {page} is open by default"
-    solutions.first.locator(".admonition-title").click()
-    assert solutions.first.locator(".admonition-title ~ *").first.is_visible(), "a solution does not open when clicked"
+    # The chevron is the control: the middle of the title is the link back to the exercise, which
+    # navigates there instead of toggling (sphinx-togglebutton only handles clicks off the link).
+    solutions.first.locator(".admonition-title .toggle-button").click()
+    body = solutions.first.locator(".admonition-title ~ *").first
+    body.wait_for(state="visible", timeout=5000)  # raises if the solution never opens
     visit.page.close()

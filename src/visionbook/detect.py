@@ -108,6 +108,12 @@ def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, image_si
 def encode_batch(targets: list[dict], num_classes: int, image_size: int, stride: int = 4) -> dict:
     """:func:`encode` for every target dict (``boxes``, ``labels``) of a batch, stacked.
 
+    Args:
+        targets (list of dict): per image, ``boxes (K, 4)`` and ``labels (K,)``.
+        num_classes (int): heatmap channels.
+        image_size (int): height and width of the images in pixels.
+        stride (int): pixels per cell. Default 4.
+
     Returns:
         dict: ``heatmap (N, num_classes, S, S)``, ``size (N, 2, S, S)``, ``offset (N, 2, S, S)``, ``mask (N, S, S)``.
 
@@ -272,7 +278,12 @@ def centernet_loss(outputs: dict, targets: dict, size_weight: float = 0.4, offse
         offset_weight (float): weight of the offset loss. Default 1.
 
     Returns:
-        dict: ``loss`` (the total, for backward), ``heatmap``, ``size``, ``offset`` (floats).
+        dict: ``loss`` (the total, a tensor for backward), ``heatmap``, ``size``, ``offset`` (floats).
+
+    >>> t = encode_batch([{"boxes": torch.tensor([[0.0, 0, 8, 8]]), "labels": torch.tensor([0])}], 1, 16)
+    >>> perfect = {"heatmap": (t["heatmap"] * 40 - 20), "size": t["size"], "offset": t["offset"]}
+    >>> centernet_loss(perfect, t)["size"]
+    0.0
 
     Introduced in the chapter "Object detection".
     """
