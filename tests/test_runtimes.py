@@ -99,3 +99,21 @@ def test_measure_reports_a_failing_notebook(tmp_path):
     _notebook(nb, "raise ValueError('this chapter is broken')")
     with pytest.raises(RuntimeError, match=f"executing {nb} failed:(.|\n)*this chapter is broken"):
         runtimes.measure(nb)
+
+
+def test_widget_cells_execute_without_the_output_widget_mimic(monkeypatch):
+    """An ``interact`` cell runs to the end, and its figure lands in the cell's own outputs."""
+    from nbclient import NotebookClient
+
+    monkeypatch.setattr(NotebookClient, "on_comm_open_jupyter_widget", NotebookClient.on_comm_open_jupyter_widget)
+    runtimes.skip_output_widget_mimic()
+    code = (
+        "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
+        "import matplotlib.pyplot as plt\nimport ipywidgets as widgets\n"
+        "def draw(k):\n    plt.plot(range(k))\n    plt.show()\n"
+        "widgets.interact(draw, k=(2, 5));"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert any("image/png" in out.get("data", {}) for out in outputs), outputs

@@ -7,9 +7,13 @@
 - sphinx-thebe registers its inline configuration script once per read phase, and a build with
   notebook execution has two, so each page declared THEBE_JS_URL twice (a console error):
   identical inline scripts are written once.
+- nbclient's imitation of an Output-widget front end is switched off: it can leave a cell that uses
+  ``ipywidgets.interact`` waiting forever for its reply (see visionbook.runtimes.skip_output_widget_mimic).
 """
 
 import os
+
+from visionbook.runtimes import skip_output_widget_mimic
 
 # Before the theme's own script reads it: a first visit has no stored mode, and an empty one is
 # reported as an error by the theme (sphinx-book-theme does not accept pydata's default_mode).
@@ -28,6 +32,7 @@ def _unique_scripts(app, pagename, templatename, context, doctree):
 
 def setup(app):
     os.environ["VISIONBOOK_PROGRESS"] = "0"
+    skip_output_widget_mimic()
     app.add_js_file(None, body=_DEFAULT_MODE, priority=1)
     # html-page-context stops at the first handler that returns a template, so run first.
     app.connect("html-page-context", _unique_scripts, priority=1)

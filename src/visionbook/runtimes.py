@@ -32,11 +32,27 @@ def _title(notebook: Path) -> str:
     return notebook.stem
 
 
+def skip_output_widget_mimic() -> None:
+    """Stop nbclient from imitating a front end for ``ipywidgets.Output`` (which ``interact`` uses).
+
+    The imitation answers the kernel on the shell channel from inside the task that reads IOPub,
+    while another task waits on that shell channel for the cell's reply; now and then that reply
+    is never delivered and the cell hangs until its timeout (jupyter/nbclient#312, still open).
+    The book's widget cells are tagged ``remove-output`` and show a static figure instead, so
+    nothing on the page depends on the imitation. Called by the book build (``book/_ext``) and by
+    the measurements here, so both execute chapters the same way.
+    """
+    from nbclient.client import NotebookClient
+
+    NotebookClient.on_comm_open_jupyter_widget = lambda self, msg: None
+
+
 def _execute_one(notebook: str, timeout: int) -> None:
     """Child process: execute one notebook, print its wall time and the kernel's peak RSS."""
     import nbformat
     from nbclient import NotebookClient
 
+    skip_output_widget_mimic()
     nb = nbformat.read(notebook, as_version=4)
     start = time.perf_counter()
     NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(Path(notebook).parent)}}).execute()
