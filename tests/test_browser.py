@@ -108,13 +108,21 @@ def test_page_loads_without_errors_or_broken_images(site, browser, page):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_headings_in_order(site, browser, page):
+def test_headings_in_order_and_images_described(site, browser, page):
     visit = Visit(browser, _page_url(site, page))
     levels = visit.page.eval_on_selector_all("main article :is(h1,h2,h3,h4,h5,h6)", "els => els.map(e => +e.tagName[1])")
     assert levels and levels[0] == 1, f"{page} must start with one h1, got {levels[:3]}"
     assert levels.count(1) == 1, f"{page} has {levels.count(1)} h1 headings"
     for before, after in zip(levels, levels[1:]):
         assert after <= before + 1, f"{page}: heading level jumps from h{before} to h{after}"
+    # Alt text comes from the cell's metadata (mystnb.image.alt); without it MyST-NB writes the
+    # image's file name, which a screen reader would read out.
+    described = visit.page.eval_on_selector_all(
+        "main img",
+        "els => els.map(e => [e.getAttribute('src'), (e.alt || '').trim(), !!e.closest('figure')?.querySelector('figcaption')])",
+    )
+    missing = [src for src, alt, caption in described if not caption and (not alt or alt.endswith((".png", ".jpg", ".svg")))]
+    assert not missing, f"{page}: images without alt text or caption: {missing}"
     visit.page.close()
 
 
