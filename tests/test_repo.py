@@ -1,6 +1,7 @@
 """Repository checks: the table of contents, clean notebooks, the Colab cell, lint, and the two
 dependency lists (exact pins for the known-good environment, lower bounds for the package)."""
 
+import json
 import re
 import subprocess
 import sys
@@ -68,6 +69,16 @@ def test_every_toc_entry_exists():
     absent = [f for f in files if not ((ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists())]
     assert not absent, f"_toc.yml lists pages that do not exist: {absent}"
     assert len(files) == len(set(files)), "a page is listed twice in _toc.yml"
+
+
+def test_every_chapter_has_a_measured_cost_within_the_budget():
+    """The preface's table (book/_data/runtimes.json, written by python -m visionbook.runtimes)."""
+    measured = json.loads((ROOT / "book" / "_data" / "runtimes.json").read_text())["cpu"]["chapters"]
+    chapters = [Path(f).name for f in _toc_files() if (ROOT / f"{f}.ipynb").exists()]
+    unmeasured = [c for c in chapters if c not in measured]
+    assert not unmeasured, f"chapters without a measured run time: {unmeasured}; run python -m visionbook.runtimes on them"
+    over = {c: measured[c]["seconds"] for c in chapters if measured[c]["seconds"] > 90}
+    assert not over, f"chapters over the 90 s budget on the 2-core CPU: {over}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
