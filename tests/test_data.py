@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import re
+import socket
 import struct
 import urllib.error
 import urllib.request
@@ -492,3 +493,15 @@ def test_cifar10_with_a_bad_archive_leaves_nothing(monkeypatch, empty_home, tmp_
     with pytest.raises(DataUnavailableError, match="checksum mismatch"):
         data.load_cifar10()
     assert list(empty_home.iterdir()) == []
+
+
+def test_socket_timeout_sets_and_restores_the_default():
+    before = socket.getdefaulttimeout()
+    with data.socket_timeout(2.5):
+        assert socket.getdefaulttimeout() == 2.5
+    assert socket.getdefaulttimeout() == before
+    with pytest.raises(RuntimeError), data.socket_timeout(1.0):
+        raise RuntimeError("a failed download")
+    assert socket.getdefaulttimeout() == before, "the old default is restored after an error too"
+    with pytest.raises(ValueError, match="positive number of seconds"), data.socket_timeout(0):
+        pass

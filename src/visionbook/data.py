@@ -12,9 +12,12 @@ import hashlib
 import http.client
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -123,6 +126,29 @@ def download(url: str, path: str | os.PathLike, md5: str | None = None, timeout:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+@contextmanager
+def socket_timeout(seconds: float) -> Iterator[None]:
+    """Bound every socket operation inside the block by ``seconds`` (then restore the old default).
+
+    For downloads made by other libraries' APIs (torchvision weights through torch.hub), which
+    take no timeout of their own, so that an unreachable network fails instead of hanging.
+
+    >>> with socket_timeout(5.0):
+    ...     socket.getdefaulttimeout()
+    5.0
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if not seconds > 0:
+        raise ValueError(f"expected a positive number of seconds, got {seconds!r}")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _gunzip(src: Path, dst: Path) -> None:

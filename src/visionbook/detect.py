@@ -14,13 +14,11 @@ plain convolutions instead of an hourglass or DLA network.
 
 from __future__ import annotations
 
-import socket
-from contextlib import contextmanager
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook import data
 from visionbook.boxes import _check_boxes
 
 
@@ -373,16 +371,6 @@ def draw_boxes(
     return ax
 
 
-@contextmanager
-def _socket_timeout(seconds: float):
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
 def faster_rcnn(num_classes: int | None = None, pretrained: bool = False, timeout: float = 60.0) -> nn.Module:
     """torchvision's Faster R-CNN with a MobileNetV3-Large FPN backbone at 320 pixels, in eval mode.
 
@@ -415,5 +403,5 @@ def faster_rcnn(num_classes: int | None = None, pretrained: bool = False, timeou
         raise ValueError(f"expected num_classes None or 91 with the COCO weights, got {num_classes!r}")
     if not pretrained:
         return fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None, num_classes=num_classes or 91).eval()
-    with _socket_timeout(timeout):
+    with data.socket_timeout(timeout):
         return fasterrcnn_mobilenet_v3_large_320_fpn(weights=Weights.DEFAULT).eval()

@@ -8,16 +8,14 @@ canonical ImageNet recipe with torchvision's ResNet-18. Introduced in the chapte
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from visionbook import config
+from visionbook import config, data
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -326,17 +324,6 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Linear:
     raise TypeError(f"expected a model with a linear .fc or an nn.Sequential ending in nn.Linear, got {type(model).__name__}")
 
 
-@contextlib.contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """torch.hub downloads without a timeout; this bounds every socket operation inside the block."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
 def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: float = 30.0) -> tuple[nn.Module, nn.Module]:
     """torchvision's ResNet-18 with a new head, and the preprocessing its weights were trained with.
 
@@ -368,7 +355,7 @@ def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: fl
     except (KeyError, TypeError, ValueError) as err:
         names = ", ".join(w.name for w in ResNet18_Weights)
         raise ValueError(f"expected ResNet18_Weights, 'DEFAULT', one of {names}, or None; got {weights!r}") from err
-    with _socket_timeout(timeout):
+    with data.socket_timeout(timeout):
         model = resnet18(weights=weights)
     replace_head(model, num_classes)
     return model, (weights or ResNet18_Weights.DEFAULT).transforms()
