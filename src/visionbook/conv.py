@@ -74,6 +74,16 @@ def _check_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         raise ValueError(f"expected bias of shape ({weight.shape[0]},), got {got}")
 
 
+def _conv_geometry(x, weight, bias, stride, padding, dilation) -> tuple[tuple[int, int], ...]:
+    """Checked arguments of a convolution: stride, padding, dilation, kernel and output sizes as (h, w) pairs."""
+    _check_conv(x, weight, bias)
+    (sh, sw), (dh, dw) = _pair(stride, "stride"), _pair(dilation, "dilation")
+    ph, pw = _pair(padding, "padding", minimum=0)
+    kh, kw = weight.shape[-2:]
+    ho, wo = conv_output_size(x.shape[2], kh, sh, ph, dh), conv_output_size(x.shape[3], kw, sw, pw, dw)
+    return (sh, sw), (ph, pw), (dh, dw), (kh, kw), (ho, wo)
+
+
 def zero_pad(x: torch.Tensor, padding: Pair, value: float = 0.0) -> torch.Tensor:
     """Surround the last two axes of ``x`` with ``padding`` rows and columns of ``value``.
 
@@ -124,11 +134,7 @@ def conv2d_loops(
 
     Introduced in the chapter "Convolution and pooling".
     """
-    _check_conv(x, weight, bias)
-    (sh, sw), (dh, dw) = _pair(stride, "stride"), _pair(dilation, "dilation")
-    ph, pw = _pair(padding, "padding", minimum=0)
-    kh, kw = weight.shape[-2:]
-    ho, wo = conv_output_size(x.shape[2], kh, sh, ph, dh), conv_output_size(x.shape[3], kw, sw, pw, dw)
+    (sh, sw), (ph, pw), (dh, dw), (kh, kw), (ho, wo) = _conv_geometry(x, weight, bias, stride, padding, dilation)
     xp = zero_pad(x, (ph, pw))
     out = x.new_zeros(x.shape[0], weight.shape[0], ho, wo)
     for i in range(ho):
@@ -221,11 +227,7 @@ def conv2d_im2col(
 
     Introduced in the chapter "Convolution and pooling".
     """
-    _check_conv(x, weight, bias)
-    (sh, sw), (dh, dw) = _pair(stride, "stride"), _pair(dilation, "dilation")
-    ph, pw = _pair(padding, "padding", minimum=0)
-    kh, kw = weight.shape[-2:]
-    ho, wo = conv_output_size(x.shape[2], kh, sh, ph, dh), conv_output_size(x.shape[3], kw, sw, pw, dw)
+    *_, (kh, kw), (ho, wo) = _conv_geometry(x, weight, bias, stride, padding, dilation)
     out = weight.reshape(weight.shape[0], -1) @ im2col(x, (kh, kw), stride, padding, dilation)  # (N, O, Ho * Wo)
     out = out.reshape(x.shape[0], weight.shape[0], ho, wo)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
