@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -52,9 +53,52 @@ def vgg_block(c_in: int, c_out: int, num_convs: int = 2, batch_norm: bool = Fals
     return nn.Sequential(*layers)
 
 
-def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int, batch_norm: bool, groups: int = 1) -> list[nn.Module]:
-    conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=not batch_norm)
-    return [conv, nn.BatchNorm2d(c_out)] if batch_norm else [conv]
+class SameConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow's "same" padding, computed from each input's size.
+
+    The output has ``ceil(H / stride)`` rows and ``ceil(W / stride)`` columns. The padding needed
+    for that is split in two, and when it is odd the extra row and column go to the bottom and
+    the right. For a stride-2 convolution of an even-sized input this is asymmetric: a 3x3
+    kernel gets 0 pixels on the top and left and 1 on the bottom and right, where PyTorch's
+    ``padding=1`` would put 1 on every side. Weights converted from TensorFlow expect it.
+
+    Args:
+        c_in (int): input channels.
+        c_out (int): output channels.
+        kernel (int): kernel size k (k x k).
+        stride (int): 1 or 2. Default 1.
+        groups (int): as in ``nn.Conv2d``. Default 1.
+        bias (bool): learn a bias. Default True.
+
+    Returns:
+        nn.Module: ``(B, c_in, H, W) -> (B, c_out, ceil(H / stride), ceil(W / stride))``.
+
+    >>> SameConv2d(1, 1, 3, stride=2)(torch.zeros(1, 1, 7, 8)).shape
+    torch.Size([1, 1, 4, 4])
+
+    Introduced in the chapter "Modern architectures".
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = True):
+        super().__init__(c_in, c_out, kernel, stride=stride, padding=0, groups=groups, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+def _conv_bn(
+    c_in: int, c_out: int, kernel: int, stride: int, batch_norm: bool, groups: int = 1, tf_same: bool = False, eps: float = 1e-5
+) -> list[nn.Module]:
+    if tf_same:
+        conv: nn.Conv2d = SameConv2d(c_in, c_out, kernel, stride=stride, groups=groups, bias=not batch_norm)
+    else:
+        conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=not batch_norm)
+    return [conv, nn.BatchNorm2d(c_out, eps=eps)] if batch_norm else [conv]
 
 
 class BasicBlock(nn.Module):
@@ -230,11 +274,14 @@ class SqueezeExcite(nn.Module):
 
 
 class MBConv(nn.Module):
-    """EfficientNet's inverted residual: expand 1x1, depthwise 3x3, squeeze-excite, project 1x1.
+    """EfficientNet's inverted residual: expand 1x1, depthwise kxk, squeeze-excite, project 1x1.
 
-    ``Conv1x1(c_in -> t c_in)-BN-SiLU, Conv3x3 depthwise-BN-SiLU, SE, Conv1x1(-> c_out)-BN``
+    ``Conv1x1(c_in -> t c_in)-BN-act, Conv kxk depthwise-BN-act, SE, Conv1x1(-> c_out)-BN``
     (no activation after the projection: the "linear bottleneck"), plus the input when the
-    shape is unchanged. Departs from the paper in one way: no stochastic depth.
+    shape is unchanged. Departs from the paper in one way: no stochastic depth. The options
+    after ``se_ratio`` build the blocks of EfficientNet-Lite (``se_ratio=0``, ``nn.ReLU6``,
+    kernels of 3 and 5, TensorFlow's padding and BatchNorm epsilon), whose ImageNet weights
+    :mod:`visionbook.imagenet` loads.
 
     Args:
         c_in (int): input channels.
@@ -242,28 +289,48 @@ class MBConv(nn.Module):
         expand_ratio (int): t, the expansion of the hidden layer; 1 skips the expansion. Default 4.
         stride (int): 1 or 2. Default 1.
         se_ratio (float): SE bottleneck as a fraction of ``c_in``; 0 for no SE. Default 0.25.
+        kernel_size (int): odd size of the depthwise kernel. Default 3.
+        activation (type): the non-linearity. Default ``nn.SiLU`` (EfficientNet's).
+        tf_same (bool): TensorFlow's "same" padding (:class:`SameConv2d`). Default False.
+        bn_eps (float): BatchNorm's epsilon (TensorFlow's models use 1e-3). Default 1e-5.
 
     Returns:
         nn.Module: ``(B, c_in, H, W) -> (B, c_out, H / stride, W / stride)``.
 
     >>> MBConv(16, 16)(torch.zeros(2, 16, 8, 8)).shape
     torch.Size([2, 16, 8, 8])
+    >>> MBConv(16, 24, 6, 2, se_ratio=0, kernel_size=5, activation=nn.ReLU6, tf_same=True)(torch.zeros(1, 16, 8, 8)).shape
+    torch.Size([1, 24, 4, 4])
 
     Introduced in the chapter "Modern architectures".
     """
 
-    def __init__(self, c_in: int, c_out: int, expand_ratio: int = 4, stride: int = 1, se_ratio: float = 0.25):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        expand_ratio: int = 4,
+        stride: int = 1,
+        se_ratio: float = 0.25,
+        kernel_size: int = 3,
+        activation: type[nn.Module] = nn.SiLU,
+        tf_same: bool = False,
+        bn_eps: float = 1e-5,
+    ):
         super().__init__()
         _check_channels(c_in=c_in, c_out=c_out, expand_ratio=expand_ratio)
         _check_stride(stride)
         if not 0 <= se_ratio <= 1:
             raise ValueError(f"expected se_ratio in [0, 1], got {se_ratio!r}")
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"expected an odd positive kernel_size, got {kernel_size!r}")
         hidden = c_in * expand_ratio
-        layers: list[nn.Module] = [*_conv_bn(c_in, hidden, 1, 1, True), nn.SiLU()] if expand_ratio != 1 else []
-        layers += [*_conv_bn(hidden, hidden, 3, stride, True, groups=hidden), nn.SiLU()]
+        conv = {"batch_norm": True, "tf_same": tf_same, "eps": bn_eps}
+        layers: list[nn.Module] = [*_conv_bn(c_in, hidden, 1, 1, **conv), activation()] if expand_ratio != 1 else []
+        layers += [*_conv_bn(hidden, hidden, kernel_size, stride, groups=hidden, **conv), activation()]
         if se_ratio > 0:
             layers.append(SqueezeExcite(hidden, max(1, int(c_in * se_ratio))))
-        self.body = nn.Sequential(*layers, *_conv_bn(hidden, c_out, 1, 1, True))
+        self.body = nn.Sequential(*layers, *_conv_bn(hidden, c_out, 1, 1, **conv))
         self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

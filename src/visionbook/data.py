@@ -373,6 +373,7 @@ SAMPLE_IMAGES = (
     "gravel",
     "ihc",
     "microaneurysms",
+    "motorcycle",
     "retina",
     "rocket",
 )
@@ -403,6 +404,10 @@ def sample_image(name: str) -> torch.Tensor:
 
         with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
             array = matplotlib.image.imread(f, format="jpg")
+    elif name == "motorcycle":
+        import skimage.data
+
+        array = skimage.data.stereo_motorcycle()[0]  # the left view of the stereo pair
     else:
         import skimage.data
 
