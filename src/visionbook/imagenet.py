@@ -281,8 +281,8 @@ def preprocess(image: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
 def to_display(x: torch.Tensor) -> torch.Tensor:
     """Undo :func:`preprocess`'s normalisation: network inputs back to images in [0, 1].
 
-    >>> to_display(torch.zeros(1, 3, 2, 2)).max().item() == 127 / 255
-    True
+    >>> round(to_display(torch.zeros(1, 3, 2, 2)).max().item(), 3)
+    0.498
 
     Introduced in the chapter "Convolutional neural networks".
     """
