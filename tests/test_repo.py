@@ -150,3 +150,41 @@ def test_every_pyproject_dependency_is_pinned_in_requirements():
     assert not [n for n in names if n not in pinned], (
         f"pyproject dependencies not pinned in requirements.txt: {[n for n in names if n not in pinned]}"
     )
+
+
+def _readme_commands() -> list[str]:
+    """The commands of the README's set-up section, in order (its bash blocks)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Set up, build, test") : text.index("## What the book covers")]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def _normalised(command: str) -> str:
+    """A command without leading VAR=value settings, ``python3 -m``/``python -m`` and pip's ``-q``."""
+    words = command.split()
+    while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+        words.pop(0)
+    text = " ".join(words).replace(" -q ", " ")
+    return re.sub(r"^python3? -m ", "", text)
+
+
+def test_ci_runs_the_readme_commands_in_order():
+    """The README's install, build and test commands are exactly what .ci/run executes, in that order."""
+    script = (ROOT / ".ci" / "run").read_text().replace("\\\n", " ")
+    ci = [_normalised(line) for line in script.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    readme = [_normalised(c) for c in _readme_commands()]
+    assert len(readme) == 3, f"expected install, build and test commands in the README, got {readme}"
+    missing = [c for c in readme if c not in ci]
+    assert not missing, f".ci/run does not run these README commands: {missing}"
+    assert [ci.index(c) for c in readme] == sorted(ci.index(c) for c in readme), ".ci/run runs them out of order"
+
+
+def test_the_publishing_workflow_publishes_what_ci_built_and_tested():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    runs = [s["run"] for s in steps if "run" in s]
+    assert runs == ["bash .ci/run"], f"the publishing build must be exactly .ci/run, got {runs}"
+    assert "env" not in workflow["jobs"]["build"], "the publishing build must use CI's settings, not its own"
+    upload = [s for s in steps if "upload-pages-artifact" in s.get("uses", "")]
+    assert upload and steps.index(upload[0]) > steps.index(next(s for s in steps if "run" in s))

@@ -47,16 +47,22 @@ def skip_output_widget_mimic() -> None:
     NotebookClient.on_comm_open_jupyter_widget = lambda self, msg: None
 
 
-def _execute_one(notebook: str, timeout: int) -> None:
-    """Child process: execute one notebook, print its wall time and the kernel's peak RSS."""
+def _execute_one(notebook: str, timeout: int, save: str | None = None) -> None:
+    """Child process: execute one notebook, print its wall time and the kernel's peak RSS.
+
+    With ``save``, the executed notebook is written there (:mod:`visionbook.bookbuild` caches it).
+    """
     import nbformat
     from nbclient import NotebookClient
 
     skip_output_widget_mimic()
     nb = nbformat.read(notebook, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(Path(notebook).parent)}}).execute()
+    client = NotebookClient(nb, timeout=timeout, record_timing=False, resources={"metadata": {"path": str(Path(notebook).parent)}})
+    client.execute()  # no timing metadata, as the book build executes: the cached copy then matches the source
     seconds = time.perf_counter() - start
+    if save:
+        nbformat.write(nb, save)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel, once it has exited
     cpu = usage.ru_utime + usage.ru_stime
     print(json.dumps({"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "peak_mib": round(usage.ru_maxrss / 1024)}))
@@ -111,9 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", choices=("cpu", "gpu"), default="cpu", help="which column to write")
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        return _execute_one(args.one, args.timeout)
+        return _execute_one(args.one, args.timeout, args.save)
     gpu = args.kind == "gpu"  # the CPU column is measured with any GPU hidden
     table = json.loads(args.output.read_text()) if args.output.exists() else {}
     entry = table.setdefault(args.kind, {"machine": _machine(gpu), "chapters": {}})
