@@ -97,7 +97,7 @@ def fresh_execution(notebook: Path, cache_path: Path | None = None):
         record = get_cache(str(cache_path)).match_cache_notebook(nbformat.read(notebook, as_version=4))
     except KeyError:
         return None
-    created = record.created.replace(tzinfo=datetime.timezone.utc).timestamp()
+    created = record.created.replace(tzinfo=datetime.UTC).timestamp()
     return record if created > _newest_source(notebook) else None
 
 

@@ -151,9 +151,11 @@ def grad_cam(
     x = x.detach().clone().requires_grad_(True)
     with record(layer) as rec:
         score = target(model(x))
-        model.zero_grad(set_to_none=True)
-        score.sum().backward()
-    weights = rec.gradients.mean(dim=(2, 3), keepdim=True)
+        if rec.activations is None:
+            raise ValueError(f"expected a layer that the model's forward pass runs, got an unused {type(layer).__name__}")
+        # Backpropagate only down to the layer: nothing below it is needed, and no .grad is touched.
+        (gradients,) = torch.autograd.grad(score.sum(), rec.activations)
+    weights = gradients.mean(dim=(2, 3), keepdim=True)
     cam = (weights * rec.activations).sum(dim=1, keepdim=True)
     cam = F.relu(cam) if relu else cam
     if upsample:
