@@ -58,7 +58,9 @@ def _execute_one(notebook: str, timeout: int, save: str | None = None) -> None:
     skip_output_widget_mimic()
     nb = nbformat.read(notebook, as_version=4)
     start = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, record_timing=False, resources={"metadata": {"path": str(Path(notebook).parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, record_timing=False, resources={"metadata": {"path": str(Path(notebook).parent)}}
+    )
     client.execute()  # no timing metadata, as the book build executes: the cached copy then matches the source
     seconds = time.perf_counter() - start
     if save:
