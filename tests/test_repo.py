@@ -188,3 +188,42 @@ def test_the_publishing_workflow_publishes_what_ci_built_and_tested():
     assert "env" not in workflow["jobs"]["build"], "the publishing build must use CI's settings, not its own"
     upload = [s for s in steps if "upload-pages-artifact" in s.get("uses", "")]
     assert upload and steps.index(upload[0]) > steps.index(next(s for s in steps if "run" in s))
+
+
+# Imported by chapters but provided by every Jupyter kernel (Colab's included), so not declared.
+KERNEL_PROVIDED = {"IPython": "the kernel itself (ipykernel depends on it)"}
+
+
+def _chapter_imports() -> set[str]:
+    """Top-level modules that the chapters' code cells import (magics and shell lines left out)."""
+    import ast
+
+    found = set()
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            lines = [re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in cell.source.splitlines()]
+            for node in ast.walk(ast.parse("\n".join(lines))):
+                if isinstance(node, ast.Import):
+                    found |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    found.add(node.module.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and m != "visionbook"}
+
+
+def test_every_module_a_chapter_imports_is_declared_by_the_helper():
+    """A Colab reader installs only the helper package: its dependencies must cover the chapters."""
+    from importlib.metadata import packages_distributions
+
+    declared = {
+        re.split(r"[<>=!~ \[]", d)[0].lower().replace("_", "-")
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    providers = packages_distributions()
+    undeclared = {}
+    for module in sorted(_chapter_imports() - set(KERNEL_PROVIDED)):
+        names = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+        if not names & declared:
+            undeclared[module] = sorted(names) or ["not installed"]
+    assert not undeclared, f"chapters import modules that pyproject.toml does not declare: {undeclared}"

@@ -14,7 +14,7 @@ not change is not executed again. Because that hash does not see the helper pack
 counts as fresh only if it is newer than the notebook and than every file of ``src/visionbook``
 (:func:`fresh_execution`); a stale one is executed again.
 
-The notebook tests (``book/conftest.py``) use the same rule: ``pytest --nbval-lax book`` checks a
+The notebook tests (the repository's ``conftest.py``) use the same rule: ``pytest --nbval-lax book`` checks a
 chapter with a fresh execution cell by cell from that execution instead of executing it a second
 time. Introduced in the preface (how the book is built and tested).
 """
