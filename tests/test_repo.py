@@ -2,6 +2,7 @@
 dependency lists (exact pins for the known-good environment, lower bounds for the package)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -227,3 +228,55 @@ def test_every_module_a_chapter_imports_is_declared_by_the_helper():
         if not names & declared:
             undeclared[module] = sorted(names) or ["not installed"]
     assert not undeclared, f"chapters import modules that pyproject.toml does not declare: {undeclared}"
+
+
+# The only cells that an offline build does not execute: each needs weights that only a network
+# provides, and each says so in one line. Everything a reader comes for runs offline: the real
+# ImageNet network of these chapters is EfficientNet-Lite0, whose weights come with a package.
+NETWORK_ONLY = {
+    "transfer": "ImageNet ResNet-18 fine-tuned with torchvision's weights (the scale-up)",
+    "interpretability": "Grad-CAM of torchvision's ImageNet ResNet-18 (the scale-up)",
+    "detection": "torchvision's COCO-trained Faster R-CNN",
+}
+
+
+def _network_only_cells() -> dict[str, int]:
+    """Per chapter, the code cells that run only with a network (gated on config.offline())."""
+    found: dict[str, int] = {}
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and "config.offline()" in cell.source:
+                found[path.stem] = found.get(path.stem, 0) + 1
+    return found
+
+
+def test_only_the_listed_cells_need_a_network():
+    assert _network_only_cells() == dict.fromkeys(NETWORK_ONLY, 1), (
+        "a cell gated on config.offline() was added or removed: an offline build must execute everything "
+        "a reader comes for; update NETWORK_ONLY only for content that exists solely behind a network"
+    )
+
+
+def test_in_the_built_book_only_network_cells_say_not_executed():
+    """Read the build's executions: 'not executed' may come only from the NETWORK_ONLY cells."""
+    from jupyter_cache import get_cache
+
+    from visionbook.bookbuild import CACHE, chapters, fresh_execution
+
+    records = {nb.stem: fresh_execution(nb) for nb in chapters()}
+    if not all(records.values()):
+        if os.environ.get("VISIONBOOK_REQUIRE_HTML") == "1":
+            pytest.fail("the book build has no fresh execution of every chapter")
+        pytest.skip("no fresh build of every chapter (python -m visionbook.bookbuild)")
+    cache, saying = get_cache(str(ROOT / CACHE)), {}
+    for stem, record in records.items():
+        for cell in _executed_code_cells(cache, record):
+            text = " ".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            if re.search(r"not executed", text, re.IGNORECASE):
+                assert "config.offline()" in cell.source, f"{stem}: a cell not gated on the network says it was not executed"
+                saying[stem] = saying.get(stem, 0) + 1
+    assert saying == dict.fromkeys(NETWORK_ONLY, 1)
+
+
+def _executed_code_cells(cache, record):
+    return cache.get_cache_bundle(record.pk).nb.cells
