@@ -46,6 +46,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ValueError(f"expected an integer seed in [0, 2**32), got {seed!r}")
+    seed = (seed + seed_offset()) % 2**32
     random.seed(seed)
     # the legacy global generator, which scikit-learn and older code still draw from
     np.random.seed(seed)  # noqa: NPY002
@@ -55,6 +56,28 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def seed_offset() -> int:
+    """The offset ``VISIONBOOK_SEED_OFFSET`` adds to every seed (default 0; readers never set it).
+
+    :mod:`visionbook.seedspread` runs each chapter with offsets 0, 1, 2, ... to measure how much
+    a trained model's numbers move with the seed, as they do on a reader's machine, whose
+    different rounding acts like a different seed. :func:`seed_everything` and the shuffling of
+    :func:`visionbook.train.fit` add it.
+
+    Returns:
+        int: the offset, at least 0.
+
+    >>> seed_offset()
+    0
+
+    Introduced in the chapter "Images as data".
+    """
+    value = os.environ.get("VISIONBOOK_SEED_OFFSET", "0").strip() or "0"
+    if not value.isdigit():
+        raise ValueError(f"expected VISIONBOOK_SEED_OFFSET to be a non-negative integer, got {value!r}")
+    return int(value)
 
 
 def device() -> torch.device:

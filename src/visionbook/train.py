@@ -255,7 +255,7 @@ def fit(
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.functional.cross_entropy
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed + config.seed_offset())  # the offset: see config.seed_offset
     history: History = {k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")}
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not (verbose and config.progress_enabled()), leave=False)
     for epoch in bar:
