@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook import activations
 from visionbook.activations import (
     ACTIVATIONS,
     cross_entropy,
@@ -159,4 +160,29 @@ def test_layer_grad_norms_order_and_values():
 )
 def test_errors_name_what_was_expected(call, error, message):
     with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: activations.leaky_relu(torch.ones(2), slope="0.1"), "expected a number for slope, got '0.1'"),
+        (
+            lambda: activations.softmax(torch.ones(2, 3), dim=2),
+            r"expected an integer dim in \[-2, 2\) for z of shape \(2, 3\), got 2",
+        ),
+        (lambda: activations.logsumexp(torch.ones(2), dim="0"), "expected an integer dim"),
+        (lambda: activations.log_softmax([1.0, 2.0]), "expected a torch.Tensor for z, got list"),
+        (
+            lambda: activations.layer_grad_norms("net", torch.ones(2, 3), torch.zeros(2).long()),
+            "expected model as an nn.Module, got str",
+        ),
+        (
+            lambda: activations.layer_grad_norms(nn.Linear(3, 2), torch.ones(4, 3), torch.zeros(2).long()),
+            r"expected one label per input, got X of shape \(4, 3\) and y of shape \(2,\)",
+        ),
+    ],
+)
+def test_new_bad_input_messages(call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
         call()

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook import attention
 from visionbook.attention import (
     EncoderBlock,
     MultiHeadSelfAttention,
@@ -173,3 +174,68 @@ def test_attention_rollout_by_hand_and_errors():
         attention_rollout([])
     with pytest.raises(ValueError, match=r"\(B, heads, L, L\) or \(B, L, L\)"):
         attention_rollout([torch.zeros(2, 3)])
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: attention.SpatialAttention()(torch.ones(4, 8, 8)),
+            ValueError,
+            r"expected images of shape \(B, C, H, W\), got \(4, 8, 8\)",
+        ),
+        (lambda: attention.SpatialAttention()([[1.0]]), TypeError, "expected images as a tensor"),
+        (
+            lambda: attention.MultiHeadSelfAttention(8, 2)(torch.ones(3, 5, 6)),
+            ValueError,
+            r"expected tokens of shape \(B, L, 8\), got \(3, 5, 6\)",
+        ),
+        (
+            lambda: attention.EncoderBlock(8, 2)(torch.ones(5, 8)),
+            ValueError,
+            r"expected tokens of shape \(B, L, 8\), got \(5, 8\)",
+        ),
+        (lambda: attention.EncoderBlock("8", 2), ValueError, "expected positive integers, got dim='8'"),
+        (
+            lambda: attention.PatchEmbedding(1, 8, 7)(torch.ones(2, 3, 28, 28)),
+            ValueError,
+            r"expected images of shape \(B, 1, H, W\)",
+        ),
+        (
+            lambda: attention.ViT(28, 7)(torch.ones(2, 1, 32, 32)),
+            ValueError,
+            r"expected images of shape \(B, 1, 28, 28\), got \(2, 1, 32, 32\)",
+        ),
+        (
+            lambda: attention.scaled_dot_product_attention(torch.ones(4), torch.ones(2, 4), torch.ones(2, 4)),
+            ValueError,
+            r"expected q \(..., Lq, d\), k \(..., Lk, d\) and v \(..., Lk, dv\), got \(4,\), \(2, 4\), \(2, 4\)",
+        ),
+        (
+            lambda: attention.scaled_dot_product_attention([[1.0]], torch.ones(1, 1), torch.ones(1, 1)),
+            TypeError,
+            "expected q as a tensor",
+        ),
+        (
+            lambda: attention.scaled_dot_product_attention(
+                torch.ones(3, 4), torch.ones(5, 4), torch.ones(5, 2), torch.ones(3, 4) > 0
+            ),
+            ValueError,
+            r"expected a mask broadcastable to the scores' shape \(3, 5\), got \(3, 4\)",
+        ),
+        (
+            lambda: attention.attention_rollout(torch.ones(1, 2, 3, 3)),
+            TypeError,
+            "expected a list of attention weights, one tensor per layer, got Tensor",
+        ),
+        (lambda: attention.attention_rollout([[[1.0]]]), TypeError, "expected attention weights as a tensor"),
+        (
+            lambda: attention.attention_rollout([torch.ones(1, 3, 3), torch.ones(1, 4, 4)]),
+            ValueError,
+            r"expected every layer's weights of one shape \(1, 3, 3\), got \(1, 4, 4\)",
+        ),
+    ],
+)
+def test_new_bad_input_messages(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -6,6 +6,7 @@ from torch import nn
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from visionbook import augment
 from visionbook.augment import (
     TrainAugment,
     TransformDataset,
@@ -170,7 +171,7 @@ def test_seeds_by_settings_runs_every_pair():
             lambda: affine(torch.zeros(2, 1, 4, 4), torch.zeros(3), torch.zeros(2, 2)),
             r"angles \(2,\) and shifts \(2, 2\), got \(3,\)",
         ),
-        (lambda: random_affine(torch.zeros(1, 1, 4, 4), -1), "non-negative degrees and max_shift, got -1"),
+        (lambda: random_affine(torch.zeros(1, 1, 4, 4), -1), "expected degrees >= 0, got -1"),
         (lambda: TransformDataset(torch.zeros(2, 1, 4, 4), torch.zeros(3)), "one label per image, got 3 labels for 2 images"),
         (lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), 2, lam=1.5), r"lam in \[0, 1\], got 1.5"),
         (lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), 2, alpha=0), "alpha > 0, got 0"),
@@ -191,3 +192,57 @@ def test_errors_name_what_was_expected_and_what_came(call, message):
 def test_train_augment_rejects_non_callable_with_type_error():
     with pytest.raises(TypeError, match="callable batch augmentation, got str"):
         TrainAugment("flip")
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: augment.affine(torch.zeros(2, 1, 4, 4), [0.0, 0.0], torch.zeros(2, 2)),
+            TypeError,
+            r"expected angles as a tensor of shape \(2,\), got list",
+        ),
+        (lambda: augment.random_affine(torch.zeros(1, 1, 4, 4), "10"), TypeError, "expected a number for degrees, got '10'"),
+        (
+            lambda: augment.TransformDataset(torch.zeros(2, 1, 4, 4), torch.zeros(2), "flip"),
+            TypeError,
+            "expected a callable transform or None, got str",
+        ),
+        (
+            lambda: augment.mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), "2"),
+            TypeError,
+            "expected an integer num_classes, got '2'",
+        ),
+        (
+            lambda: augment.cutmix_box(0.5, 10, 10, (5,)),
+            TypeError,
+            r"expected center as a pair of integers \(cx, cy\), got \(5,\)",
+        ),
+        (lambda: augment.cutmix_box("0.5", 10, 10, (5, 5)), TypeError, "expected a number for lam"),
+        (
+            lambda: augment.tta_predict(nn.Flatten(), torch.zeros(2, 1, 1, 3), lambda X: X),
+            TypeError,
+            "expected views as a list of callables",
+        ),
+        (
+            lambda: augment.balanced_subset(torch.zeros(2, 2).long(), 1),
+            ValueError,
+            r"expected labels of shape \(N,\), got \(2, 2\)",
+        ),
+        (lambda: augment.balanced_subset(torch.zeros(4), 1), TypeError, "expected integer labels, got dtype torch.float32"),
+        (
+            lambda: augment.balanced_subset(torch.zeros(4).long(), 0),
+            ValueError,
+            "expected an integer per_class of at least 1, got 0",
+        ),
+        (lambda: augment.seeds_by_settings("run", ["a"], [0]), TypeError, r"expected run as a callable run\(setting, seed\)"),
+        (
+            lambda: augment.seeds_by_settings(lambda s, k: {}, "ab", [0]),
+            TypeError,
+            "expected settings as a list of names and seeds as a list of integers",
+        ),
+    ],
+)
+def test_new_bad_input_messages(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from visionbook import autograd
 from visionbook.autograd import (
     Linear,
     ReLU,
@@ -225,3 +226,15 @@ def test_relative_error_definition():
     assert relative_error(torch.ones(2), np.ones(2)) == 0.0
     with pytest.raises(ValueError, match=r"expected arrays of the same shape, got \(2,\) and \(3,\)"):
         relative_error(np.zeros(2), np.zeros(3))
+
+
+def test_gradient_checking_rejects_bad_arguments():
+    x = np.array([1.0, 2.0])
+    with pytest.raises(TypeError, match="expected f as a callable that maps x to a float, got str"):
+        autograd.numerical_gradient("f", x)
+    with pytest.raises(ValueError, match="expected a positive step h, got '1e-6'"):
+        autograd.numerical_gradient(lambda v: 0.0, x, h="1e-6")
+    with pytest.raises(TypeError, match="expected a number, array or tensor for actual, got str"):
+        autograd.relative_error("a", x)
+    with pytest.raises(ValueError, match="expected a positive floor, got 0"):
+        autograd.relative_error(x, x, floor=0)

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torchvision.ops as ops
 
+from visionbook import boxes
 from visionbook.boxes import average_precision, box_area, box_convert, box_iou, match_detections, mean_average_precision, nms
 
 
@@ -108,3 +109,23 @@ def test_average_precision_without_objects_and_map_errors():
     assert average_precision(torch.tensor([0.9, 0.8]), torch.tensor([False, True]), 1)[0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="one prediction dict per target dict"):
         mean_average_precision([], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0)}], 1)
+
+
+def test_new_bad_input_messages():
+    b = torch.tensor([[0.0, 0, 2, 2], [1.0, 1, 3, 3]])
+    with pytest.raises(TypeError, match=r"expected scores as a tensor of shape \(2,\), got list"):
+        boxes.nms(b, [0.9, 0.8], 0.5)
+    with pytest.raises(TypeError, match="expected a number for iou_threshold, got '0.5'"):
+        boxes.nms(b, torch.ones(2), "0.5")
+    with pytest.raises(ValueError, match=r"expected one score per box, shape \(2,\), got \(3,\)"):
+        boxes.match_detections(b, torch.ones(3), b)
+    with pytest.raises(TypeError, match="expected an integer num_true, got '2'"):
+        boxes.average_precision(torch.ones(2), torch.ones(2).bool(), "2")
+    with pytest.raises(TypeError, match="expected predictions as a list of dicts with tensors boxes, scores, labels, got str"):
+        boxes.mean_average_precision("p", [], 2)
+    with pytest.raises(
+        ValueError, match=r"expected targets as a list of dicts with tensors boxes, labels, got an item with \['boxes'\]"
+    ):
+        boxes.mean_average_precision([], [{"boxes": b}], 2)
+    with pytest.raises(ValueError, match=r"expected predictions' boxes of shape \(N, 4\), got \(3,\)"):
+        boxes.mean_average_precision([{"boxes": torch.ones(3), "scores": torch.ones(3), "labels": torch.ones(3)}], [], 2)

@@ -100,3 +100,12 @@ def test_temperature_matches_a_grid_search_and_recovers_a_known_scale():
 def test_plot_reliability_draws_bars():
     ax = plot_reliability(reliability(*_random_predictions(200, 3, 2)), title="test")
     assert ax.get_title() == "test" and len(ax.patches) > 0
+
+
+def test_new_bad_input_messages():
+    with pytest.raises(TypeError, match=r"expected labels as a tensor of shape \(N,\), got list"):
+        fit_temperature(torch.zeros(2, 2), [0, 1])
+    with pytest.raises(TypeError, match="expected an integer max_iter, got '5'"):
+        fit_temperature(torch.zeros(2, 2), torch.tensor([0, 1]), max_iter="5")
+    with pytest.raises(TypeError, match="expected a Reliability from reliability"):
+        plot_reliability((1, 2))

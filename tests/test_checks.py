@@ -113,3 +113,37 @@ def test_check_true(capsys):
 def test_check_true_rejects_non_bools(condition):
     with pytest.raises(TypeError, match="expected a bool .* for 'statement', got"):
         check_true(condition, "statement")
+
+
+def test_argument_helpers_name_what_was_expected():
+    from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
+
+    assert _expect_tensor(torch.ones(2, 3), "x", "(N, D)", ndim=2).shape == (2, 3)
+    with pytest.raises(TypeError, match=r"expected x as a tensor of shape \(N, D\), got list"):
+        _expect_tensor([1.0], "x", "(N, D)")
+    with pytest.raises(ValueError, match=r"expected x of shape \(N, D\), got \(3,\)"):
+        _expect_tensor(torch.ones(3), "x", "(N, D)", ndim=2)
+    with pytest.raises(ValueError, match=r"expected x of shape \(\.\.\., H, W\), got \(3,\)"):
+        _expect_tensor(torch.ones(3), "x", "(..., H, W)", min_ndim=2)
+    assert _expect_int(np.int64(3), "k") == 3
+    with pytest.raises(TypeError, match="expected an integer k, got True"):
+        _expect_int(True, "k")
+    with pytest.raises(ValueError, match="expected an integer k of at least 1, got 0"):
+        _expect_int(0, "k")
+    with pytest.raises(TypeError, match="expected a number for lr, got '0.1'"):
+        _expect_number("0.1", "lr")
+    with pytest.raises(ValueError, match=r"expected lam in \[0, 1\], got 2"):
+        _expect_number(2, "lam", 0, 1)
+    with pytest.raises(ValueError, match="expected lr >= 0, got -1"):
+        _expect_number(-1, "lr", low=0)
+    with pytest.raises(ValueError, match="expected p <= 1, got 2"):
+        _expect_number(2, "p", high=1)
+    with pytest.raises(TypeError, match="expected model as an nn.Module, got str"):
+        _expect_module("net")
+
+
+def test_check_close_and_check_equal_reject_bad_arguments():
+    with pytest.raises(TypeError, match="expected a number for atol, got '1e-6'"):
+        check_close(1.0, 1.0, atol="1e-6")
+    with pytest.raises(TypeError, match="expected name as a string, got int"):
+        check_equal(1, 1, name=1)

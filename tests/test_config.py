@@ -126,3 +126,8 @@ def test_progress_enabled(monkeypatch, value, expected):
     else:
         monkeypatch.setenv("VISIONBOOK_PROGRESS", value)
     assert config.progress_enabled() is expected
+
+
+def test_seed_everything_rejects_a_non_bool_deterministic():
+    with pytest.raises(TypeError, match="expected deterministic as a bool, got 'yes'"):
+        config.seed_everything(0, deterministic="yes")

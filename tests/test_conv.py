@@ -277,3 +277,12 @@ def test_convolution_is_translation_equivariant_away_from_borders():
     b = translate(conv2d_im2col(x, k, padding=1), 2, -3)
     assert torch.allclose(a[..., 3:-4, 4:-4], b[..., 3:-4, 4:-4], atol=1e-6)
     assert not torch.allclose(a, b, atol=1e-6)  # but not at the borders
+
+
+def test_zero_pad_errors():
+    with pytest.raises(ValueError, match=r"expected x of shape \(\.\.\., H, W\), got \(3,\)"):
+        zero_pad(torch.ones(3), 1)
+    with pytest.raises(TypeError, match="expected x as a tensor"):
+        zero_pad([[1.0]], 1)
+    with pytest.raises(TypeError, match="expected a number for value, got 'a'"):
+        zero_pad(torch.ones(2, 2), 1, value="a")

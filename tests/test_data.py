@@ -505,3 +505,15 @@ def test_socket_timeout_sets_and_restores_the_default():
     assert socket.getdefaulttimeout() == before, "the old default is restored after an error too"
     with pytest.raises(ValueError, match="positive number of seconds"), data.socket_timeout(0):
         pass
+
+
+def test_new_bad_input_messages(tmp_path):
+    with pytest.raises(TypeError, match="expected url and md5 as strings"):
+        data.download(None, tmp_path / "x")
+    with pytest.raises(ValueError, match="expected a positive number of seconds, got '5'"):
+        with data.socket_timeout("5"):
+            pass
+    with pytest.raises(TypeError, match="expected an integer seed, got '0'"):
+        data.load_digits(seed="0")
+    with pytest.raises(TypeError, match=r"expected full as True, False or None \(the VISIONBOOK_FULL switch\), got 'yes'"):
+        data.load_mnist(full="yes")

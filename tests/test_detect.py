@@ -142,3 +142,80 @@ def test_faster_rcnn_with_random_weights_train_and_eval_outputs():
         faster_rcnn(num_classes=0)
     with pytest.raises(ValueError, match="None or 91 with the COCO weights"):
         faster_rcnn(num_classes=6, pretrained=True)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: gaussian_sigma(torch.ones(2, 3), 4), ValueError, r"expected box sizes wh of shape \(K, 2\), got \(2, 3\)"),
+        (lambda: gaussian_sigma(torch.ones(2, 2), "4"), TypeError, "expected an integer stride, got '4'"),
+        (lambda: encode(torch.zeros(1, 4), [0], 2, 32), TypeError, r"expected labels as a tensor of shape \(1,\), got list"),
+        (lambda: encode_batch("targets", 1, 16), TypeError, "expected targets as a list of dicts with boxes and labels, got str"),
+        (
+            lambda: encode_batch([{"boxes": torch.zeros(1, 4)}], 1, 16),
+            TypeError,
+            "expected targets as a list of dicts with boxes and labels, got a list of dict",
+        ),
+        (lambda: encode_batch([], 1, 16), ValueError, "expected at least one target dict, got none"),
+        (lambda: peaks(torch.zeros(1, 1, 4, 4), kernel=2), ValueError, "expected an odd kernel size, got 2"),
+        (lambda: decode([[0.0]], torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4)), TypeError, "expected heatmaps as a tensor"),
+        (
+            lambda: CenterNet(2, (4, 4, 4))(torch.zeros(1, 1, 32, 32)),
+            ValueError,
+            r"expected images of shape \(B, 3, H, W\), got \(1, 1, 32, 32\)",
+        ),
+        (lambda: focal_loss([[0.0]], torch.zeros(1)), TypeError, "expected logits as a tensor"),
+        (
+            lambda: centernet_loss("outputs", {}),
+            TypeError,
+            "expected outputs as a dict of tensors heatmap, size, offset, got str",
+        ),
+        (
+            lambda: centernet_loss({k: torch.zeros(1, 2, 8, 8) for k in ("heatmap", "size", "offset")}, _one_target()),
+            ValueError,
+            r"expected outputs and targets on one grid \(N, 2, S, S\) with a mask \(N, S, S\)",
+        ),
+        (lambda: detect(CenterNet(2, (4, 4, 4)), [[0.0]]), TypeError, "expected images as a tensor"),
+        (lambda: detect("net", torch.zeros(1, 3, 32, 32)), TypeError, "expected model as an nn.Module, got str"),
+        (
+            lambda: draw_boxes(None, torch.zeros(2, 4), torch.tensor([0])),
+            ValueError,
+            r"expected labels of shape \(2,\), one per box, got \(1,\)",
+        ),
+        (lambda: faster_rcnn(pretrained="yes"), TypeError, "expected pretrained as a bool, got 'yes'"),
+        (lambda: faster_rcnn(timeout="60"), TypeError, "expected a number for timeout, got '60'"),
+    ],
+)
+def test_new_bad_input_messages(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def _one_target() -> dict:
+    return encode_batch([{"boxes": torch.tensor([[0.0, 0, 8, 8]]), "labels": torch.tensor([0])}], 1, 16)
+
+
+def test_coco_weights_are_cached_under_the_data_home_and_fail_fast_offline(monkeypatch, tmp_path):
+    from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights as Weights
+
+    from visionbook.data import DataUnavailableError
+
+    monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path))
+    with pytest.raises(DataUnavailableError, match=rf"VISIONBOOK_OFFLINE=1 .* put the file at {tmp_path}/torch-hub/checkpoints/"):
+        faster_rcnn(pretrained=True)
+    cached = tmp_path / "torch-hub" / "checkpoints" / Weights.DEFAULT.url.rsplit("/", 1)[-1]
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stand-in")  # torchvision would check its hash; here get_state_dict is replaced
+    seen = {}
+    state = faster_rcnn(num_classes=91).state_dict()
+
+    def get_state_dict(self, progress=True, check_hash=True):
+        seen["hub"], seen["check_hash"] = torch.hub.get_dir(), check_hash
+        return state
+
+    before = torch.hub.get_dir()
+    monkeypatch.setattr(Weights, "get_state_dict", get_state_dict)
+    model = faster_rcnn(pretrained=True)
+    assert seen == {"hub": str(tmp_path / "torch-hub"), "check_hash": True}
+    assert torch.hub.get_dir() == before and not model.training
+    assert model.roi_heads.box_predictor.cls_score.out_features == 91

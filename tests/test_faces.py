@@ -129,3 +129,34 @@ def test_embed_gives_unit_vectors_and_checks_shape():
     torch.testing.assert_close(e.norm(dim=1), torch.ones(5))
     with pytest.raises(ValueError, match=r"windows of shape \(B, 1, 25, 25\)"):
         embed(face_net(), torch.rand(5, 1, 24, 24))
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: windows(torch.zeros(33, 29)),
+            ValueError,
+            r"expected a grey image of shape \(1, H, W\).*, got \(33, 29\)",
+        ),
+        (lambda: windows(torch.zeros(1, 10, 10)), ValueError, r"with H, W >= 25, got \(1, 10, 10\)"),
+        (lambda: rescale([[0.0]], 0.5), TypeError, "expected a grey image as a tensor"),
+        (lambda: rescale(torch.zeros(1, 8, 8), "0.5"), ValueError, "expected a positive scale, got '0.5'"),
+        (lambda: map_to_boxes(torch.zeros(2, 2), 0.5, "0.5"), TypeError, "expected a number for threshold, got '0.5'"),
+        (lambda: map_to_boxes(torch.zeros(4), 0.5, 0.5), ValueError, r"expected a score map of shape \(H', W'\), got \(4,\)"),
+        (
+            lambda: detect_faces(face_net(), torch.zeros(1, 30, 30), 1.0),
+            TypeError,
+            "expected a non-empty list of positive scales, got 1.0",
+        ),
+        (
+            lambda: detect_faces(face_net(), torch.zeros(1, 30, 30), [1.0], iou_threshold=2),
+            ValueError,
+            r"expected iou_threshold in \[0, 1\], got 2",
+        ),
+        (lambda: score_map("net", torch.zeros(1, 30, 30)), TypeError, "expected model as an nn.Module, got str"),
+    ],
+)
+def test_new_bad_input_messages(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

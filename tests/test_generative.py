@@ -362,3 +362,63 @@ def test_vae_loss_terms():
     assert gen.vae_loss(x, logits, torch.zeros(3, 4), torch.zeros(3, 4))["kl"].item() == 0.0
     with pytest.raises(ValueError, match=r"expected recon_logits of the images' shape \(3, 1, 28, 28\), got \(3, 784\)"):
         gen.vae_loss(x, logits.flatten(1), mu, logvar)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: gen.ConditionalGenerator(8, 8)(torch.zeros(3, 4), torch.tensor([0, 1, 2])),
+            ValueError,
+            r"expected codes z of shape \(B, 8\), got \(3, 4\)",
+        ),
+        (
+            lambda: gen.ConditionalGenerator(8, 8)(torch.zeros(3, 8), torch.tensor([0, 1])),
+            ValueError,
+            r"expected one label per code, shape \(3,\), got \(2,\)",
+        ),
+        (lambda: gen.ConditionalDiscriminator(4)(torch.zeros(2, 1, 28, 28), [0, 1]), TypeError, "expected labels as a tensor"),
+        (lambda: gen.ConditionalGenerator(num_classes="10"), ValueError, "expected a positive integer num_classes, got '10'"),
+        (lambda: gen.MinibatchDiscrimination(5)([[0.0]]), TypeError, r"expected features as a tensor of shape \(N, 5\)"),
+        (lambda: gen.one_hot(torch.tensor([5]), 4), ValueError, "expected labels in 0..3, got values from 5 to 5"),
+        (lambda: gen.d_loss([[0.0]], torch.zeros(1, 1)), TypeError, "expected real_logits as a tensor"),
+        (lambda: gen.g_loss([[0.0]]), TypeError, "expected fake_logits as a tensor"),
+        (
+            lambda: gen.reparameterize(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 3)),
+            ValueError,
+            r"expected noise eps of mu's shape \(1, 2\), got \(1, 3\)",
+        ),
+        (
+            lambda: gen.vae_loss(torch.zeros(1, 1, 28, 28), torch.zeros(1, 1, 28, 28), torch.zeros(2, 2), torch.zeros(2, 2)),
+            ValueError,
+            r"expected mu and logvar of shape \(1, z_dim\), got \(2, 2\) and \(2, 2\)",
+        ),
+        (
+            lambda: gen.classifier_outputs(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), torch.zeros(1, 1, 28, 28), "5"),
+            TypeError,
+            "expected an integer batch_size",
+        ),
+        (lambda: gen.mean_confidence([[0.0]]), TypeError, "expected logits as a tensor"),
+        (lambda: gen.entropy("p"), TypeError, "expected a number, array or tensor for p, got str"),
+        (
+            lambda: gen.frechet_distance("m", np.eye(2), np.zeros(2), np.eye(2)),
+            TypeError,
+            "expected a number, array or tensor for mu1",
+        ),
+    ],
+)
+def test_new_bad_input_messages(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_adversarial_steps_reject_a_bad_optimiser_and_bad_labels():
+    G, D = gen.dcgan_generator(8, 8), gen.dcgan_discriminator(4)
+    x, fake = torch.rand(2, 1, 28, 28), G(torch.randn(2, 8))
+    with pytest.raises(TypeError, match="expected opt_D as a torch.optim.Optimizer, got str"):
+        gen.d_step(D, "adam", x, fake)
+    with pytest.raises(TypeError, match="expected opt_G as a torch.optim.Optimizer, got str"):
+        gen.g_step(G, D, "adam", fake)
+    cD = gen.ConditionalDiscriminator(4)
+    with pytest.raises(ValueError, match=r"expected one label per image, shape \(2,\), got \(1,\)"):
+        gen.d_step(cD, torch.optim.SGD(cD.parameters(), 0.1), x, fake, torch.tensor([0]))

@@ -111,3 +111,8 @@ def test_small_cnn_features_layer_is_the_last_conv_block():
 def test_small_cnn_bad_arguments(kwargs, error):
     with pytest.raises(error, match="expected"):
         small_cnn(**kwargs)
+
+
+def test_conv_block_bad_arguments():
+    with pytest.raises(ValueError, match="expected positive integer channel counts, got c_in='3' and c_out=8"):
+        conv_block("3", 8)

@@ -10,6 +10,7 @@ from visionbook.optim import (
     SGD,
     Adam,
     RMSProp,
+    UpdateRule,
     cosine_schedule,
     gradient_norm,
     lr_range_test,
@@ -194,3 +195,25 @@ def test_gradient_norm_matches_clip_grad_norm():
     assert ours == pytest.approx(theirs.item(), rel=1e-6)
     with pytest.raises(ValueError, match=r"expected parameters with gradients; call loss.backward\(\) first"):
         gradient_norm(nn.Linear(2, 2).parameters())
+
+
+def test_new_bad_input_messages():
+    w = torch.zeros(2, requires_grad=True)
+    with pytest.raises(
+        TypeError, match=r"expected params as an iterable of tensors \(model.parameters\(\)\) or of groups, got str"
+    ):
+        SGD("params", lr=0.1)
+    with pytest.raises(TypeError, match="got items of type str"):
+        Adam(["w"], lr=0.1)
+    with pytest.raises(TypeError, match="expected defaults as a dict with an 'lr', got 'lr'"):
+        UpdateRule([w], "lr")
+    with pytest.raises(ValueError, match="expected a positive base_lr, got '1'"):
+        step_schedule(0, "1", 2)
+    with pytest.raises(ValueError, match=r"expected min_lr in \[0, 1\], got 2"):
+        cosine_schedule(0, 10, 1.0, min_lr=2)
+    with pytest.raises(ValueError, match="expected a positive max_lr, got '1'"):
+        one_cycle_schedule(0, 10, "1")
+    with pytest.raises(TypeError, match="expected the dict returned by lr_range_test, got str"):
+        suggest_lr("result")
+    with pytest.raises(TypeError, match="got items of type str"):
+        gradient_norm(["w"])

@@ -2,6 +2,8 @@
 
 import matplotlib
 
+from visionbook.perceptron import augment, margin_data, perceptron_predict, plot_decision_boundary
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
@@ -11,13 +13,9 @@ import torch
 from sklearn.linear_model import Perceptron
 
 from visionbook.perceptron import (
-    augment,
     geometric_margin,
     is_linearly_separable,
-    margin_data,
     mistake_bound,
-    perceptron_predict,
-    plot_decision_boundary,
     train_perceptron,
 )
 
@@ -119,3 +117,14 @@ def test_plot_decision_boundary_draws_regions_and_points():
 def test_errors_name_what_was_expected(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_inputs_that_are_not_numbers_are_named():
+    with pytest.raises(TypeError, match="expected a number, array or tensor for X, got str"):
+        augment("X")
+    with pytest.raises(TypeError, match="expected a number, array or tensor for weights, got str"):
+        perceptron_predict("w", [[1.0, 2.0]])
+    with pytest.raises(ValueError, match="expected a positive integer n and a margin >= 0, got n=5, margin='0.1'"):
+        margin_data(5, "0.1", [1.0, -1.0, 0.0])
+    with pytest.raises(TypeError, match=r"expected predict as a callable on points \(M, 2\), got str"):
+        plot_decision_boundary("f", [[0.0, 1.0]], [1])

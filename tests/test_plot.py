@@ -130,3 +130,10 @@ def test_plot_confusion_matrix_shows_the_counts():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog"]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
     assert plot_confusion_matrix(torch.tensor([0]), torch.tensor([0]), ["a", "b"], title="mine").axes[0].get_title() == "mine"
+
+
+def test_confusion_matrix_names_and_history_values_are_checked():
+    with pytest.raises(TypeError, match="expected classes as a list of names, got 'cd'"):
+        plot_confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 1]), "cd")
+    with pytest.raises(ValueError, match="expected a history with a non-empty 'train_loss' list"):
+        plot_history({"train_loss": 1.0})

@@ -76,3 +76,16 @@ def test_soft_dice_loss_hand_case_and_error():
     assert soft_dice_loss(torch.full((2, 3, 3), -30.0), torch.zeros(2, 3, 3)).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="same shape"):
         soft_dice_loss(torch.zeros(1, 2, 2), torch.zeros(1, 3, 3))
+
+
+def test_new_bad_input_messages():
+    with pytest.raises(TypeError, match="expected an integer c_in, got '3'"):
+        double_conv("3", 8)
+    with pytest.raises(ValueError, match=r"expected images \(B, 3, H, W\) with H and W divisible by 2, got \(2, 1, 16, 16\)"):
+        UNet(widths=(4, 8))(torch.zeros(2, 1, 16, 16))
+    with pytest.raises(TypeError, match="expected images as a tensor"):
+        UNet(widths=(4, 8))([[0.0]])
+    with pytest.raises(ValueError, match=r"expected logits of shape \(B, 1, H, W\) or \(B, H, W\), got \(4,\)"):
+        soft_dice_loss(torch.zeros(4), torch.zeros(4))
+    with pytest.raises(TypeError, match="expected a number for eps, got 'a'"):
+        soft_dice_loss(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), eps="a")

@@ -242,3 +242,14 @@ def test_ten_thousand_images_are_cheap():
     seconds = time.process_time() - start
     assert d.images.shape == (10_000, 3, 32, 32)
     assert seconds < 10, f"make_shapes(10_000) took {seconds:.1f} CPU-seconds"
+
+
+def test_render_masks_and_backgrounds_reject_bad_input():
+    with pytest.raises(ValueError, match=r"expected centers of shape \(1, 2\) for 1 kinds, got \(2,\)"):
+        render_masks(torch.tensor([0]), torch.tensor([8.0, 8.0]), torch.tensor([4.0]), torch.zeros(1), 16)
+    with pytest.raises(TypeError, match="expected kinds as a tensor"):
+        render_masks([0], torch.zeros(1, 2), torch.ones(1), torch.zeros(1), 16)
+    with pytest.raises(TypeError, match="expected a torch.Generator, got int"):
+        textured_background(2, 16, 0)
+    with pytest.raises(TypeError, match="expected an integer seed, got '1'"):
+        make_shapes(2, seed="1")

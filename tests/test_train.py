@@ -263,3 +263,11 @@ def test_fit_and_predict_on_the_gpu():
     assert next(model.parameters()).is_cuda
     logits, _ = predict(model, _separable(8))
     assert logits.device.type == "cpu"
+
+
+def test_batches_and_train_epoch_reject_bad_helpers():
+    data = (torch.zeros(4, 2), torch.zeros(4).long())
+    with pytest.raises(TypeError, match="expected a torch.Generator or None, got int"):
+        batches(data, 2, shuffle=True, generator=0)
+    with pytest.raises(TypeError, match="expected a torch.optim.Optimizer, got str"):
+        train_epoch(nn.Linear(2, 2), data, "sgd", nn.functional.cross_entropy, 2, torch.Generator(), torch.device("cpu"))

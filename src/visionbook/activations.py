@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from visionbook.checks import _expect_module, _expect_number, _expect_tensor
+
 
 def _tensor(x: torch.Tensor, what: str = "x") -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
@@ -21,6 +23,14 @@ def _tensor(x: torch.Tensor, what: str = "x") -> torch.Tensor:
     if not x.is_floating_point():
         raise TypeError(f"expected a floating-point tensor for {what}, got dtype {x.dtype}")
     return x
+
+
+def _dim(z: torch.Tensor, dim: int) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, int) or not -max(z.ndim, 1) <= dim < max(z.ndim, 1):
+        raise ValueError(
+            f"expected an integer dim in [{-max(z.ndim, 1)}, {max(z.ndim, 1)}) for z of shape {tuple(z.shape)}, got {dim!r}"
+        )
+    return dim
 
 
 def step(x: torch.Tensor) -> torch.Tensor:
@@ -130,7 +140,7 @@ def leaky_relu(x: torch.Tensor, slope: float = 0.01) -> torch.Tensor:
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    return torch.where(_tensor(x) > 0, x, slope * x)
+    return torch.where(_tensor(x) > 0, x, _expect_number(slope, "slope") * x)
 
 
 def leaky_relu_grad(x: torch.Tensor, slope: float = 0.01) -> torch.Tensor:
@@ -141,7 +151,7 @@ def leaky_relu_grad(x: torch.Tensor, slope: float = 0.01) -> torch.Tensor:
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    return torch.where(_tensor(x) > 0, torch.ones_like(x), torch.full_like(x, slope))
+    return torch.where(_tensor(x) > 0, torch.ones_like(x), torch.full_like(x, _expect_number(slope, "slope")))
 
 
 def _normal_cdf(x: torch.Tensor) -> torch.Tensor:
@@ -201,7 +211,7 @@ def logsumexp(z: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Te
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    m = _tensor(z, "z").amax(dim=dim, keepdim=True)
+    m = _tensor(z, "z").amax(dim=_dim(z, dim), keepdim=True)
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # a row of -inf stays -inf, not nan
     out = m + torch.log(torch.exp(z - m).sum(dim=dim, keepdim=True))
     return out if keepdim else out.squeeze(dim)
@@ -215,7 +225,7 @@ def log_softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    return z - logsumexp(z, dim=dim, keepdim=True)
+    return _tensor(z, "z") - logsumexp(z, dim=dim, keepdim=True)
 
 
 def softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -284,9 +294,11 @@ def layer_grad_norms(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    layers = [m for m in _expect_module(model).modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     if not layers:
         raise ValueError(f"expected a model with nn.Linear or nn.Conv2d layers, got none in {type(model).__name__}")
+    if _expect_tensor(y, "labels y").shape[:1] != _expect_tensor(X, "inputs X").shape[:1]:
+        raise ValueError(f"expected one label per input, got X of shape {tuple(X.shape)} and y of shape {tuple(y.shape)}")
     model.zero_grad(set_to_none=True)
     (loss_fn or nn.functional.cross_entropy)(model(X), y).backward()
     return [layer.weight.grad.norm().item() for layer in layers]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from visionbook.blocks import SqueezeExcite
+from visionbook.checks import _expect_tensor
 
 
 def _positive_int(x) -> bool:
@@ -26,6 +27,19 @@ def _check_positive(**values: int) -> None:
     bad = {k: v for k, v in values.items() if not _positive_int(v)}
     if bad:
         raise ValueError(f"expected positive integers, got {', '.join(f'{k}={v!r}' for k, v in bad.items())}")
+
+
+def _check_images(x: torch.Tensor, channels: int | None = None) -> torch.Tensor:
+    c = "C" if channels is None else channels
+    if _expect_tensor(x, "images", f"(B, {c}, H, W)", ndim=4).shape[1] != (channels or x.shape[1]):
+        raise ValueError(f"expected images of shape (B, {c}, H, W), got {tuple(x.shape)}")
+    return x
+
+
+def _check_tokens(x: torch.Tensor, dim: int) -> torch.Tensor:
+    if _expect_tensor(x, "tokens", f"(B, L, {dim})", ndim=3).shape[-1] != dim:
+        raise ValueError(f"expected tokens of shape (B, L, {dim}), got {tuple(x.shape)}")
+    return x
 
 
 # --- attention inside CNNs -------------------------------------------------------------------
@@ -58,6 +72,7 @@ class SpatialAttention(nn.Module):
         self.map: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(x)
         pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)  # (B, 2, H, W)
         gate = torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
         self.map = gate.detach()
@@ -117,6 +132,26 @@ def attention_cnn(
 # --- scaled dot-product and multi-head attention ---------------------------------------------
 
 
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    shapes = [tuple(_expect_tensor(t, name, "(..., L, d)").shape) for name, t in (("q", q), ("k", k), ("v", v))]
+    try:
+        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        ok = min(q.ndim, k.ndim, v.ndim) >= 2 and q.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2]
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"expected q (..., Lq, d), k (..., Lk, d) and v (..., Lk, dv), got {', '.join(map(str, shapes))}")
+
+
+def _check_mask(mask: torch.Tensor, shape: torch.Size) -> None:
+    try:
+        ok = torch.broadcast_shapes(_expect_tensor(mask, "mask", f"broadcastable to {tuple(shape)}").shape, shape) == shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"expected a mask broadcastable to the scores' shape {tuple(shape)}, got {tuple(mask.shape)}")
+
+
 def scaled_dot_product_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,12 +173,10 @@ def scaled_dot_product_attention(
 
     Introduced in the chapter "Attention and vision transformers".
     """
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"expected q (..., Lq, d), k (..., Lk, d) and v (..., Lk, dv), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
-        )
+    _check_qkv(q, k, v)
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., Lq, Lk)
     if mask is not None:
+        _check_mask(mask, scores.shape)
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
     weights = scores.softmax(dim=-1)
     return weights @ v, weights
@@ -182,7 +215,7 @@ class MultiHeadSelfAttention(nn.Module):
         self.weights: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        b, n, d = x.shape
+        b, n, d = _check_tokens(x, self.proj.in_features).shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads)  # (B, L, 3, heads, d_head)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, heads, L, d_head)
         out, self.weights = scaled_dot_product_attention(q, k, v, mask)
@@ -248,7 +281,12 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
 
     Introduced in the chapter "Attention and vision transformers".
     """
-    if images.ndim != 4 or not _positive_int(patch) or images.shape[-1] % patch or images.shape[-2] % patch:
+    if (
+        _expect_tensor(images, "images", "(B, C, H, W)").ndim != 4
+        or not _positive_int(patch)
+        or images.shape[-1] % patch
+        or images.shape[-2] % patch
+    ):
         raise ValueError(
             f"expected images (B, C, H, W) with H and W multiples of the patch size {patch!r}, got {tuple(images.shape)}"
         )
@@ -282,6 +320,7 @@ class PatchEmbedding(nn.Module):
         self.proj = nn.Conv2d(in_channels, dim, patch, stride=patch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(x, self.proj.in_channels)
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, dim, rows, cols) -> (B, rows * cols, dim)
 
 
@@ -305,7 +344,7 @@ class EncoderBlock(nn.Module):
 
     def __init__(self, dim: int, heads: int = 4, mlp_ratio: int = 2, dropout: float = 0.0):
         super().__init__()
-        _check_positive(mlp_ratio=mlp_ratio)
+        _check_positive(dim=dim, heads=heads, mlp_ratio=mlp_ratio)
         self.norm1, self.attn = nn.LayerNorm(dim), MultiHeadSelfAttention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(
@@ -314,7 +353,7 @@ class EncoderBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x)))  # tokens exchange information
+        x = x + self.drop(self.attn(self.norm1(_check_tokens(x, self.norm1.normalized_shape[0]))))  # tokens exchange information
         return x + self.mlp(self.norm2(x))  # each token is transformed on its own
 
 
@@ -379,6 +418,9 @@ class ViT(nn.Module):
         self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = self.grid * self.embed.patch
+        if tuple(_check_images(x, self.embed.proj.in_channels).shape[2:]) != (size, size):
+            raise ValueError(f"expected images of shape (B, {self.embed.proj.in_channels}, {size}, {size}), got {tuple(x.shape)}")
         tokens = self.embed(x)  # (B, N, dim)
         tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1) + self.pos  # (B, N + 1, dim)
         for block in self.blocks:
@@ -414,14 +456,18 @@ def attention_rollout(attentions: Sequence[torch.Tensor], residual: bool = True)
 
     Introduced in the chapter "Attention and vision transformers".
     """
+    if isinstance(attentions, torch.Tensor | str) or not isinstance(attentions, Sequence):
+        raise TypeError(f"expected a list of attention weights, one tensor per layer, got {type(attentions).__name__}")
     if not attentions:
         raise ValueError("expected at least one layer of attention weights, got none")
     result = None
     for a in attentions:
-        if a.ndim == 4:
+        if _expect_tensor(a, "attention weights", "(B, heads, L, L) or (B, L, L)").ndim == 4:
             a = a.mean(dim=1)  # average the heads: (B, L, L)
         if a.ndim != 3 or a.shape[-1] != a.shape[-2]:
             raise ValueError(f"expected attention weights (B, heads, L, L) or (B, L, L), got {tuple(a.shape)}")
+        if result is not None and a.shape != result.shape:
+            raise ValueError(f"expected every layer's weights of one shape {tuple(result.shape)}, got {tuple(a.shape)}")
         if residual:
             a = (a + torch.eye(a.shape[-1], device=a.device)) / 2
             a = a / a.sum(dim=-1, keepdim=True)

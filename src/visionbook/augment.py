@@ -9,6 +9,7 @@ experiments train several models per seed within its budget. Introduced in the c
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,15 +18,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
+
 
 def _check_images(X: torch.Tensor) -> None:
-    if not isinstance(X, torch.Tensor) or X.ndim != 4:
-        shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-        raise ValueError(f"expected images of shape (N, C, H, W), got {shape}")
+    _expect_tensor(X, "images", "(N, C, H, W)", ndim=4)
 
 
 def _check_labels(X: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
     _check_images(X)
+    _expect_int(num_classes, "num_classes")
     if not isinstance(y, torch.Tensor) or y.ndim != 1 or len(y) != len(X) or y.is_floating_point():
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise ValueError(f"expected integer labels of shape ({len(X)},), got {shape}")
@@ -57,7 +59,7 @@ def affine(X: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor) -> torch
     """
     _check_images(X)
     n, _, h, w = X.shape
-    if angles.shape != (n,) or shifts.shape != (n, 2):
+    if _expect_tensor(angles, "angles", f"({n},)").shape != (n,) or _expect_tensor(shifts, "shifts", f"({n}, 2)").shape != (n, 2):
         raise ValueError(f"expected angles ({n},) and shifts ({n}, 2), got {tuple(angles.shape)} and {tuple(shifts.shape)}")
     a = torch.deg2rad(angles.to(X))
     cos, sin = torch.cos(a), torch.sin(a)
@@ -88,8 +90,8 @@ def random_affine(X: torch.Tensor, degrees: float = 10.0, max_shift: float = 2.0
 
     Introduced in the chapter "Data augmentation and generalisation".
     """
-    if degrees < 0 or max_shift < 0:
-        raise ValueError(f"expected non-negative degrees and max_shift, got {degrees} and {max_shift}")
+    _expect_number(degrees, "degrees", low=0)
+    _expect_number(max_shift, "max_shift", low=0)
     _check_images(X)
     n = len(X)
     angles = (torch.rand(n, device=X.device) * 2 - 1) * degrees
@@ -147,7 +149,9 @@ class TransformDataset(Dataset):
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, transform: Callable | None = None):
         _check_images(X)
-        if len(y) != len(X):
+        if transform is not None and not callable(transform):
+            raise TypeError(f"expected a callable transform or None, got {type(transform).__name__}")
+        if len(_expect_tensor(y, "labels", f"({len(X)},)")) != len(X):
             raise ValueError(f"expected one label per image, got {len(y)} labels for {len(X)} images")
         self.X, self.y, self.transform = X, y, transform
 
@@ -191,9 +195,7 @@ def mixup(
     Introduced in the chapter "Data augmentation and generalisation".
     """
     _check_labels(X, y, num_classes)
-    lam = _beta(alpha) if lam is None else lam
-    if not 0 <= lam <= 1:
-        raise ValueError(f"expected lam in [0, 1], got {lam}")
+    lam = _beta(alpha) if lam is None else _expect_number(lam, "lam", 0, 1)
     Y = F.one_hot(y, num_classes).to(X.dtype)
     return lam * X + (1 - lam) * X.roll(1, 0), lam * Y + (1 - lam) * Y.roll(1, 0)
 
@@ -217,8 +219,11 @@ def cutmix_box(lam: float, height: int, width: int, center: tuple[int, int]) -> 
 
     Introduced in the chapter "Data augmentation and generalisation".
     """
-    if not 0 <= lam <= 1:
-        raise ValueError(f"expected lam in [0, 1], got {lam}")
+    _expect_number(lam, "lam", 0, 1)
+    _expect_int(height, "height")
+    _expect_int(width, "width")
+    if not isinstance(center, Sequence) or len(center) != 2 or not all(isinstance(c, numbers.Integral) for c in center):
+        raise TypeError(f"expected center as a pair of integers (cx, cy), got {center!r}")
     half = 0.5 * math.sqrt(1 - lam)
     hw, hh = int(half * width), int(half * height)
     cx, cy = center
@@ -291,9 +296,11 @@ def tta_predict(
     Introduced in the chapter "Data augmentation and generalisation".
     """
     _check_images(X)
+    if not isinstance(views, Sequence) or not all(callable(v) for v in views):
+        raise TypeError(f"expected views as a list of callables, got {type(views).__name__}")
     if not views:
         raise ValueError("expected at least one view, got none")
-    p = next(model.parameters(), None)
+    p = next(_expect_module(model).parameters(), None)
     device = p.device if p is not None else X.device
     model.eval()
     out = []
@@ -319,6 +326,9 @@ def balanced_subset(y: torch.Tensor, per_class: int, seed: int = 0) -> torch.Ten
 
     Introduced in the chapter "Data augmentation and generalisation".
     """
+    if _expect_tensor(y, "labels", "(N,)", ndim=1).is_floating_point():
+        raise TypeError(f"expected integer labels, got dtype {y.dtype}")
+    _expect_int(per_class, "per_class")
     g = torch.Generator().manual_seed(seed)
     parts = []
     for c in y.unique().tolist():
@@ -348,6 +358,10 @@ def seeds_by_settings(
 
     Introduced in the chapter "Data augmentation and generalisation".
     """
+    if not callable(run):
+        raise TypeError(f"expected run as a callable run(setting, seed), got {type(run).__name__}")
+    if isinstance(settings, str) or isinstance(seeds, str) or not all(isinstance(k, numbers.Integral) for k in seeds):
+        raise TypeError(f"expected settings as a list of names and seeds as a list of integers, got {settings!r} and {seeds!r}")
     if not settings or not seeds:
         raise ValueError(f"expected at least one setting and one seed, got {len(settings)} and {len(seeds)}")
     results: dict[str, dict[str, list[float]]] = {}

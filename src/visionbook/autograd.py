@@ -22,6 +22,8 @@ from numbers import Real
 
 import numpy as np
 
+from visionbook.checks import _as_array
+
 # ----------------------------------------------------------------------------------------
 # The scalar engine
 # ----------------------------------------------------------------------------------------
@@ -481,8 +483,10 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float
     """
     if not isinstance(x, np.ndarray) or x.dtype != np.float64:
         raise TypeError(f"expected a float64 NumPy array for x, got {getattr(x, 'dtype', type(x).__name__)}")
-    if not h > 0:
-        raise ValueError(f"expected a positive step h, got {h}")
+    if not callable(f):
+        raise TypeError(f"expected f as a callable that maps x to a float, got {type(f).__name__}")
+    if isinstance(h, bool) or not isinstance(h, int | float) or not h > 0:
+        raise ValueError(f"expected a positive step h, got {h!r}")
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):
         saved = x[i]
@@ -516,7 +520,9 @@ def relative_error(actual, expected, floor: float = 1e-8) -> float:
 
     Introduced in the chapter "Backpropagation from scratch".
     """
-    a, e = (np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=np.float64) for v in (actual, expected))
+    a, e = _as_array(actual, "actual"), _as_array(expected, "expected")
+    if isinstance(floor, bool) or not isinstance(floor, int | float) or not floor > 0:
+        raise ValueError(f"expected a positive floor, got {floor!r}")
     if a.shape != e.shape:
         raise ValueError(f"expected arrays of the same shape, got {a.shape} and {e.shape}")
     if a.size == 0:

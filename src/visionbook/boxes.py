@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from visionbook.checks import _expect_int, _expect_number, _expect_tensor
+
 FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
@@ -16,6 +18,11 @@ def _check_boxes(boxes: torch.Tensor, name: str = "boxes") -> None:
     if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or boxes.shape[1] != 4:
         shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
         raise ValueError(f"expected {name} of shape (N, 4), got {shape}")
+
+
+def _check_scores(scores: torch.Tensor, n: int) -> None:
+    if _expect_tensor(scores, "scores", f"({n},)").shape != (n,):
+        raise ValueError(f"expected one score per box, shape ({n},), got {tuple(scores.shape)}")
 
 
 def box_convert(boxes: torch.Tensor, src: str, dst: str) -> torch.Tensor:
@@ -88,8 +95,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     Introduced in the chapter "Object detection".
     """
     _check_boxes(boxes)
-    if scores.shape != (boxes.shape[0],):
-        raise ValueError(f"expected one score per box, shape ({boxes.shape[0]},), got {tuple(scores.shape)}")
+    _check_scores(scores, len(boxes))
+    _expect_number(iou_threshold, "iou_threshold", 0, 1)
     order = scores.argsort(descending=True)
     iou = box_iou(boxes, boxes)
     suppressed = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
@@ -118,6 +125,8 @@ def match_detections(
     """
     _check_boxes(pred_boxes, "pred_boxes")
     _check_boxes(true_boxes, "true_boxes")
+    _check_scores(scores, len(pred_boxes))
+    _expect_number(iou_threshold, "iou_threshold", 0, 1)
     hits = torch.zeros(len(pred_boxes), dtype=torch.bool)
     if len(pred_boxes) == 0 or len(true_boxes) == 0:
         return hits
@@ -148,7 +157,10 @@ def average_precision(scores: torch.Tensor, hits: torch.Tensor, num_true: int) -
 
     Introduced in the chapter "Object detection".
     """
-    if scores.shape != hits.shape or scores.ndim != 1 or num_true < 0:
+    _expect_tensor(scores, "scores", "(N,)")
+    _expect_tensor(hits, "hits", "(N,)")
+    _expect_int(num_true, "num_true", minimum=0)
+    if scores.shape != hits.shape or scores.ndim != 1:
         raise ValueError(
             f"expected scores and hits of the same shape (N,) and num_true >= 0, got {tuple(scores.shape)}, {tuple(hits.shape)}, {num_true}"
         )
@@ -161,6 +173,18 @@ def average_precision(scores: torch.Tensor, hits: torch.Tensor, num_true: int) -
     envelope = precision.flip(0).cummax(0).values.flip(0)
     steps = torch.diff(recall, prepend=torch.zeros(1))
     return float((steps * envelope).sum()), precision, recall
+
+
+def _check_dicts(items: list[dict], keys: tuple[str, ...], what: str) -> None:
+    wanted = f"a list of dicts with tensors {', '.join(keys)}"
+    if not isinstance(items, list | tuple):
+        raise TypeError(f"expected {what} as {wanted}, got {type(items).__name__}")
+    for item in items:
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), torch.Tensor) for k in keys):
+            raise ValueError(
+                f"expected {what} as {wanted}, got an item with {sorted(item) if isinstance(item, dict) else item!r}"
+            )
+        _check_boxes(item["boxes"], f"{what}' boxes")
 
 
 def mean_average_precision(predictions: list[dict], targets: list[dict], num_classes: int, iou_threshold: float = 0.5) -> dict:
@@ -178,6 +202,9 @@ def mean_average_precision(predictions: list[dict], targets: list[dict], num_cla
 
     Introduced in the chapter "Object detection".
     """
+    _check_dicts(predictions, ("boxes", "scores", "labels"), "predictions")
+    _check_dicts(targets, ("boxes", "labels"), "targets")
+    _expect_int(num_classes, "num_classes")
     if len(predictions) != len(targets):
         raise ValueError(f"expected one prediction dict per target dict, got {len(predictions)} and {len(targets)}")
     aps = []

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from visionbook.checks import _expect_int, _expect_tensor
+
 
 class Reliability(NamedTuple):
     """Per-bin statistics of a reliability diagram, each ``(n_bins,)`` (NaN in empty bins).
@@ -114,9 +116,10 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
 
     Introduced in the chapter "Applications and responsible use".
     """
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or labels.shape != (logits.shape[0],):
-        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"expected logits (N, K) and labels (N,), got {got} and {tuple(labels.shape)}")
+    _expect_tensor(logits, "logits", "(N, K)")
+    if logits.ndim != 2 or _expect_tensor(labels, "labels", "(N,)").shape != (logits.shape[0],):
+        raise ValueError(f"expected logits (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(labels.shape)}")
+    _expect_int(max_iter, "max_iter")
     logits, labels = logits.detach().double().cpu(), labels.cpu()
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
@@ -148,6 +151,8 @@ def plot_reliability(r: Reliability, ax=None, title: str | None = None):
     """
     import matplotlib.pyplot as plt
 
+    if not isinstance(r, Reliability):
+        raise TypeError(f"expected a Reliability from reliability(), got {type(r).__name__}")
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
     width = float(r.edges[1] - r.edges[0])

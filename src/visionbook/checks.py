@@ -28,6 +28,54 @@ def _as_scalar(x: Any, what: str) -> float:
     return float(array.reshape(()))
 
 
+# --- argument checks shared by the other modules (private: bad input gets one clear message) ---
+
+
+def _shape(x: Any) -> str:
+    """How a wrong argument is shown in a message: its shape for a tensor or array, else its type."""
+    return str(tuple(x.shape)) if isinstance(x, torch.Tensor | np.ndarray) else type(x).__name__
+
+
+def _expect_tensor(
+    x: Any, what: str, shape: str = "", ndim: int | tuple[int, ...] | None = None, min_ndim: int = 0
+) -> torch.Tensor:
+    """``x`` if it is a tensor with ``ndim`` (or at least ``min_ndim``) dimensions; else TypeError or
+    ValueError "expected {what} of shape {shape}, got ..."."""
+    of = f" of shape {shape}" if shape else ""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected {what} as a tensor{of}, got {_shape(x)}")
+    if x.ndim < min_ndim or (ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim)):
+        raise ValueError(f"expected {what}{of}, got {_shape(x)}")
+    return x
+
+
+def _expect_module(x: Any, what: str = "model") -> Any:
+    """``x`` if it is an ``nn.Module``; else TypeError "expected {what} as an nn.Module, got ..."."""
+    if not isinstance(x, torch.nn.Module):
+        raise TypeError(f"expected {what} as an nn.Module, got {_shape(x)}")
+    return x
+
+
+def _expect_int(x: Any, what: str, minimum: int = 1) -> int:
+    """``x`` if it is an int (not a bool) of at least ``minimum``; else TypeError or ValueError."""
+    if isinstance(x, bool) or not isinstance(x, int | np.integer):
+        raise TypeError(f"expected an integer {what}, got {x!r}")
+    if x < minimum:
+        raise ValueError(f"expected an integer {what} of at least {minimum}, got {x!r}")
+    return int(x)
+
+
+def _expect_number(x: Any, what: str, low: float = float("-inf"), high: float = float("inf")) -> float:
+    """``x`` as a float if it is a real number in ``[low, high]``; else TypeError or ValueError."""
+    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+        raise TypeError(f"expected a number for {what}, got {x!r}")
+    if not low <= x <= high:
+        has_low, has_high = low > float("-inf"), high < float("inf")
+        bounds = f"in [{low:g}, {high:g}]" if has_low and has_high else f">= {low:g}" if has_low else f"<= {high:g}"
+        raise ValueError(f"expected {what} {bounds}, got {x!r}")
+    return float(x)
+
+
 def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0, name: str = "values") -> float:
     """Check that two arrays or tensors agree elementwise within ``atol + rtol * |expected|``.
 
@@ -48,6 +96,8 @@ def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.
     Introduced in the chapter "Images as data".
     """
     a, e = _as_array(actual, "actual"), _as_array(expected, "expected")
+    _expect_number(atol, "atol", low=0)
+    _expect_number(rtol, "rtol", low=0)
     if a.shape != e.shape:
         raise AssertionError(f"✗ {name}: shapes differ, got {a.shape}, expected {e.shape}")
     if np.isnan(a).any() or np.isnan(e).any():
@@ -132,6 +182,8 @@ def check_equal(actual: Any, expected: Any, name: str = "value") -> Any:
 
     Introduced in the chapter "Images as data".
     """
+    if not isinstance(name, str):
+        raise TypeError(f"expected name as a string, got {type(name).__name__}")
     if isinstance(actual, (torch.Tensor, np.ndarray)) or isinstance(expected, (torch.Tensor, np.ndarray)):
         a, e = _as_array(actual, name), _as_array(expected, name)
         same = a.shape == e.shape and bool(np.array_equal(a, e))

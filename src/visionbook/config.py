@@ -46,6 +46,8 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ValueError(f"expected an integer seed in [0, 2**32), got {seed!r}")
+    if not isinstance(deterministic, bool):
+        raise TypeError(f"expected deterministic as a bool, got {deterministic!r}")
     seed = (seed + seed_offset()) % 2**32
     random.seed(seed)
     # the legacy global generator, which scikit-learn and older code still draw from

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook.checks import _expect_number, _expect_tensor
+
 Pair = int | tuple[int, int]
 
 
@@ -100,6 +102,8 @@ def zero_pad(x: torch.Tensor, padding: Pair, value: float = 0.0) -> torch.Tensor
 
     Introduced in the chapter "Convolution and pooling".
     """
+    _expect_tensor(x, "x", "(..., H, W)", min_ndim=2)
+    _expect_number(value, "value")
     ph, pw = _pair(padding, "padding", minimum=0)
     out = x.new_full((*x.shape[:-2], x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw), value)
     out[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]] = x

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from visionbook import config
+from visionbook.checks import _expect_int
 
 DOWNLOAD_TIMEOUT_S = 30.0
 
@@ -105,6 +106,8 @@ def download(url: str, path: str | os.PathLike, md5: str | None = None, timeout:
     path = Path(path)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
         raise ValueError(f"expected a positive, finite timeout in seconds, got {timeout!r}")
+    if not isinstance(url, str) or not (md5 is None or isinstance(md5, str)):
+        raise TypeError(f"expected url and md5 as strings (md5 may be None), got {type(url).__name__} and {type(md5).__name__}")
     if config.offline():
         raise DataUnavailableError(
             f"cannot download {url}: VISIONBOOK_OFFLINE=1 switches the network off; put the file at {path}"
@@ -141,7 +144,7 @@ def socket_timeout(seconds: float) -> Iterator[None]:
 
     Introduced in the chapter "Transfer learning".
     """
-    if not seconds > 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
         raise ValueError(f"expected a positive number of seconds, got {seconds!r}")
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
@@ -234,6 +237,7 @@ def load_digits(test_size: int = 360, seed: int = 0) -> Splits:
         raise ValueError(
             f"expected an integer test_size from 10 to 1787 (at least one image per class on each side), got {test_size!r}"
         )
+    _expect_int(seed, "seed", minimum=0)
     bunch = sk_digits()
     X = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(bunch.target, dtype=torch.long)
@@ -292,6 +296,9 @@ def load_mnist(full: bool | None = None, seed: int = 0) -> Splits:
     """
     from torchvision.datasets import MNIST
 
+    if full is not None and not isinstance(full, bool):
+        raise TypeError(f"expected full as True, False or None (the VISIONBOOK_FULL switch), got {full!r}")
+    _expect_int(seed, "seed", minimum=0)
     if config.full() if full is None else full:
         return _idx_splits(MNIST, config.data_home(), "MNIST", DIGIT_CLASSES)
     return _mnist_sample(seed)

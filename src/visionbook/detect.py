@@ -14,12 +14,17 @@ plain convolutions instead of an hourglass or DLA network.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook import data
+from visionbook import config, data
 from visionbook.boxes import _check_boxes
+from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
 
 
 def _positive_int(x) -> bool:
@@ -54,7 +59,9 @@ def gaussian_sigma(wh: torch.Tensor, stride: int) -> torch.Tensor:
 
     Introduced in the chapter "Object detection".
     """
-    return ((wh[:, 0] * wh[:, 1]).sqrt() / (6 * stride)).clamp(min=0.5)
+    if _expect_tensor(wh, "box sizes wh", "(K, 2)", ndim=2).shape[1] != 2:
+        raise ValueError(f"expected box sizes wh of shape (K, 2), got {tuple(wh.shape)}")
+    return ((wh[:, 0] * wh[:, 1]).sqrt() / (6 * _expect_int(stride, "stride"))).clamp(min=0.5)
 
 
 def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, image_size: int, stride: int = 4) -> dict:
@@ -85,7 +92,9 @@ def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, image_si
     """
     _check_geometry(num_classes, image_size, stride)
     _check_boxes(boxes)
-    if labels.shape != (len(boxes),) or (len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes):
+    if _expect_tensor(labels, "labels", f"({len(boxes)},)").shape != (len(boxes),) or (
+        len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes
+    ):
         raise ValueError(f"expected {len(boxes)} labels in 0..{num_classes - 1}, got {labels.tolist()}")
     s = image_size // stride
     heatmap, size, offset = torch.zeros(num_classes, s, s), torch.zeros(2, s, s), torch.zeros(2, s, s)
@@ -101,6 +110,12 @@ def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, image_si
         size[:, j, i], offset[:, j, i] = box_wh / stride, torch.stack([cx - i, cy - j])
         mask[j, i] = True
     return {"heatmap": heatmap, "size": size, "offset": offset, "mask": mask}
+
+
+def _describe(targets: object) -> str:
+    if isinstance(targets, list | tuple):
+        return f"a list of {', '.join(sorted({type(t).__name__ for t in targets})) or 'nothing'}"
+    return type(targets).__name__
 
 
 def encode_batch(targets: list[dict], num_classes: int, image_size: int, stride: int = 4) -> dict:
@@ -120,6 +135,10 @@ def encode_batch(targets: list[dict], num_classes: int, image_size: int, stride:
 
     Introduced in the chapter "Object detection".
     """
+    if not isinstance(targets, list | tuple) or not all(isinstance(t, dict) and {"boxes", "labels"} <= set(t) for t in targets):
+        raise TypeError(f"expected targets as a list of dicts with boxes and labels, got {_describe(targets)}")
+    if not targets:
+        raise ValueError("expected at least one target dict, got none")
     encoded = [encode(t["boxes"], t["labels"], num_classes, image_size, stride) for t in targets]
     return {key: torch.stack([e[key] for e in encoded]) for key in encoded[0]}
 
@@ -141,8 +160,9 @@ def peaks(heatmap: torch.Tensor, kernel: int = 3) -> torch.Tensor:
 
     Introduced in the chapter "Object detection".
     """
-    if heatmap.ndim != 4:
-        raise ValueError(f"expected heatmaps of shape (N, C, S, S), got {tuple(heatmap.shape)}")
+    _expect_tensor(heatmap, "heatmaps", "(N, C, S, S)", ndim=4)
+    if _expect_int(kernel, "kernel size") % 2 == 0:
+        raise ValueError(f"expected an odd kernel size, got {kernel}")
     local_max = F.max_pool2d(heatmap, kernel, stride=1, padding=kernel // 2)
     return heatmap * (heatmap == local_max)
 
@@ -174,8 +194,9 @@ def decode(
 
     Introduced in the chapter "Object detection".
     """
-    n, c, s, _ = heatmap.shape
-    if size.shape != (n, 2, s, s) or offset.shape != (n, 2, s, s):
+    n, c, s, _ = _expect_tensor(heatmap, "heatmaps", "(N, C, S, S)", ndim=4).shape
+    _expect_int(k, "k")
+    if _expect_tensor(size, "size").shape != (n, 2, s, s) or _expect_tensor(offset, "offset").shape != (n, 2, s, s):
         raise ValueError(f"expected size and offset of shape {(n, 2, s, s)}, got {tuple(size.shape)} and {tuple(offset.shape)}")
     scores, index = peaks(heatmap).flatten(1).topk(min(k, c * s * s))  # (N, k) over classes and cells
     labels, cell = index // (s * s), index % (s * s)
@@ -231,6 +252,8 @@ class CenterNet(nn.Module):
         nn.init.constant_(self.heatmap.bias, -2.19)  # log(0.1 / 0.9)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if _expect_tensor(x, "images", "(B, 3, H, W)", ndim=4).shape[1] != 3:
+            raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
         features = self.backbone(x)  # (B, c, H/4, W/4)
         return {"heatmap": self.heatmap(features), "size": self.size(features), "offset": self.offset(features)}
 
@@ -255,7 +278,7 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, b
 
     Introduced in the chapter "Object detection".
     """
-    if logits.shape != target.shape:
+    if _expect_tensor(logits, "logits").shape != _expect_tensor(target, "target").shape:
         raise ValueError(f"expected logits and target of the same shape, got {tuple(logits.shape)} and {tuple(target.shape)}")
     p = torch.sigmoid(logits)
     log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)  # stable log p and log(1 - p)
@@ -263,6 +286,12 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, b
     pos = -((1 - p) ** alpha) * log_p
     neg = -((1 - target) ** beta) * p**alpha * log_not_p
     return torch.where(positive, pos, neg).sum() / positive.sum().clamp(min=1)
+
+
+def _check_maps(maps: dict, keys: tuple[str, ...], what: str) -> None:
+    if not isinstance(maps, dict) or not all(isinstance(maps.get(k), torch.Tensor) for k in keys):
+        got = sorted(maps) if isinstance(maps, dict) else type(maps).__name__
+        raise TypeError(f"expected {what} as a dict of tensors {', '.join(keys)}, got {got}")
 
 
 def centernet_loss(outputs: dict, targets: dict, size_weight: float = 0.4, offset_weight: float = 1.0) -> dict:
@@ -285,6 +314,14 @@ def centernet_loss(outputs: dict, targets: dict, size_weight: float = 0.4, offse
 
     Introduced in the chapter "Object detection".
     """
+    _check_maps(outputs, ("heatmap", "size", "offset"), "outputs")
+    _check_maps(targets, ("heatmap", "size", "offset", "mask"), "targets")
+    size_shape = targets["size"].shape
+    if outputs["size"].shape != size_shape or len(size_shape) != 4 or targets["mask"].shape != (size_shape[0], *size_shape[2:]):
+        raise ValueError(
+            f"expected outputs and targets on one grid (N, 2, S, S) with a mask (N, S, S), got sizes "
+            f"{tuple(outputs['size'].shape)} and {tuple(targets['size'].shape)} and a mask {tuple(targets['mask'].shape)}"
+        )
     mask = targets["mask"][:, None].expand_as(targets["size"])  # (N, 2, S, S)
     n = targets["mask"].sum().clamp(min=1)
     heat = focal_loss(outputs["heatmap"], targets["heatmap"])
@@ -313,9 +350,10 @@ def detect(model: nn.Module, images: torch.Tensor, k: int = 20, threshold: float
 
     Introduced in the chapter "Object detection".
     """
-    if images.ndim != 4:
-        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
-    model.eval()
+    _expect_tensor(images, "images", "(N, C, H, W)", ndim=4)
+    _expect_int(k, "k")
+    _expect_int(batch_size, "batch_size")
+    _expect_module(model).eval()
     device = next(model.parameters()).device
     results = []
     for start in range(0, len(images), batch_size):
@@ -360,6 +398,9 @@ def draw_boxes(
     from matplotlib.patches import Rectangle
 
     _check_boxes(boxes)
+    for name, values in (("labels", labels), ("scores", scores)):
+        if values is not None and _expect_tensor(values, name, f"({len(boxes)},)").shape != (len(boxes),):
+            raise ValueError(f"expected {name} of shape ({len(boxes)},), one per box, got {tuple(values.shape)}")
     for i, (x0, y0, x1, y1) in enumerate(boxes.detach().cpu().tolist()):
         ax.add_patch(
             Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=1.5, linestyle=linestyle)
@@ -371,13 +412,39 @@ def draw_boxes(
     return ax
 
 
+@contextmanager
+def _hub_dir(path: Path) -> Iterator[None]:
+    """Point torch.hub's cache (where torchvision looks for weights) at ``path`` inside the block."""
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(path))
+    try:
+        yield
+    finally:
+        torch.hub.set_dir(previous)
+
+
+def _coco_weights_home(url: str, timeout: float) -> Path:
+    """A torch.hub cache under ``data_home()`` that holds the COCO weights, downloaded once if missing.
+
+    The download goes through :func:`visionbook.data.download` (timeout, atomic write, and a
+    :class:`~visionbook.data.DataUnavailableError` before any network access when offline);
+    torchvision checks the file's SHA-256 prefix when it loads it.
+    """
+    home = config.data_home() / "torch-hub"
+    path = home / "checkpoints" / url.rsplit("/", 1)[-1]
+    if not path.exists():
+        data.download(url, path, timeout=timeout)
+    return home
+
+
 def faster_rcnn(num_classes: int | None = None, pretrained: bool = False, timeout: float = 60.0) -> nn.Module:
     """torchvision's Faster R-CNN with a MobileNetV3-Large FPN backbone at 320 pixels, in eval mode.
 
-    With ``pretrained=True`` the COCO weights (91 classes) are downloaded through torchvision's
-    own API, with ``timeout`` seconds per network operation so that nothing hangs; without, every
-    weight is random (and no network is touched), with ``num_classes`` outputs including the
-    background class 0.
+    With ``pretrained=True`` the COCO weights (91 classes) are downloaded once into
+    ``data_home()/torch-hub/checkpoints`` with a ``timeout`` (offline and not cached: a
+    :class:`~visionbook.data.DataUnavailableError` before any network access) and loaded through
+    torchvision's own API, which checks their hash; without, every weight is random (and no
+    network is touched), with ``num_classes`` outputs including the background class 0.
 
     Args:
         num_classes (int | None): classes including background; None means COCO's 91. Must be None
@@ -399,9 +466,12 @@ def faster_rcnn(num_classes: int | None = None, pretrained: bool = False, timeou
 
     if num_classes is not None and not _positive_int(num_classes):
         raise ValueError(f"expected a positive number of classes or None, got {num_classes!r}")
+    if not isinstance(pretrained, bool):
+        raise TypeError(f"expected pretrained as a bool, got {pretrained!r}")
+    _expect_number(timeout, "timeout", low=1e-3)
     if pretrained and num_classes not in (None, 91):
         raise ValueError(f"expected num_classes None or 91 with the COCO weights, got {num_classes!r}")
     if not pretrained:
         return fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None, num_classes=num_classes or 91).eval()
-    with data.socket_timeout(timeout):
+    with _hub_dir(_coco_weights_home(Weights.DEFAULT.url, timeout)):
         return fasterrcnn_mobilenet_v3_large_320_fpn(weights=Weights.DEFAULT).eval()

@@ -10,11 +10,14 @@ and responsible use".
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from visionbook.boxes import nms
+from visionbook.checks import _expect_module, _expect_number, _expect_tensor
 
 WINDOW = 25  # side of the windows the classifier was trained on, in pixels
 STRIDE = 4  # two 2x2 poolings: the score map moves 4 input pixels per step
@@ -88,9 +91,19 @@ def score_map(model: nn.Sequential, image: torch.Tensor) -> torch.Tensor:
     if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 1 or min(image.shape[1:]) < WINDOW:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"expected a grey image of shape (1, H, W) with H, W >= {WINDOW}, got {shape}")
-    model.eval()
+    _expect_module(model).eval()
     logits = model[:-1](image[None])  # (1, 2, H', W')
     return logits.softmax(1)[0, 1]
+
+
+def _check_scale(scale: float) -> None:
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not scale > 0:
+        raise ValueError(f"expected a positive scale, got {scale!r}")
+
+
+def _check_grey(grey: torch.Tensor, size: int) -> None:
+    if _expect_tensor(grey, "a grey image", "(1, H, W)", ndim=3).shape[0] != 1 or min(grey.shape[1:]) < size:
+        raise ValueError(f"expected a grey image of shape (1, H, W) with H, W >= {size}, got {tuple(grey.shape)}")
 
 
 def map_to_boxes(probs: torch.Tensor, scale: float, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,9 +123,9 @@ def map_to_boxes(probs: torch.Tensor, scale: float, threshold: float) -> tuple[t
 
     Introduced in the chapter "Applications and responsible use".
     """
-    if not scale > 0:
-        raise ValueError(f"expected a positive scale, got {scale!r}")
-    rows, cols = torch.nonzero(probs > threshold, as_tuple=True)
+    _check_scale(scale)
+    _expect_tensor(probs, "a score map", "(H', W')", ndim=2)
+    rows, cols = torch.nonzero(probs > _expect_number(threshold, "threshold"), as_tuple=True)
     x0, y0 = cols.float() * STRIDE / scale, rows.float() * STRIDE / scale
     side = WINDOW / scale
     boxes = torch.stack([x0, y0, x0 + side, y0 + side], 1)
@@ -127,8 +140,8 @@ def rescale(grey: torch.Tensor, scale: float) -> torch.Tensor:
 
     Introduced in the chapter "Applications and responsible use".
     """
-    if not scale > 0:
-        raise ValueError(f"expected a positive scale, got {scale!r}")
+    _check_scale(scale)
+    _check_grey(grey, 1)
     return F.interpolate(grey[None], scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)[0]
 
 
@@ -143,14 +156,19 @@ def windows(grey: torch.Tensor) -> torch.Tensor:
 
     Introduced in the chapter "Applications and responsible use".
     """
+    _check_grey(grey, WINDOW)
     patches = grey.unfold(1, WINDOW, STRIDE).unfold(2, WINDOW, STRIDE)  # (1, H', W', 25, 25)
     return patches.reshape(-1, 1, WINDOW, WINDOW)
 
 
 def _levels(image: torch.Tensor, scales: list[float], device: torch.device):
     """Yield ``(scale, resized grey image)`` for the scales at which a 25x25 window fits."""
-    if not scales or any(not s > 0 for s in scales):
-        raise ValueError(f"expected a non-empty list of positive scales, got {scales!r}")
+    if not isinstance(scales, list | tuple):
+        raise TypeError(f"expected a non-empty list of positive scales, got {scales!r}")
+    if not scales:
+        raise ValueError("expected a non-empty list of positive scales, got []")
+    for s in scales:
+        _check_scale(s)
     grey = to_grey(image).to(device)
     for s in scales:
         if min(round(grey.shape[1] * s), round(grey.shape[2] * s)) >= WINDOW:
@@ -174,7 +192,8 @@ def hard_negatives(model: nn.Sequential, image: torch.Tensor, scales: list[float
 
     Introduced in the chapter "Applications and responsible use".
     """
-    device = next(model.parameters()).device
+    device = next(_expect_module(model).parameters()).device
+    _expect_number(threshold, "threshold")
     found = [torch.empty(0, 1, WINDOW, WINDOW)]
     for _, level in _levels(image, scales, device):
         probs = score_map(model, level).flatten()
@@ -209,8 +228,10 @@ def detect_faces(
 
     Introduced in the chapter "Applications and responsible use".
     """
+    _expect_number(threshold, "threshold")
+    _expect_number(iou_threshold, "iou_threshold", 0, 1)
     boxes, scores = [torch.empty(0, 4)], [torch.empty(0)]
-    for s, level in _levels(image, scales, next(model.parameters()).device):
+    for s, level in _levels(image, scales, next(_expect_module(model).parameters()).device):
         b, p = map_to_boxes(score_map(model, level).cpu(), s, threshold)
         boxes.append(b)
         scores.append(p)

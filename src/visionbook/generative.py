@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook.checks import _as_array, _expect_int, _expect_tensor
+
 NUM_CLASSES = 10
 
 
@@ -20,6 +22,11 @@ def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"expected a positive integer {name}, got {value!r}")
+
+
+def _check_optimizer(opt: torch.optim.Optimizer, what: str) -> None:
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"expected {what} as a torch.optim.Optimizer, got {type(opt).__name__}")
 
 
 def _check_images(x: torch.Tensor, what: str = "images") -> None:
@@ -148,7 +155,7 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(0.1 * torch.randn(in_features, num_kernels * kernel_dim))
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        if f.ndim != 2 or f.shape[1] != self.T.shape[0]:
+        if _expect_tensor(f, "features", f"(N, {self.T.shape[0]})").ndim != 2 or f.shape[1] != self.T.shape[0]:
             raise ValueError(f"expected features of shape (N, {self.T.shape[0]}), got {tuple(f.shape)}")
         M = (f @ self.T).view(len(f), self.num_kernels, self.kernel_dim)  # (N, B, C)
         l1 = (M[:, None] - M[None]).abs().sum(-1)  # (N, N, B): distances between all pairs
@@ -194,6 +201,8 @@ def one_hot(y: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
         raise ValueError(
             f"expected int64 labels of shape (B,), got {getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}"
         )
+    if len(y) and not 0 <= int(y.min()) <= int(y.max()) < _expect_int(num_classes, "num_classes"):
+        raise ValueError(f"expected labels in 0..{num_classes - 1}, got values from {int(y.min())} to {int(y.max())}")
     return F.one_hot(y, num_classes).float()
 
 
@@ -211,10 +220,15 @@ class ConditionalGenerator(nn.Module):
 
     def __init__(self, z_dim: int = 64, channels: int = 64, num_classes: int = NUM_CLASSES):
         super().__init__()
-        self.num_classes = num_classes
+        _check_positive(num_classes=num_classes)
+        self.z_dim, self.num_classes = z_dim, num_classes
         self.net = dcgan_generator(z_dim, channels, cond_dim=num_classes)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if _expect_tensor(z, "codes z", f"(B, {self.z_dim})", ndim=2).shape[1] != self.z_dim:
+            raise ValueError(f"expected codes z of shape (B, {self.z_dim}), got {tuple(z.shape)}")
+        if _expect_tensor(y, "labels", f"({len(z)},)").shape != (len(z),):
+            raise ValueError(f"expected one label per code, shape ({len(z)},), got {tuple(y.shape)}")
         return self.net(torch.cat([z, one_hot(y, self.num_classes)], dim=1))
 
 
@@ -237,6 +251,7 @@ class ConditionalDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 32, num_classes: int = NUM_CLASSES):
         super().__init__()
+        _check_positive(num_classes=num_classes)
         net = dcgan_discriminator(channels)
         self.trunk, self.head = net[:-1], net[-1]  # (B, F) features, then the unconditional logit
         self.embed = nn.Embedding(num_classes, self.head.in_features)  # (num_classes, F)
@@ -244,7 +259,7 @@ class ConditionalDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _check_images(x)
-        if y.ndim != 1 or len(y) != len(x):
+        if _expect_tensor(y, "labels", f"({len(x)},)").ndim != 1 or len(y) != len(x):
             raise ValueError(f"expected one label per image, shape ({len(x)},), got {tuple(y.shape)}")
         h = self.trunk(x)
         return self.head(h) + (self.embed(y) * h).sum(dim=1, keepdim=True)
@@ -270,8 +285,10 @@ def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: fl
 
     Introduced in the chapter "Generative models".
     """
-    if not 0.0 < real_target <= 1.0:
-        raise ValueError(f"expected a real_target in (0, 1], got {real_target}")
+    if isinstance(real_target, bool) or not isinstance(real_target, int | float) or not 0.0 < real_target <= 1.0:
+        raise ValueError(f"expected a real_target in (0, 1], got {real_target!r}")
+    _expect_tensor(real_logits, "real_logits")
+    _expect_tensor(fake_logits, "fake_logits")
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_target))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real + fake
@@ -296,12 +313,15 @@ def g_loss(fake_logits: torch.Tensor, non_saturating: bool = True) -> torch.Tens
 
     Introduced in the chapter "Generative models".
     """
+    _expect_tensor(fake_logits, "fake_logits")
     if non_saturating:
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
 def _judge(D: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    if y is not None and _expect_tensor(y, "labels", f"({len(x)},)").shape != (len(x),):
+        raise ValueError(f"expected one label per image, shape ({len(x)},), got {tuple(y.shape)}")
     return D(x) if y is None else D(x, y)
 
 
@@ -336,6 +356,7 @@ def d_step(
     """
     _check_images(x, "real images")
     _check_images(fake, "generated images")
+    _check_optimizer(opt_D, "opt_D")
     real_logits, fake_logits = _judge(D, x, y), _judge(D, fake.detach(), y)
     loss = d_loss(real_logits, fake_logits, real_target)
     opt_D.zero_grad()
@@ -378,6 +399,7 @@ def g_step(
     Introduced in the chapter "Generative models".
     """
     _check_images(fake, "generated images")
+    _check_optimizer(opt_G, "opt_G")
     if not fake.requires_grad:
         raise ValueError(
             "expected generated images attached to the generator's graph (requires_grad=True), got a detached tensor"
@@ -451,8 +473,10 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
 
     Introduced in the chapter "Generative models".
     """
-    if mu.shape != logvar.shape:
+    if _expect_tensor(mu, "mu", "(B, z_dim)").shape != _expect_tensor(logvar, "logvar", "(B, z_dim)").shape:
         raise ValueError(f"expected mu and logvar of the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    if eps is not None and _expect_tensor(eps, "eps", "(B, z_dim)").shape != mu.shape:
+        raise ValueError(f"expected noise eps of mu's shape {tuple(mu.shape)}, got {tuple(eps.shape)}")
     eps = torch.randn_like(mu) if eps is None else eps
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -477,8 +501,11 @@ def vae_loss(x: torch.Tensor, recon_logits: torch.Tensor, mu: torch.Tensor, logv
     Introduced in the chapter "Generative models".
     """
     _check_images(x)
-    if recon_logits.shape != x.shape:
+    if _expect_tensor(recon_logits, "recon_logits").shape != x.shape:
         raise ValueError(f"expected recon_logits of the images' shape {tuple(x.shape)}, got {tuple(recon_logits.shape)}")
+    codes = [_expect_tensor(t, name, "(B, z_dim)") for name, t in (("mu", mu), ("logvar", logvar))]
+    if codes[0].shape != codes[1].shape or codes[0].ndim != 2 or len(codes[0]) != len(x):
+        raise ValueError(f"expected mu and logvar of shape ({len(x)}, z_dim), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     recon = F.binary_cross_entropy_with_logits(recon_logits, x, reduction="sum") / len(x)
     kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum() / len(x)
     return {"loss": recon + kl, "recon": recon, "kl": kl}
@@ -509,6 +536,7 @@ def classifier_outputs(clf: nn.Sequential, images: torch.Tensor, batch_size: int
     if not isinstance(clf, nn.Sequential) or len(clf) < 2:
         raise TypeError(f"expected an nn.Sequential classifier with a last linear layer, got {type(clf).__name__}")
     _check_images(images)
+    _expect_int(batch_size, "batch_size")
     clf.eval()
     device = next(clf.parameters()).device
     feats, logits = [], []
@@ -527,7 +555,7 @@ def class_histogram(logits: torch.Tensor, num_classes: int = NUM_CLASSES) -> np.
 
     Introduced in the chapter "Generative models".
     """
-    if logits.ndim != 2 or len(logits) == 0 or logits.shape[1] != num_classes:
+    if _expect_tensor(logits, "logits").ndim != 2 or len(logits) == 0 or logits.shape[1] != num_classes:
         raise ValueError(f"expected logits of shape (N, {num_classes}) with N >= 1, got {tuple(logits.shape)}")
     counts = torch.bincount(logits.argmax(1).cpu(), minlength=num_classes)
     return (counts.double() / len(logits)).numpy()
@@ -544,7 +572,7 @@ def entropy(p: np.ndarray | torch.Tensor) -> float:
 
     Introduced in the chapter "Generative models".
     """
-    p = np.asarray(p.detach().cpu() if isinstance(p, torch.Tensor) else p, dtype=np.float64)
+    p = _as_array(p, "p")
     if p.ndim != 1 or (p < 0).any() or abs(p.sum() - 1.0) > 1e-6:
         raise ValueError(
             f"expected a probability vector (non-negative, summing to 1), got shape {p.shape} summing to {p.sum():.4g}"
@@ -561,7 +589,7 @@ def mean_confidence(logits: torch.Tensor) -> float:
 
     Introduced in the chapter "Generative models".
     """
-    if logits.ndim != 2 or len(logits) == 0:
+    if _expect_tensor(logits, "logits").ndim != 2 or len(logits) == 0:
         raise ValueError(f"expected logits of shape (N, K) with N >= 1, got {tuple(logits.shape)}")
     return logits.softmax(1).max(1).values.mean().item()
 
@@ -575,7 +603,7 @@ def gaussian_stats(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.
 
     Introduced in the chapter "Generative models".
     """
-    f = np.asarray(features.detach().cpu() if isinstance(features, torch.Tensor) else features, dtype=np.float64)
+    f = _as_array(features, "features")
     if f.ndim != 2 or len(f) < 2:
         raise ValueError(f"expected features of shape (N, F) with N >= 2, got {f.shape}")
     return f.mean(0), np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1])
@@ -607,7 +635,7 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
 
     Introduced in the chapter "Generative models".
     """
-    mu1, mu2, cov1, cov2 = (np.asarray(a, dtype=np.float64) for a in (mu1, mu2, cov1, cov2))
+    mu1, mu2, cov1, cov2 = (_as_array(a, name) for a, name in ((mu1, "mu1"), (mu2, "mu2"), (cov1, "cov1"), (cov2, "cov2")))
     d = mu1.shape[0] if mu1.ndim == 1 else -1
     if mu1.ndim != 1 or mu2.shape != (d,) or cov1.shape != (d, d) or cov2.shape != (d, d):
         raise ValueError(

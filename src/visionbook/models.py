@@ -91,6 +91,8 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
     Introduced in the chapter "Convolutional neural networks".
     """
+    if not (_positive_int(c_in) and _positive_int(c_out)):
+        raise ValueError(f"expected positive integer channel counts, got c_in={c_in!r} and c_out={c_out!r}")
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2))
 
 

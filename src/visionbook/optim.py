@@ -35,6 +35,20 @@ def _check_positive(name: str, value: float) -> None:
         raise ValueError(f"expected a positive {name}, got {value!r}")
 
 
+def _check_params(params: Iterable) -> list:
+    if isinstance(params, torch.Tensor | str | dict) or not isinstance(params, Iterable):
+        raise TypeError(
+            f"expected params as an iterable of tensors (model.parameters()) or of groups, got {type(params).__name__}"
+        )
+    params = list(params)
+    bad = [type(p).__name__ for p in params if not isinstance(p, torch.Tensor | dict)]
+    if bad:
+        raise TypeError(
+            f"expected params as an iterable of tensors (model.parameters()) or of groups, got items of type {bad[0]}"
+        )
+    return params
+
+
 class UpdateRule(torch.optim.Optimizer):
     """Base class: ``step()`` adds L2 weight decay to each gradient and calls ``update``.
 
@@ -46,7 +60,10 @@ class UpdateRule(torch.optim.Optimizer):
     """
 
     def __init__(self, params: Iterable, defaults: dict):
+        if not isinstance(defaults, dict) or "lr" not in defaults:
+            raise TypeError(f"expected defaults as a dict with an 'lr', got {defaults!r}")
         _check_positive("learning rate", defaults["lr"])
+        params = _check_params(params)
         _check_range("weight_decay", defaults.setdefault("weight_decay", 0.0), 0.0, math.inf)
         super().__init__(params, defaults)
 
@@ -206,6 +223,8 @@ def step_schedule(step: int, base_lr: float, step_size: int, gamma: float = 0.1)
     _check_step(step)
     if not isinstance(step_size, int) or step_size < 1:
         raise ValueError(f"expected a positive integer step_size, got {step_size!r}")
+    _check_positive("base_lr", base_lr)
+    _check_positive("gamma", gamma)
     return base_lr * gamma ** (step // step_size)
 
 
@@ -222,6 +241,8 @@ def cosine_schedule(step: int, total_steps: int, base_lr: float, min_lr: float =
     Introduced in the chapter "Training neural networks well".
     """
     _check_step(step, total_steps)
+    _check_positive("base_lr", base_lr)
+    _check_range("min_lr", min_lr, 0.0, base_lr, high_open=False)
     return min_lr + (base_lr - min_lr) * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)) / 2
 
 
@@ -241,6 +262,8 @@ def one_cycle_schedule(
     """
     _check_step(step, total_steps)
     _check_range("pct_start", pct_start, 0.0, 1.0)
+    for name, value in (("max_lr", max_lr), ("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+        _check_positive(name, value)
     start, peak_step = max_lr / div_factor, pct_start * total_steps - 1
     if not 0 < peak_step < total_steps - 1:
         raise ValueError(
@@ -353,6 +376,8 @@ def suggest_lr(result: dict[str, list[float]]) -> float:
 
     Introduced in the chapter "Training neural networks well".
     """
+    if not isinstance(result, dict):
+        raise TypeError(f"expected the dict returned by lr_range_test, got {type(result).__name__}")
     lrs, losses = result.get("lrs", []), result.get("losses", [])
     if not lrs or len(lrs) != len(losses):
         raise ValueError(
@@ -371,7 +396,7 @@ def gradient_norm(parameters: Iterable[torch.Tensor]) -> float:
 
     Introduced in the chapter "Training neural networks well".
     """
-    grads = [p.grad.detach().flatten() for p in parameters if p.grad is not None]
+    grads = [p.grad.detach().flatten() for p in _check_params(parameters) if p.grad is not None]
     if not grads:
         raise ValueError("expected parameters with gradients; call loss.backward() first")
     return torch.cat(grads).norm().item()

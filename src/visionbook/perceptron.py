@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from visionbook.checks import _as_array
+
 
 def _as_2d(X: Any, what: str = "X") -> np.ndarray:
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    X = np.asarray(X, dtype=np.float64)
+    X = _as_array(X, what)
     if X.ndim != 2:
         raise ValueError(f"expected {what} of shape (N, D), got {X.shape}")
     return X
@@ -36,7 +36,7 @@ def _as_signs(y: Any, n: int) -> np.ndarray:
 
 
 def _as_weights(w: Any, d: int) -> np.ndarray:
-    w = np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, dtype=np.float64)
+    w = _as_array(w, "weights")
     if w.shape != (d + 1,):
         raise ValueError(f"expected weights of shape ({d + 1},) (D weights and the bias), got {w.shape}")
     return w
@@ -216,7 +216,8 @@ def margin_data(n: int, margin: float, w_star: Any, seed: int = 0) -> tuple[np.n
 
     Introduced in the chapter "The perceptron".
     """
-    if not isinstance(n, int) or n < 1 or not margin >= 0:
+    number = isinstance(margin, int | float) and not isinstance(margin, bool)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1 or not number or not margin >= 0:
         raise ValueError(f"expected a positive integer n and a margin >= 0, got n={n!r}, margin={margin!r}")
     w_star = _as_weights(w_star, 2)
     w_star = w_star / np.linalg.norm(w_star)
@@ -283,6 +284,8 @@ def plot_decision_boundary(
 
     Introduced in the chapter "The perceptron"; used again in "Multilayer networks and activation functions".
     """
+    if not callable(predict):
+        raise TypeError(f"expected predict as a callable on points (M, 2), got {type(predict).__name__}")
     X = _as_2d(X)
     y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
     if X.shape[1] != 2 or y.shape != (len(X),):

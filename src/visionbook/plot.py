@@ -94,7 +94,7 @@ def plot_history(history: dict[str, list[float]], title: str | None = None):
     """
     if not isinstance(history, dict):
         raise TypeError(f"expected a history dict as fit() returns, got {type(history).__name__}")
-    if not history.get("train_loss"):
+    if not isinstance(history.get("train_loss"), list | tuple) or not history["train_loss"]:
         raise ValueError(f"expected a history with a non-empty 'train_loss' list, as fit() returns; got keys {sorted(history)}")
     metrics = [m for m in ("loss", "accuracy") if history.get(f"train_{m}") or history.get(f"val_{m}")]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
@@ -153,6 +153,8 @@ def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, classes: S
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
+    if isinstance(classes, str) or not isinstance(classes, Sequence) or not all(isinstance(c, str) for c in classes):
+        raise TypeError(f"expected classes as a list of names, got {classes!r}")
     cm = confusion_matrix(y_true, y_pred, len(classes)).numpy()
     fig, ax = plt.subplots(figsize=(0.5 * len(classes) + 2, 0.5 * len(classes) + 1.6))
     ax.imshow(cm, cmap="Blues")

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from visionbook.checks import _expect_int, _expect_number, _expect_tensor
+
 
 def double_conv(c_in: int, c_out: int) -> nn.Sequential:
     """Two 3x3 convolutions (same padding), each followed by BatchNorm and ReLU: keeps H and W.
@@ -23,6 +25,8 @@ def double_conv(c_in: int, c_out: int) -> nn.Sequential:
 
     Introduced in the chapter "Applications and responsible use".
     """
+    _expect_int(c_in, "c_in")
+    _expect_int(c_out, "c_out")
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
         nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
@@ -75,9 +79,10 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        factor = 2 ** (self.levels - 1)
-        if x.ndim != 4 or x.shape[-2] % factor or x.shape[-1] % factor:
-            raise ValueError(f"expected images (B, C, H, W) with H and W divisible by {factor}, got {tuple(x.shape)}")
+        factor, c = 2 ** (self.levels - 1), self.down[0][0].in_channels
+        _expect_tensor(x, "images", f"(B, {c}, H, W)")
+        if x.ndim != 4 or x.shape[1] != c or x.shape[-2] % factor or x.shape[-1] % factor:
+            raise ValueError(f"expected images (B, {c}, H, W) with H and W divisible by {factor}, got {tuple(x.shape)}")
         skips = []
         for block in self.down:
             x = block(x)
@@ -160,7 +165,8 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
 
     Introduced in the chapter "Applications and responsible use".
     """
-    if logits.shape != target.shape:
+    if _expect_tensor(logits, "logits", "(B, 1, H, W) or (B, H, W)", ndim=(3, 4)).shape != _expect_tensor(target, "target").shape:
         raise ValueError(f"expected logits and target of the same shape, got {tuple(logits.shape)} and {tuple(target.shape)}")
+    _expect_number(eps, "eps", low=0)
     p, t = torch.sigmoid(logits).flatten(1), target.float().flatten(1)
     return (1 - (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)).mean()

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from visionbook.checks import _expect_int, _expect_number, _expect_tensor
+
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 SUPERSAMPLE = 2
 CHUNK = 1024  # images rendered at once
@@ -61,6 +63,13 @@ def _inside(kind: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected a shape index in 0..{len(SHAPES) - 1}, got {kind}")
 
 
+def _check_geometry(kinds: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, angles: torch.Tensor) -> None:
+    n = len(_expect_tensor(kinds, "kinds", "(N,)", ndim=1))
+    for name, t, shape in (("centers", centers, (n, 2)), ("radii", radii, (n,)), ("angles", angles, (n,))):
+        if _expect_tensor(t, name, str(shape)).shape != shape:
+            raise ValueError(f"expected {name} of shape {shape} for {n} kinds, got {tuple(t.shape)}")
+
+
 def render_masks(
     kinds: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, angles: torch.Tensor, size: int
 ) -> torch.Tensor:
@@ -81,7 +90,8 @@ def render_masks(
 
     Introduced in the chapter "Images as data".
     """
-    n, s = len(kinds), size * SUPERSAMPLE
+    _check_geometry(kinds, centers, radii, angles)
+    n, s = len(kinds), _expect_int(size, "size") * SUPERSAMPLE
     grid = (torch.arange(s, dtype=torch.float32) + 0.5) / SUPERSAMPLE
     y, x = torch.meshgrid(grid, grid, indexing="ij")
     out = torch.empty(n, size, size)
@@ -120,6 +130,11 @@ def textured_background(n: int, size: int, generator: torch.Generator, noise: fl
 
     Introduced in the chapter "Images as data".
     """
+    _expect_int(n, "n")
+    _expect_int(size, "size")
+    _expect_number(noise, "noise", low=0)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"expected a torch.Generator, got {type(generator).__name__}")
     base = torch.rand(n, 3, 1, 1, generator=generator) * 0.5
     blobs = F.interpolate(torch.rand(n, 3, 4, 4, generator=generator), size=(size, size), mode="bicubic", align_corners=False)
     grain = torch.randn(n, 3, size, size, generator=generator) * noise
@@ -147,7 +162,8 @@ def _is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _check(n: int, size: int, classes: tuple[str, ...]) -> list[int]:
+def _check(n: int, size: int, classes: tuple[str, ...], seed: int) -> list[int]:
+    _expect_int(seed, "seed", minimum=0)
     if not _is_int(n) or n < 1:
         raise ValueError(f"expected a positive number of images, got {n!r}")
     if not _is_int(size) or size < 16:
@@ -179,7 +195,7 @@ def make_shapes(n: int, size: int = 32, classes: tuple[str, ...] = SHAPES, seed:
 
     Introduced in the chapter "Images as data".
     """
-    kinds_of = torch.tensor(_check(n, size, tuple(classes)))
+    kinds_of = torch.tensor(_check(n, size, tuple(classes), seed))
     g = torch.Generator().manual_seed(seed)
     labels = (torch.arange(n) % len(classes))[torch.randperm(n, generator=g)]
     radii = size * (0.18 + 0.17 * torch.rand(n, generator=g))
@@ -233,7 +249,7 @@ def make_scenes(
 
     Introduced in the chapter "Images as data".
     """
-    kinds_of = torch.tensor(_check(n, size, tuple(classes)))
+    kinds_of = torch.tensor(_check(n, size, tuple(classes), seed))
     if not all(_is_int(k) for k in (min_objects, max_objects)) or not 1 <= min_objects <= max_objects:
         raise ValueError(f"expected integers 1 <= min_objects <= max_objects, got {min_objects!r} and {max_objects!r}")
     g = torch.Generator().manual_seed(seed)

@@ -52,6 +52,8 @@ def batches(
     Introduced in the chapter "Images as data".
     """
     _check_batch_size(batch_size)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"expected a torch.Generator or None, got {type(generator).__name__}")
     tensors = _as_tensors(data)  # checked now, not at the first batch
     if tensors is None:
         return iter(DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator))
@@ -181,6 +183,8 @@ def train_epoch(
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for X, y in batches(data, batch_size, shuffle=True, generator=generator):
