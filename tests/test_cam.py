@@ -57,6 +57,32 @@ def test_grad_cam_by_hand_for_a_linear_head():
     torch.testing.assert_close(grad_cam(model, conv, x, ClassTarget(0), upsample=False)[0], expected)
 
 
+def test_grad_cam_leaves_parameter_gradients_alone_and_rejects_an_unused_layer():
+    model, x = _model(), torch.rand(2, 3, 8, 8)
+    grad_cam(model, model[2], x, ClassTarget(1))
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match="forward pass runs, got an unused Conv2d"):
+        grad_cam(model, nn.Conv2d(3, 3, 1), x, ClassTarget(0))
+    assert not model[2]._forward_hooks
+
+
+def test_record_leaves_no_hook_on_the_output_so_nothing_waits_for_the_garbage_collector():
+    import gc
+    import weakref
+
+    conv = nn.Conv2d(1, 2, 3)
+    gc.disable()
+    try:
+        with record(conv) as rec:
+            conv(torch.ones(1, 1, 4, 4, requires_grad=True)).sum().backward()
+        assert rec.gradients.shape == (1, 2, 2, 2) and not rec.activations._backward_hooks
+        output = weakref.ref(rec.activations)
+        del rec
+        assert output() is None  # freed by reference counting: no cycle through a hook
+    finally:
+        gc.enable()
+
+
 def test_hooks_are_removed_even_when_the_block_raises():
     conv = nn.Conv2d(1, 1, 1)
     with pytest.raises(RuntimeError, match="boom"), record(conv):

@@ -5,8 +5,9 @@ gradient saliency and SmoothGrad, guided backpropagation and Guided Grad-CAM, ex
 targets as small callable objects, and the metrics the interpretability chapter reports: the
 pointing game, attribution mass inside the object's box, deletion/insertion curves with their
 areas, and rank correlation for the cascading-randomisation sanity checks (with an edge
-detector as the model-free reference). Grad-CAM on photographs with an ImageNet ResNet-18
-closes the module. Introduced in the chapter "Interpretability".
+detector as the model-free reference). All of them work unchanged on the book's offline ImageNet
+network (:mod:`visionbook.imagenet`); Grad-CAM of torchvision's ImageNet ResNet-18, the scale-up
+that needs a network, closes the module. Introduced in the chapter "Interpretability".
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ class Recording:
 def record(layer: nn.Module) -> Iterator[Recording]:
     """Capture a layer's forward output and its gradient while the ``with`` block runs.
 
-    The hooks are removed when the block ends, whether it ends normally or by an exception
-    (which is never swallowed).
+    The hooks (on the layer and on its output tensor) are removed when the block ends, whether it
+    ends normally or by an exception (which is never swallowed), so call ``backward`` inside it.
 
     Args:
         layer (nn.Module): the layer to watch, for example the last convolutional block.
@@ -100,8 +101,8 @@ def record(layer: nn.Module) -> Iterator[Recording]:
 
     def forward_hook(module, inputs, output):
         rec.activations = output
-        if output.requires_grad:
-            output.register_hook(lambda grad: setattr(rec, "gradients", grad))
+        if output.requires_grad:  # removed at the end too: a hook left on the output would keep rec, and the graph, alive
+            rec.handles.append(output.register_hook(lambda grad: setattr(rec, "gradients", grad)))
 
     rec.handles.append(layer.register_forward_hook(forward_hook))
     try:
@@ -127,7 +128,8 @@ def grad_cam(
     the layer's activations; the map is the weighted sum of the activation channels, passed
     through a ReLU (the paper; Captum's ``LayerGradCam`` applies it only with
     ``relu_attributions=True``) and upsampled bilinearly to the input size (the paper does the
-    same; Captum leaves upsampling to ``LayerAttribution.interpolate``).
+    same; Captum leaves upsampling to ``LayerAttribution.interpolate``). The gradient is taken
+    with ``torch.autograd.grad`` down to the layer only, so no parameter's ``.grad`` changes.
 
     Args:
         model (nn.Module): the classifier, ``(N, C, H, W) -> (N, K)``; it is put in eval mode.
@@ -139,6 +141,9 @@ def grad_cam(
 
     Returns:
         Tensor: maps ``(N, H, W)`` (or ``(N, h, w)`` without upsampling), detached.
+
+    Raises:
+        ValueError: ``x`` is not ``(N, C, H, W)``, or the model's forward pass never runs ``layer``.
 
     >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     >>> grad_cam(net, net[1], torch.rand(2, 3, 8, 8), ClassTarget(0)).shape
@@ -533,7 +538,7 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
 
 
-# --- Grad-CAM on ImageNet photographs (needs the pretrained weights: a network, VISIONBOOK_FULL=1) ---
+# --- Scale-up: Grad-CAM of torchvision's ImageNet ResNet-18 (its weights need a network, VISIONBOOK_FULL=1) ---
 
 
 class TopCams(NamedTuple):
