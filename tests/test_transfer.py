@@ -1,5 +1,6 @@
 """Tests of visionbook.transfer: few-shot subsets, freezing and batch norm, discriminative
-learning rates, linear probes, fine-tuning, and the ResNet-18 recipe with random weights."""
+learning rates, linear probes, fine-tuning, texture patches, ImageNet features, cutting a network for
+cached fine-tuning, and the ResNet-18 recipe with random weights (and offline)."""
 
 import socket
 import urllib.error
@@ -11,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 from torchvision.models import ResNet18_Weights
 
-from visionbook import transfer
+from visionbook import data, imagenet, transfer
 
 
 def _small_cnn() -> nn.Sequential:
@@ -242,8 +243,10 @@ def test_resnet18_transfer_with_random_weights_has_a_new_head_and_imagenet_prepr
     assert model(x).shape == (2, 5)
 
 
-def test_resnet18_transfer_asks_torchvision_for_the_default_weights_with_a_timeout(monkeypatch):
+def test_resnet18_transfer_asks_torchvision_for_the_default_weights_with_a_timeout(empty_hub, monkeypatch):
     import torchvision.models
+
+    monkeypatch.delenv("VISIONBOOK_OFFLINE", raising=False)  # the online path; the fake below never downloads
 
     seen, real_resnet18 = {}, torchvision.models.resnet18
 
@@ -353,3 +356,142 @@ def test_weights_availability_asks_the_server_with_a_timeout(empty_hub, monkeypa
 
     monkeypatch.setattr(transfer.urllib.request, "urlopen", unreachable)
     assert transfer.imagenet_weights_available() is False
+
+
+def test_resnet18_transfer_checks_num_classes_before_any_download(monkeypatch):
+    import torchvision.models
+
+    monkeypatch.setattr(torchvision.models, "resnet18", lambda weights=None: pytest.fail("resnet18 built before the check"))
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=f"expected a positive integer num_classes, got {bad!r}"):
+            transfer.resnet18_transfer(bad)
+
+
+def test_resnet18_transfer_offline_without_cached_weights_fails_before_the_network(empty_hub, monkeypatch):
+    import torchvision.models
+
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
+    monkeypatch.setattr(torchvision.models, "resnet18", lambda weights=None: pytest.fail("download attempted while offline"))
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("network used while offline"))
+    name = ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
+    with pytest.raises(
+        data.DataUnavailableError, match=f"ImageNet weights of ResNet-18 \\({name}, about 45 MB\\).*VISIONBOOK_OFFLINE=1"
+    ):
+        transfer.resnet18_transfer(10)
+    with pytest.raises(data.DataUnavailableError, match="put the file from https://download.pytorch.org/models/"):
+        transfer.resnet18_transfer(10, weights=ResNet18_Weights.IMAGENET1K_V1)
+
+
+def test_resnet18_transfer_offline_uses_cached_weights_and_random_weights_need_nothing(empty_hub, monkeypatch):
+    import torchvision.models
+
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
+    seen, real_resnet18 = [], torchvision.models.resnet18
+
+    def fake_resnet18(weights=None):
+        seen.append(weights)
+        return real_resnet18(weights=None)
+
+    monkeypatch.setattr(torchvision.models, "resnet18", fake_resnet18)
+    transfer.resnet18_transfer(3, weights=None)  # random weights: no file needed
+    (empty_hub / "checkpoints").mkdir()
+    (empty_hub / "checkpoints" / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]).write_bytes(b"x")
+    model, _ = transfer.resnet18_transfer(3)  # in the cache: torchvision loads it without the network
+    assert seen == [None, ResNet18_Weights.DEFAULT] and model.fc.out_features == 3
+
+
+# --- transfer from the offline ImageNet network ----------------------------------------------------
+
+
+def test_texture_patches_split_each_photograph_into_left_train_and_right_test_halves():
+    photo = torch.arange(4 * 10, dtype=torch.float32).reshape(1, 4, 10)  # 4 rows, 10 columns: halves of 5
+    (X, y), (X_test, y_test) = transfer.texture_patches([photo, photo + 100], 2)
+    assert X.shape == (8, 1, 2, 2) and X_test.shape == (8, 1, 2, 2)  # 2 rows x 2 columns of patches per half
+    assert y.tolist() == y_test.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert X[0, 0].tolist() == [[0, 1], [10, 11]] and X[1, 0].tolist() == [[2, 3], [12, 13]]  # column 4 is left over
+    assert X[2, 0].tolist() == [[20, 21], [30, 31]]
+    assert X_test[0, 0].tolist() == [[5, 6], [15, 16]] and X_test[1, 0].tolist() == [[7, 8], [17, 18]]
+    assert X[4, 0, 0, 0] == 100 and X_test[4, 0, 0, 0] == 105
+    train_columns = {int(v) % 10 for v in X[:4].flatten()}
+    test_columns = {int(v) % 10 for v in X_test[:4].flatten()}
+    assert max(train_columns) < 5 <= min(test_columns)  # no column in both
+
+
+def test_texture_patches_of_the_bundled_photographs():
+    photos = [data.sample_image(name) for name in ("brick", "grass", "gravel")]
+    (X, y), (X_test, y_test) = transfer.texture_patches(photos, 64)
+    assert X.shape == X_test.shape == (96, 1, 64, 64) and torch.bincount(y).tolist() == [32, 32, 32]
+    torch.testing.assert_close(X_test[0], photos[0][:, :64, 256:320])
+
+
+def test_texture_patches_rejects_bad_input():
+    with pytest.raises(ValueError, match="expected a positive integer patch size, got 0"):
+        transfer.texture_patches([torch.zeros(1, 8, 8)], 0)
+    with pytest.raises(ValueError, match=r"expected a non-empty sequence of \(C, H, W\) images, got \[\]"):
+        transfer.texture_patches([], 2)
+    with pytest.raises(ValueError, match=r"expected a non-empty sequence of \(C, H, W\) images"):
+        transfer.texture_patches([torch.zeros(8, 8)], 2)
+    with pytest.raises(ValueError, match=r"expected images with the same number of channels, got \[\(1, 8, 8\), \(3, 8, 8\)\]"):
+        transfer.texture_patches([torch.zeros(1, 8, 8), torch.zeros(3, 8, 8)], 2)
+    with pytest.raises(ValueError, match=r"expected images of at least 4 x 8 pixels, got \(1, 8, 6\)"):
+        transfer.texture_patches([torch.zeros(1, 8, 6)], 4)
+    with pytest.raises(ValueError, match=r"expected images of at least 4 x 8 pixels, got \(1, 3, 8\)"):
+        transfer.texture_patches([torch.zeros(1, 3, 8)], 4)
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    torch.manual_seed(0)
+    return imagenet.efficientnet_lite0().eval()
+
+
+def test_imagenet_features_preprocess_then_run_the_trunk_in_eval_mode(lite0):
+    X = torch.rand(5, 1, 25, 25)
+    lite0.train()
+    feats = transfer.imagenet_features(lite0[:-2], X, size=64, batch_size=2)
+    assert not lite0.stem.training and not lite0.head[1].training  # the trunk was put in eval mode
+    with torch.no_grad():
+        expected = lite0[:-2](imagenet.preprocess(X, size=64))
+    torch.testing.assert_close(feats, expected, atol=1e-5, rtol=0)
+    assert feats.shape == (5, 1280) and not feats.requires_grad
+    assert transfer.imagenet_features(lite0[:8], X, size=64).shape == (5, 320, 2, 2)
+
+
+def test_imagenet_features_rejects_bad_images(lite0):
+    with pytest.raises(ValueError, match=r"expected images \(N, 1, H, W\) or \(N, 3, H, W\), got \(1, 25, 25\)"):
+        transfer.imagenet_features(lite0[:-2], torch.rand(1, 25, 25))
+    with pytest.raises(ValueError, match=r"got \(2, 2, 8, 8\)"):
+        transfer.imagenet_features(lite0[:-2], torch.rand(2, 2, 8, 8))
+    with pytest.raises(TypeError, match="expected images as a torch.Tensor, got ndarray"):
+        transfer.imagenet_features(lite0[:-2], np.zeros((1, 1, 8, 8)))
+
+
+def test_split_at_gives_a_shared_frozen_bottom_and_a_copied_top_with_a_new_head(lite0):
+    bottom, top = transfer.split_at(lite0, "head", 3)
+    assert [n for n, _ in bottom.named_children()] == ["stem", *(f"stage{i}" for i in range(1, 8))]
+    assert [n for n, _ in top.named_children()] == ["head", "pool", "flatten", "dropout", "fc"]
+    assert bottom.stem is lite0.stem and top.head is not lite0.head  # shared bottom, copied top
+    assert top.fc.out_features == 3 and lite0.fc.out_features == 1000
+    x = imagenet.preprocess(torch.rand(2, 3, 40, 40), size=64)
+    with torch.no_grad():
+        torch.testing.assert_close(top[:-1](bottom(x)), lite0[:-1](x))  # same features, new last layer
+        top.head[0].weight.add_(1.0)
+    assert not torch.equal(top.head[0].weight, lite0.head[0].weight)  # training the copy leaves the model alone
+
+
+def test_split_at_by_hand_and_bad_input():
+    from collections import OrderedDict
+
+    net = nn.Sequential(OrderedDict(a=nn.Linear(4, 3), b=nn.ReLU(), c=nn.Linear(3, 10)))
+    bottom, top = transfer.split_at(net, "c", 2)
+    assert list(bottom) == [net.a, net.b] and top.c.in_features == 3 and top.c.out_features == 2
+    with pytest.raises(TypeError, match="expected an nn.Sequential with named children, got Linear"):
+        transfer.split_at(nn.Linear(2, 2), "a", 2)
+    with pytest.raises(ValueError, match=r"expected the name of a child after the first, one of \['b', 'c'\], got 'a'"):
+        transfer.split_at(net, "a", 2)
+    with pytest.raises(ValueError, match="got 'fc'"):
+        transfer.split_at(net, "fc", 2)
+    with pytest.raises(TypeError, match="an nn.Sequential ending in nn.Linear, got Sequential"):
+        transfer.split_at(nn.Sequential(OrderedDict(a=nn.Linear(2, 2), b=nn.ReLU())), "b", 2)
+    with pytest.raises(ValueError, match="expected a positive integer num_classes, got 0"):
+        transfer.split_at(net, "b", 0)

@@ -1,13 +1,16 @@
 """Transfer learning: reuse a trained network for a new task with few labels.
 
 Few-shot subsets, freezing (with batch-norm statistics kept in eval mode), discriminative
-learning rates, linear probes on frozen features, a fixed-step fine-tuning loop, and the
-canonical ImageNet recipe with torchvision's ResNet-18. Introduced in the chapter
+learning rates, linear probes on frozen features, a fixed-step fine-tuning loop, transfer from
+the book's offline ImageNet network (texture patches split by photo half, features of a frozen
+EfficientNet-Lite0, a network cut into a frozen bottom and a trainable top), and the canonical
+ImageNet recipe with torchvision's ResNet-18 (with a network). Introduced in the chapter
 "Transfer learning".
 """
 
 from __future__ import annotations
 
+import copy
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from visionbook import config, data
+from visionbook import config, data, imagenet
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -324,13 +327,135 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Linear:
     raise TypeError(f"expected a model with a linear .fc or an nn.Sequential ending in nn.Linear, got {type(model).__name__}")
 
 
+def texture_patches(
+    images: Sequence[torch.Tensor], size: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Cut non-overlapping square patches from photographs, one class per photograph, split by half.
+
+    Training patches come from the left half of every photograph and test patches from the
+    right half, so no pixel is in both sets (neighbouring patches of one photograph share
+    lighting and scale, which a random split of patches would leak into the test set).
+    Patches tile each half from its top-left corner; leftover rows and columns are dropped.
+
+    Args:
+        images (sequence of Tensor): photographs ``(C, H, W)`` with the same ``C``, each at
+            least ``size`` rows and ``2 * size`` columns; image ``k`` gives class ``k``.
+        size (int): side of the patches in pixels, positive.
+
+    Returns:
+        tuple: ``((X_train, y_train), (X_test, y_test))``, patches ``(N, C, size, size)`` and
+        labels ``(N,)``, class by class, row by row.
+
+    >>> (X, y), (X_test, y_test) = texture_patches([torch.zeros(1, 4, 8), torch.ones(1, 4, 8)], 2)
+    >>> X.shape, y.tolist() == y_test.tolist() == [0] * 4 + [1] * 4
+    (torch.Size([8, 1, 2, 2]), True)
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"expected a positive integer patch size, got {size!r}")
+    if not images or any(not isinstance(im, torch.Tensor) or im.ndim != 3 for im in images):
+        raise ValueError(f"expected a non-empty sequence of (C, H, W) images, got {[getattr(im, 'shape', im) for im in images]}")
+    if len({im.shape[0] for im in images}) != 1:
+        raise ValueError(f"expected images with the same number of channels, got {[tuple(im.shape) for im in images]}")
+    splits: list[list[torch.Tensor]] = [[], [], [], []]
+    for k, im in enumerate(images):
+        rows, half = im.shape[1] // size, im.shape[2] // 2
+        if rows < 1 or half < size:
+            raise ValueError(f"expected images of at least {size} x {2 * size} pixels, got {tuple(im.shape)}")
+        for part, start in ((0, 0), (2, half)):
+            cut = [im[:, r * size : (r + 1) * size, start + c * size : start + (c + 1) * size]
+                   for r in range(rows) for c in range(half // size)]  # fmt: skip
+            splits[part].append(torch.stack(cut))
+            splits[part + 1].append(torch.full((len(cut),), k, dtype=torch.long))
+    X_train, y_train, X_test, y_test = (torch.cat(s) for s in splits)
+    return (X_train, y_train), (X_test, y_test)
+
+
+@torch.no_grad()
+def imagenet_features(
+    trunk: nn.Module, X: torch.Tensor, size: int = 224, batch_size: int = 64, device: torch.device | None = None
+) -> torch.Tensor:
+    """Outputs of a frozen part of the ImageNet network for images in [0, 1], in eval mode.
+
+    Each batch goes through :func:`visionbook.imagenet.preprocess` at ``size`` (centre crop,
+    bicubic resize, the network's normalisation; grey images are repeated to three channels)
+    and then through ``trunk``, for example ``model[:-2]`` of :func:`visionbook.imagenet.pretrained`
+    (its 1280 pooled features) or ``model[:8]`` (the activations after ``stage7``).
+
+    Args:
+        trunk (nn.Module): a part of the network that starts at its input.
+        X (Tensor): images ``(N, 1, H, W)`` or ``(N, 3, H, W)`` in [0, 1].
+        size (int): side of the network's input. Default 224, its training resolution.
+        batch_size (int): images per forward pass. Default 64.
+        device (torch.device | None): where to compute. Default: the trunk's device.
+
+    Returns:
+        Tensor: the trunk's outputs ``(N, ...)``, on the CPU.
+
+    >>> imagenet_features(imagenet.efficientnet_lite0()[:-2], torch.rand(2, 1, 25, 25), size=64).shape
+    torch.Size([2, 1280])
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"expected images as a torch.Tensor, got {type(X).__name__}")
+    if X.ndim != 4 or X.shape[1] not in (1, 3):
+        raise ValueError(f"expected images (N, 1, H, W) or (N, 3, H, W), got {tuple(X.shape)}")
+    params = next(trunk.parameters(), None)
+    device = device or (params.device if params is not None else torch.device("cpu"))
+    trunk.eval()
+    return torch.cat(
+        [trunk(imagenet.preprocess(X[i : i + batch_size], size).to(device)).cpu() for i in range(0, len(X), batch_size)]
+    )
+
+
+def split_at(model: nn.Sequential, name: str, num_classes: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """Cut a network before its child ``name``: the frozen bottom, and a trainable copy of the top with a new head.
+
+    Fine-tuning only the top layers needs the bottom's outputs, which do not change while the
+    bottom is frozen: compute them once (:func:`imagenet_features` with ``bottom``) and train
+    ``top`` on them, instead of running the whole network at every step.
+
+    Args:
+        model (nn.Sequential): a network with named children that ends with ``nn.Linear``,
+            such as :func:`visionbook.imagenet.pretrained` (``stem``, ``stage1`` ... ``fc``).
+        name (str): the first child of the top, for example ``"head"``.
+        num_classes (int): outputs of the new last layer.
+
+    Returns:
+        tuple: ``bottom``, the children before ``name`` (the model's own modules, not copied),
+        and ``top``, a deep copy of the children from ``name`` on whose last ``nn.Linear`` is
+        replaced by a new one; ``top(bottom(x))`` gives ``(B, num_classes)`` logits.
+
+    >>> from collections import OrderedDict
+    >>> net = nn.Sequential(OrderedDict(a=nn.Linear(4, 3), b=nn.ReLU(), c=nn.Linear(3, 10)))
+    >>> bottom, top = split_at(net, "b", 2)
+    >>> len(bottom), top(bottom(torch.zeros(1, 4))).shape
+    (1, torch.Size([1, 2]))
+
+    Introduced in the chapter "Transfer learning".
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"expected an nn.Sequential with named children, got {type(model).__name__}")
+    names = [n for n, _ in model.named_children()]
+    if name not in names or names.index(name) == 0:
+        raise ValueError(f"expected the name of a child after the first, one of {names[1:]}, got {name!r}")
+    cut = names.index(name)
+    top = copy.deepcopy(model[cut:])
+    replace_head(top, num_classes)
+    return model[:cut], top
+
+
 def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: float = 30.0) -> tuple[nn.Module, nn.Module]:
     """torchvision's ResNet-18 with a new head, and the preprocessing its weights were trained with.
 
     ``resnet18(weights=ResNet18_Weights.DEFAULT)`` downloads the ImageNet weights once into
     torch's hub cache (checking their hash); here every socket operation of that download has
-    a ``timeout``. ``weights=None`` gives random weights (for tests and training from scratch)
-    with the same preprocessing: resize to 256, centre-crop 224, ImageNet mean and std.
+    a ``timeout``. The arguments are checked first, and with ``VISIONBOOK_OFFLINE=1`` weights
+    that are not in the cache raise :class:`visionbook.data.DataUnavailableError` before any
+    network access. ``weights=None`` gives random weights (for tests and training from
+    scratch) with the same preprocessing: resize to 256, centre-crop 224, ImageNet mean and std.
 
     Args:
         num_classes (int): outputs of the new head.
@@ -342,6 +467,9 @@ def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: fl
         ``weights.transforms()`` (an ``nn.Module`` that maps ``(B, 3, H, W)`` images in [0, 1]
         to normalised ``(B, 3, 224, 224)``).
 
+    Raises:
+        DataUnavailableError: offline, and the weights are not in torch's hub cache.
+
     >>> model, preprocess = resnet18_transfer(10, weights=None)
     >>> model(preprocess(torch.rand(2, 3, 32, 32))).shape
     torch.Size([2, 10])
@@ -350,15 +478,28 @@ def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: fl
     """
     from torchvision.models import ResNet18_Weights, resnet18
 
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"expected a positive integer num_classes, got {num_classes!r}")
     try:
         weights = ResNet18_Weights.verify(weights)
     except (KeyError, TypeError, ValueError) as err:
         names = ", ".join(w.name for w in ResNet18_Weights)
         raise ValueError(f"expected ResNet18_Weights, 'DEFAULT', one of {names}, or None; got {weights!r}") from err
+    if weights is not None and not _hub_file(weights.url).is_file() and config.offline():
+        raise data.DataUnavailableError(
+            f"the ImageNet weights of ResNet-18 ({weights.url.rsplit('/', 1)[-1]}, about 45 MB) are not in torch's "
+            f"hub cache ({_hub_file(weights.url).parent}) and VISIONBOOK_OFFLINE=1 forbids downloading them: unset "
+            f"VISIONBOOK_OFFLINE, or put the file from {weights.url} there"
+        )
     with data.socket_timeout(timeout):
         model = resnet18(weights=weights)
     replace_head(model, num_classes)
     return model, (weights or ResNet18_Weights.DEFAULT).transforms()
+
+
+def _hub_file(url: str) -> Path:
+    """Where ``torch.hub`` keeps (or will keep) the checkpoint downloaded from ``url``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
 def imagenet_weights_available(timeout: float = 5.0) -> bool:
@@ -381,7 +522,7 @@ def imagenet_weights_available(timeout: float = 5.0) -> bool:
     from torchvision.models import ResNet18_Weights
 
     url = ResNet18_Weights.DEFAULT.url
-    if (Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]).is_file():
+    if _hub_file(url).is_file():
         return True
     if config.offline():
         return False
