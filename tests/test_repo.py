@@ -103,6 +103,14 @@ def test_first_code_cell_is_the_colab_cell(path):
     assert "remove-cell" in first.metadata.get("tags", []), f"{path.name}: the Colab cell is not tagged remove-cell"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_solution_code_folds_away_with_its_output(path):
+    cells = nbformat.read(path, as_version=4).cells
+    tags = [set(c.metadata.get("tags", [])) for c in cells if c.cell_type == "code"]
+    open_answers = [i for i, t in enumerate(tags) if "solution" in t and "hide-cell" not in t]
+    assert not open_answers, f"{path.name}: solution code cells {open_answers} are not tagged hide-cell (CONTRIBUTING.md)"
+
+
 def test_colab_cell_installs_from_the_configured_repository():
     url = re.search(r'git\+(\S+?)"', _colab_cell())
     assert url and url.group(1).rstrip("/") == _repository_url().rstrip("/")

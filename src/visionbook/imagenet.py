@@ -303,11 +303,11 @@ class Photo(NamedTuple):
 PHOTOS = (
     Photo("cat", {282: (30, 0, 440, 300)}),  # tiger cat: the whole face of the tabby
     Photo("coffee", {967: (130, 10, 420, 300)}),  # espresso: the cup with its coffee
-    Photo("camera", {872: (230, 215, 410, 512), 759: (300, 135, 440, 235)}),  # tripod; reflex camera
+    Photo("camera", {872: (230, 215, 410, 512), 759: (245, 140, 345, 220)}),  # tripod; reflex camera
     Photo("rocket", {657: (270, 120, 352, 410)}),  # missile: the rocket on the pad
     Photo("motorcycle", {665: (65, 90, 735, 470)}),  # moped: the whole motorcycle
     Photo("grace_hopper", {652: (40, 340, 512, 600), 667: (150, 20, 390, 190)}),  # military uniform; the cap
-    Photo("astronaut", {560: (280, 345, 512, 512), 812: (420, 0, 512, 290)}),  # helmet; shuttle model
+    Photo("astronaut", {560: (280, 345, 512, 512), 812: (350, 0, 470, 290)}),  # helmet; shuttle model
 )
 CAT_CLASSES = (281, 282, 283, 284, 285)  # tabby, tiger cat, Persian, Siamese and Egyptian cat
 

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from visionbook import config
+from visionbook.checks import _expect_module, _expect_number, _expect_tensor
 from visionbook.models import small_cnn
 from visionbook.train import evaluate, fit
 
@@ -133,6 +134,8 @@ def recipe_key(recipe: Recipe) -> str:
 
     Introduced in the chapter "Transfer learning".
     """
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"expected a zoo.Recipe, got {type(recipe).__name__}")
     text = json.dumps({"name": recipe.name, "settings": recipe.settings, "arch": repr(_build(recipe))}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -144,6 +147,11 @@ def checkpoint_path(name: str) -> Path:
     """
     recipe = _recipe(name)
     return config.data_home() / "zoo" / f"{recipe.name}-{recipe_key(recipe)}.pt"
+
+
+def _check_record(record: dict) -> None:
+    if not isinstance(record, dict):
+        raise TypeError(f"expected record as a dict, got {type(record).__name__}")
 
 
 def digest(state: dict[str, torch.Tensor], record: dict) -> str:
@@ -161,6 +169,9 @@ def digest(state: dict[str, torch.Tensor], record: dict) -> str:
 
     Introduced in the chapter "Transfer learning".
     """
+    if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
+        raise TypeError(f"expected state as a dict of tensors (a state_dict), got {type(state).__name__}")
+    _check_record(record)
     h = hashlib.sha256(json.dumps(record, sort_keys=True).encode())
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
@@ -198,7 +209,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, record: dict) -> 
 
     Introduced in the chapter "Transfer learning".
     """
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in _expect_module(model).state_dict().items()}
+    _check_record(record)
     record = json.loads(json.dumps(record))  # plain types only, as weights_only loading requires
     payload = {"format": FORMAT, "record": record, "state": state, "sha256": digest(state, record)}
     _atomic_write(Path(path), lambda f: torch.save(payload, f))
@@ -238,6 +250,9 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, key: str | None =
     Introduced in the chapter "Transfer learning".
     """
     path = Path(path)
+    _expect_module(model)
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"expected key as a recipe key string or None, got {key!r}")
     payload = _read_payload(path)
     record = payload["record"]
     if key is not None and record.get("recipe") != key:
@@ -279,7 +294,7 @@ def _train(recipe: Recipe, model: nn.Module, key: str, path: Path) -> dict:
     record = {"name": recipe.name, "recipe": key, "settings": recipe.settings, "seconds": seconds, **metrics}
     save_checkpoint(model, path, record)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-    print(f"zoo: trained {recipe.name} (recipe {key}) in {seconds} s: {shown}; saved to {path}")
+    print(f"zoo: trained {recipe.name} (recipe {key}) in {seconds} s: {shown}; cached as zoo/{path.name}")
     return record
 
 
@@ -300,6 +315,10 @@ def get(name: str, device: torch.device | None = None, retrain: bool = False) ->
     Introduced in the chapter "Transfer learning".
     """
     recipe = _recipe(name)
+    if device is not None and not isinstance(device, torch.device | str):
+        raise TypeError(f"expected device as a torch.device, a string such as 'cpu', or None, got {device!r}")
+    if not isinstance(retrain, bool):
+        raise TypeError(f"expected retrain as a bool, got {retrain!r}")
     key = recipe_key(recipe)
     path = config.data_home() / "zoo" / f"{name}-{key}.pt"
     with _locked(path):
@@ -308,7 +327,7 @@ def get(name: str, device: torch.device | None = None, retrain: bool = False) ->
         if path.exists() and not retrain:
             try:
                 record = load_checkpoint(model, path, key)
-                print(f"zoo: loaded {name} (recipe {key}) from {path}")
+                print(f"zoo: loaded {name} (recipe {key}) from the zoo cache")
             except CorruptCheckpointError as err:
                 print(f"zoo: {err}; training {name} again")
                 model = _build(recipe)
@@ -341,9 +360,10 @@ def digits_cnn(num_classes: int, channels: tuple[int, int, int] = (16, 32, 64), 
 
     Introduced in the chapter "Transfer learning".
     """
-    if len(channels) != 3 or min(channels) < 1 or hidden < 1 or num_classes < 1:
+    sizes = [num_classes, hidden, *channels] if isinstance(channels, tuple | list) else [channels]
+    if len(sizes) != 5 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in sizes):
         raise ValueError(
-            f"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got {channels}, {hidden}, {num_classes}"
+            f"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got {channels!r}, {hidden!r}, {num_classes!r}"
         )
     c1, c2, c3 = channels
     return nn.Sequential(
@@ -377,8 +397,11 @@ def random_affine(
 
     Introduced in the chapter "Transfer learning".
     """
-    if X.ndim != 4:
-        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(X.shape)}")
+    _expect_tensor(X, "images", "(N, C, H, W)", ndim=4)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"expected a torch.Generator, got {type(generator).__name__}")
+    for name, value in (("degrees", degrees), ("scale", scale), ("shift", shift)):
+        _expect_number(value, name, low=0)
     n, h, w = len(X), X.shape[2], X.shape[3]
     u = torch.rand(n, 4, generator=generator) * 2 - 1  # uniform in [-1, 1]
     angle, zoom = u[:, 0] * degrees * torch.pi / 180, 1 + u[:, 1] * scale
