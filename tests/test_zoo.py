@@ -391,3 +391,25 @@ def test_random_affine_is_the_identity_without_transforms_and_checks_shapes():
     assert moved.shape == X.shape and not torch.allclose(moved, X)
     with pytest.raises(ValueError, match=r"expected images of shape \(N, C, H, W\), got \(28, 28\)"):
         zoo.random_affine(torch.rand(28, 28), torch.Generator())
+
+
+def test_new_bad_input_messages(tmp_path):
+    with pytest.raises(TypeError, match="expected device as a torch.device, a string such as 'cpu', or None, got 1"):
+        zoo.get("mnist_cnn", device=1)
+    with pytest.raises(TypeError, match="expected retrain as a bool, got 'yes'"):
+        zoo.get("mnist_cnn", retrain="yes")
+    with pytest.raises(TypeError, match="expected a zoo.Recipe, got str"):
+        zoo.recipe_key("mnist_cnn")
+    with pytest.raises(TypeError, match=r"expected state as a dict of tensors \(a state_dict\), got str"):
+        zoo.digest("state", {})
+    with pytest.raises(TypeError, match="expected record as a dict, got str"):
+        zoo.save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "m.pt", "record")
+    zoo.save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "m.pt", {})
+    with pytest.raises(TypeError, match="expected model as an nn.Module, got str"):
+        zoo.load_checkpoint("model", tmp_path / "m.pt")
+    with pytest.raises(TypeError, match="expected key as a recipe key string or None, got 1"):
+        zoo.load_checkpoint(torch.nn.Linear(2, 2), tmp_path / "m.pt", key=1)
+    with pytest.raises(ValueError, match=r"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got 16"):
+        zoo.digits_cnn(10, channels=16)
+    with pytest.raises(TypeError, match="expected a torch.Generator, got int"):
+        zoo.random_affine(torch.zeros(1, 1, 28, 28), 0)
