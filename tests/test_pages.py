@@ -38,12 +38,21 @@ def _shown(cell) -> bool:
 
 
 def _texts(cell):
-    """Each visible text output of a cell: streams and plain-text results."""
+    """Each visible text output of a cell: streams (consecutive pieces of one stream joined, as the page
+    shows them) and plain-text results."""
+    stream, pieces = None, []
     for out in cell.outputs:
-        if out.output_type == "stream":
-            yield out.get("name", "stdout"), out.text
+        name = out.get("name", "stdout") if out.output_type == "stream" else None
+        if name != stream and pieces:
+            yield stream, "".join(pieces)
+            pieces = []
+        stream = name
+        if name is not None:
+            pieces.append(out.text)
         elif out.output_type in ("execute_result", "display_data"):
             yield "result", out.get("data", {}).get("text/plain", "")
+    if pieces:
+        yield stream, "".join(pieces)
 
 
 def _offenders(pages, test):

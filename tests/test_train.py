@@ -132,8 +132,17 @@ def test_fit_separates_a_linearly_separable_problem(capsys):
     assert history["train_loss"][-1] < history["train_loss"][0] / 2
     assert all(s > 0 for s in history["seconds"])
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 20 and lines[-1].startswith("epoch 20/20  train loss") and "val loss" in lines[-1]
+    assert [int(line.split()[1].split("/")[0]) for line in lines] == [1, 5, 9, 12, 16, 20]  # a short log
+    assert lines[-1].startswith("epoch 20/20  train loss") and "val loss" in lines[-1]
     assert evaluate(model, val)["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 6, 7, 50])
+def test_fit_logs_the_first_and_last_epoch_and_at_most_six(epochs, capsys):
+    fit(nn.Linear(2, 2), _separable(8, seed=0), epochs=epochs, device=torch.device("cpu"))
+    logged = [int(line.split()[1].split("/")[0]) for line in capsys.readouterr().out.splitlines()]
+    assert logged[0] == 1 and logged[-1] == epochs and logged == sorted(set(logged))
+    assert len(logged) == min(epochs, 6)
 
 
 def test_fit_without_validation_and_quietly(capsys):

@@ -16,6 +16,7 @@ from visionbook import config
 
 Data = Dataset | tuple[torch.Tensor, torch.Tensor]
 History = dict[str, list[float]]
+LOG_LINES = 6  # most epoch lines fit prints: a page shows a short log, the progress bar shows every epoch
 
 
 def _as_tensors(data: Data) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -219,7 +220,7 @@ def fit(
     seed: int = 0,
     verbose: bool = True,
 ) -> History:
-    """Train a classifier and record its history, one line per epoch.
+    """Train a classifier and record its history, with a short log.
 
     The loop is the canonical one: ``model.train()``, move the batch to the device,
     ``zero_grad``, forward, ``backward``, ``step``; then ``model.eval()`` under ``no_grad``
@@ -238,7 +239,8 @@ def fit(
         loss_fn (Callable | None): default cross-entropy.
         device (torch.device | None): default ``config.device()``; the model is moved there.
         seed (int): seed of the shuffling. Default 0.
-        verbose (bool): print one line per epoch. Default True.
+        verbose (bool): print a line for at most ``LOG_LINES`` (6) epochs, the first, the last
+            and evenly spaced ones between (the progress bar shows every epoch). Default True.
 
     Returns:
         dict: lists ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``
@@ -261,6 +263,7 @@ def fit(
     loss_fn = loss_fn or nn.functional.cross_entropy
     generator = torch.Generator().manual_seed(seed + config.seed_offset())  # the offset: see config.seed_offset
     history: History = {k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")}
+    logged = {round(1 + i * (epochs - 1) / (LOG_LINES - 1)) for i in range(LOG_LINES)}  # first, last, evenly between
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not (verbose and config.progress_enabled()), leave=False)
     for epoch in bar:
         start = time.perf_counter()
@@ -275,7 +278,7 @@ def fit(
             line += f"  |  val loss {val['loss']:.4f}  acc {val['accuracy']:.2%}"
         history["seconds"].append(time.perf_counter() - start)
         bar.set_postfix_str(f"loss {train['loss']:.3f}")
-        if verbose:
+        if verbose and epoch in logged:
             bar.write(line + f"  ({history['seconds'][-1]:.1f} s)")
     bar.close()
     return history
