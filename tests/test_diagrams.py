@@ -132,14 +132,14 @@ def test_gan_diagram_reads_both_networks():
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: layer_diagram("lenet", (1, 28, 28)), TypeError, "expected an nn.Module, got str"),
+        (lambda: layer_diagram("lenet", (1, 28, 28)), TypeError, "expected model as an nn.Module, got str"),
         (lambda: layer_diagram(models.lenet(), [1, 28, 28]), ValueError, "expected input_shape as a tuple"),
         (lambda: layer_diagram(models.lenet(), (1, 0, 28)), ValueError, "expected input_shape as a tuple"),
         (lambda: layer_diagram(models.lenet(), (3, 28, 28)), ValueError, "expected an input_shape the model accepts"),
         (lambda: layer_diagram(models.lenet(), (1, 28, 28), modules="0"), TypeError, "expected modules as a list"),
         (lambda: layer_diagram(models.lenet(), (1, 28, 28), modules=["99"]), ValueError, "expected names of submodules"),
         (lambda: gan_diagram(nn.Linear(2, 4), nn.Linear(4, 1), 0), ValueError, "expected a positive integer z_dim"),
-        (lambda: gan_diagram(nn.Linear(2, 4), "D", 2), TypeError, "expected an nn.Module, got str"),
+        (lambda: gan_diagram(nn.Linear(2, 4), "D", 2), TypeError, "expected discriminator as an nn.Module, got str"),
     ],
 )
 def test_layer_diagram_errors(call, error, message):

@@ -13,15 +13,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook.checks import _expect_int, _expect_module, _expect_tensor
 
-def _check(images: torch.Tensor, labels: torch.Tensor, epsilon: float) -> None:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"expected images of shape (N, C, H, W), got {got}")
-    if not isinstance(labels, torch.Tensor) or labels.shape != (images.shape[0],):
-        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"expected labels of shape ({images.shape[0]},), got {got}")
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
+
+def _check(images: torch.Tensor, labels: torch.Tensor, epsilon: float | None = None) -> None:
+    _expect_tensor(images, "images", "(N, C, H, W)", ndim=4)
+    _expect_tensor(labels, "labels", f"({images.shape[0]},)")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"expected labels of shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    if epsilon is None:
+        return
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
+        raise TypeError(f"expected epsilon as a number in [0, 1] (pixel units of [0, 1] images), got {epsilon!r}")
+    if not 0 <= epsilon <= 1:
         raise ValueError(f"expected epsilon in [0, 1] (pixel units of [0, 1] images), got {epsilon!r}")
 
 
@@ -37,6 +41,8 @@ def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor)
 
     Introduced in the chapter "Applications and responsible use".
     """
+    _expect_module(model)
+    _check(images, labels)
     model.eval()
     x = images.detach().clone().requires_grad_(True)
     loss = F.cross_entropy(model(x), labels, reduction="sum")  # sum: each image's gradient is its own loss's
@@ -120,6 +126,9 @@ def accuracy_under(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
     Introduced in the chapter "Applications and responsible use".
     """
+    _expect_module(model)
+    _check(images, labels)
+    _expect_int(batch_size, "batch_size")
     model.eval()
     correct = sum((model(x).argmax(1) == y).sum().item() for x, y in zip(images.split(batch_size), labels.split(batch_size)))
     return correct / len(labels)

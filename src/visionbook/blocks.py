@@ -15,11 +15,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook.checks import _expect_int, _expect_number
+
 
 def _check_channels(**channels: int) -> None:
     bad = {k: v for k, v in channels.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
     if bad:
         raise ValueError(f"expected positive integer channel counts, got {', '.join(f'{k}={v!r}' for k, v in bad.items())}")
+
+
+def _check_widths(widths: Sequence[int], what: str) -> dict[str, int]:
+    """``widths`` as ``{"what[i]": width}`` for :func:`_check_channels`, if it is a non-empty sequence."""
+    if isinstance(widths, str) or not isinstance(widths, Sequence) or not widths:
+        raise TypeError(f"expected {what} as a non-empty sequence of positive integers, got {widths!r}")
+    return {f"{what}[{i}]": w for i, w in enumerate(widths)}
 
 
 def _check_stride(stride: int) -> None:
@@ -80,6 +89,10 @@ class SameConv2d(nn.Conv2d):
     """
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = True):
+        _check_channels(c_in=c_in, c_out=c_out)
+        _expect_int(kernel, "kernel")
+        _expect_int(stride, "stride")
+        _expect_int(groups, "groups")
         super().__init__(c_in, c_out, kernel, stride=stride, padding=0, groups=groups, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -359,6 +372,8 @@ def compound_scaling(phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: f
 
     Introduced in the chapter "Modern architectures".
     """
+    for name, value in (("phi", phi), ("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        _expect_number(value, name)
     if phi < 0 or min(alpha, beta, gamma) < 1:
         raise ValueError(f"expected phi >= 0 and bases >= 1, got phi={phi}, alpha={alpha}, beta={beta}, gamma={gamma}")
     return alpha**phi, beta**phi, gamma**phi
@@ -381,6 +396,8 @@ def round_channels(channels: float, divisor: int = 8) -> int:
 
     Introduced in the chapter "Modern architectures".
     """
+    _expect_number(channels, "channels")
+    _expect_int(divisor, "divisor")
     if channels <= 0 or divisor < 1:
         raise ValueError(f"expected positive channels and divisor, got {channels} and {divisor}")
     rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
@@ -402,6 +419,9 @@ def round_repeats(repeats: int, depth_mult: float) -> int:
 
     Introduced in the chapter "Modern architectures".
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int):
+        raise TypeError(f"expected an integer repeats, got {repeats!r}")
+    _expect_number(depth_mult, "depth_mult")
     if repeats < 1 or depth_mult <= 0:
         raise ValueError(f"expected repeats >= 1 and depth_mult > 0, got {repeats} and {depth_mult}")
     return math.ceil(repeats * depth_mult)
@@ -480,7 +500,7 @@ def vgg_small(
 
     Introduced in the chapter "Modern architectures".
     """
-    _check_channels(num_classes=num_classes, in_channels=in_channels, **{f"widths[{i}]": w for i, w in enumerate(widths)})
+    _check_channels(num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths"))
     chans = list(widths)
     blocks = (vgg_block(a, b, 2, batch_norm=True) for a, b in zip(chans[:-1], chans[1:]))
     return nn.Sequential(*_stem(in_channels, chans[0], stem_stride), *blocks, *_head(chans[-1], num_classes))
@@ -506,7 +526,7 @@ def densenet_small(
 
     Introduced in the chapter "Modern architectures".
     """
-    _check_channels(num_classes=num_classes, in_channels=in_channels, growth=growth)
+    _check_channels(num_classes=num_classes, in_channels=in_channels, growth=growth, **_check_widths(layers, "layers"))
     c = 2 * growth
     modules = _stem(in_channels, c, stem_stride)
     for i, n in enumerate(layers):
@@ -540,7 +560,7 @@ def mobilenet_small(
 
     Introduced in the chapter "Modern architectures".
     """
-    _check_channels(num_classes=num_classes, in_channels=in_channels, **{f"widths[{i}]": w for i, w in enumerate(widths)})
+    _check_channels(num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths"))
     c = max(1, widths[0] // 2)
     modules = _stem(in_channels, c, stem_stride)
     for i, w in enumerate(widths):
@@ -578,6 +598,8 @@ def efficientnet_small(
     Introduced in the chapter "Modern architectures".
     """
     _check_channels(num_classes=num_classes, in_channels=in_channels)
+    if _expect_number(width_mult, "width_mult") <= 0 or _expect_number(depth_mult, "depth_mult") <= 0:
+        raise ValueError(f"expected width_mult > 0 and depth_mult > 0, got {width_mult!r} and {depth_mult!r}")
     c = round_channels(16 * width_mult)
     modules = _stem(in_channels, c, stem_stride, act=nn.SiLU)
     for expand, channels, repeats, stride in EFFICIENT_STAGES:

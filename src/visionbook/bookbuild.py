@@ -48,6 +48,9 @@ def chapters(root: Path = ROOT) -> list[Path]:
     """
     import yaml
 
+    from visionbook.checks import _expect_path
+
+    root = _expect_path(root, "root")
     found: list[str] = []
 
     def walk(node: object) -> None:
@@ -90,7 +93,10 @@ def fresh_execution(notebook: Path, cache_path: Path | None = None):
     import nbformat
     from jupyter_cache import get_cache
 
-    cache_path = Path(cache_path) if cache_path is not None else ROOT / CACHE
+    from visionbook.checks import _expect_path
+
+    notebook = _expect_path(notebook, "notebook")
+    cache_path = _expect_path(cache_path, "cache_path") if cache_path is not None else ROOT / CACHE
     if not cache_path.exists():
         return None
     try:
@@ -136,6 +142,14 @@ def execute_into_cache(notebooks: list[Path], cache_path: Path, jobs: int = 2, t
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
+    from visionbook.checks import _expect_int, _expect_path
+
+    if not isinstance(notebooks, list | tuple):
+        raise TypeError(f"expected notebooks as a list of paths, got {type(notebooks).__name__}")
+    notebooks = [_expect_path(nb, f"notebooks[{i}]") for i, nb in enumerate(notebooks)]
+    cache_path = _expect_path(cache_path, "cache_path")
+    _expect_int(jobs, "jobs")
+    _expect_int(timeout, "timeout")
     cache, lock = get_cache(str(cache_path)), threading.Lock()
     todo = [nb for nb in notebooks if fresh_execution(nb, cache_path) is None]
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None

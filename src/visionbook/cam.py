@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbook import config
+from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class ClassTarget:
     """
 
     index: int
+
+    def __post_init__(self) -> None:
+        _expect_int(self.index, "class index", minimum=0)
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         if logits.ndim != 2 or not 0 <= self.index < logits.shape[1]:
@@ -55,6 +59,9 @@ class PerImageTarget:
     """
 
     indices: torch.Tensor
+
+    def __post_init__(self) -> None:
+        _expect_tensor(self.indices, "indices", "(N,)", ndim=1)
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         if logits.ndim != 2 or self.indices.shape != (logits.shape[0],):
@@ -113,9 +120,14 @@ def record(layer: nn.Module) -> Iterator[Recording]:
 
 
 def _check_images(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(
-            f"expected images of shape (N, C, H, W), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+    _expect_tensor(x, "images", "(N, C, H, W)", ndim=4)
+
+
+def _check_target(target: Callable) -> None:
+    if not callable(target):
+        raise TypeError(
+            "expected target as a callable from logits (N, K) to scores (N,), such as ClassTarget(k), "
+            f"got {type(target).__name__}"
         )
 
 
@@ -151,7 +163,9 @@ def grad_cam(
 
     Introduced in the chapter "Interpretability".
     """
+    _expect_module(model)
     _check_images(x)
+    _check_target(target)
     model.eval()
     x = x.detach().clone().requires_grad_(True)
     with record(layer) as rec:
@@ -184,7 +198,9 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Callable) -> torch.Tenso
 
     Introduced in the chapter "Interpretability".
     """
+    _expect_module(model)
     _check_images(x)
+    _check_target(target)
     model.eval()
     x = x.detach().clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(target(model(x)).sum(), x)
@@ -212,9 +228,11 @@ def smoothgrad(
 
     Introduced in the chapter "Interpretability".
     """
-    if samples < 1 or sigma < 0:
-        raise ValueError(f"expected samples >= 1 and sigma >= 0, got {samples} and {sigma}")
+    _expect_int(samples, "samples")
+    _expect_number(sigma, "sigma", low=0)
+    _expect_module(model)
     _check_images(x)
+    _check_target(target)
     g = torch.Generator(device="cpu").manual_seed(seed)
     scale = sigma * (x.amax() - x.amin()).item()
     total = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
@@ -281,7 +299,9 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Callable) -> torc
 
     Introduced in the chapter "Interpretability".
     """
+    _expect_module(model)
     _check_images(x)
+    _check_target(target)
     model.eval()
     x = x.detach().clone().requires_grad_(True)
     with guided_relus(model):
@@ -359,7 +379,7 @@ def cascading_randomization(model: nn.Module, names: Sequence[str], seed: int = 
 
     Introduced in the chapter "Interpretability".
     """
-    modules = dict(model.named_modules())
+    modules = dict(_expect_module(model).named_modules())
     missing = [n for n in names if n not in modules]
     if isinstance(names, str) or not names or missing:
         raise ValueError(f"expected layer names from model.named_modules(), got {names!r} (unknown: {missing})")
@@ -375,6 +395,8 @@ def cascading_randomization(model: nn.Module, names: Sequence[str], seed: int = 
 
 
 def _check_maps_boxes(maps: torch.Tensor, boxes: torch.Tensor) -> None:
+    _expect_tensor(maps, "maps", "(N, H, W)")
+    _expect_tensor(boxes, "boxes", "(N, 4)")
     if maps.ndim != 3 or boxes.shape != (maps.shape[0], 4):
         raise ValueError(f"expected maps (N, H, W) and boxes (N, 4), got {tuple(maps.shape)} and {tuple(boxes.shape)}")
 
@@ -469,13 +491,15 @@ def deletion_insertion(
 
     Introduced in the chapter "Interpretability".
     """
+    _expect_module(model)
     _check_images(x)
+    _expect_tensor(maps, "maps", str((x.shape[0], *x.shape[2:])))
     if maps.shape != (x.shape[0], *x.shape[2:]):
         raise ValueError(f"expected maps of shape {(x.shape[0], *x.shape[2:])}, got {tuple(maps.shape)}")
-    if classes.shape != (x.shape[0],) or steps < 1:
-        raise ValueError(
-            f"expected one class per image, shape ({x.shape[0]},), and steps >= 1; got {tuple(classes.shape)} and {steps}"
-        )
+    _expect_tensor(classes, "classes", f"({x.shape[0]},)")
+    if classes.shape != (x.shape[0],):
+        raise ValueError(f"expected one class per image, shape ({x.shape[0]},), got {tuple(classes.shape)}")
+    _expect_int(steps, "steps")
     model.eval()
     n, pixels = x.shape[0], maps[0].numel()
     order = maps.flatten(1).argsort(dim=1, descending=True)
@@ -499,6 +523,7 @@ def area_under(curve: torch.Tensor) -> torch.Tensor:
 
     Introduced in the chapter "Interpretability".
     """
+    _expect_tensor(curve, "curves", "(N, S)")
     if curve.ndim != 2 or curve.shape[1] < 2:
         raise ValueError(f"expected curves (N, S) with S >= 2 samples, got {tuple(curve.shape)}")
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
@@ -531,6 +556,8 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Introduced in the chapter "Interpretability".
     """
+    _expect_tensor(a, "a", "(N, ...)")
+    _expect_tensor(b, "b", "(N, ...)")
     if a.shape != b.shape or a.ndim < 2:
         raise ValueError(f"expected two batches of maps of the same shape (N, ...), got {tuple(a.shape)} and {tuple(b.shape)}")
     ra, rb = _mid_ranks(a), _mid_ranks(b)
@@ -575,6 +602,10 @@ def resnet18_imagenet(pretrained: bool = True, url: str | None = None) -> nn.Mod
 
     from visionbook import data
 
+    if not isinstance(pretrained, bool):
+        raise TypeError(f"expected pretrained as True or False, got {pretrained!r}")
+    if url is not None and not isinstance(url, str):
+        raise TypeError(f"expected url as a string or None, got {url!r}")
     model = resnet18(weights=None)
     if pretrained:
         url = url or ResNet18_Weights.DEFAULT.url

@@ -6,6 +6,9 @@ result with a real expectation. Introduced in the chapter "Images as data".
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +57,13 @@ def _expect_module(x: Any, what: str = "model") -> Any:
     if not isinstance(x, torch.nn.Module):
         raise TypeError(f"expected {what} as an nn.Module, got {_shape(x)}")
     return x
+
+
+def _expect_path(x: Any, what: str = "path") -> Path:
+    """``x`` as a ``Path`` if it is a ``str`` or ``os.PathLike``; else TypeError "expected {what} as a path, ..."."""
+    if not isinstance(x, str | os.PathLike):
+        raise TypeError(f"expected {what} as a path (str or Path), got {_shape(x)}")
+    return Path(x)
 
 
 def _expect_int(x: Any, what: str, minimum: int = 1) -> int:
@@ -225,3 +235,118 @@ def check_true(condition: bool, name: str) -> None:
     if not condition:
         raise AssertionError(f"✗ {name}: does not hold")
     print(f"✓ {name}")
+
+
+# --- exercises in a student copy: report, never stop the notebook ---------------------------------
+
+RESULT_MIME = "application/vnd.visionbook.exercise+json"  # the machine-readable result the grader reads
+_SYMBOL = {"passed": "✓", "failed": "✗", "not attempted": "○"}
+
+
+def _raised_in(tb: Any) -> Any:
+    """The code object of the function in which a traceback ends (a stub raises NotImplementedError there)."""
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code if tb is not None else None
+
+
+def _names(names: list[str]) -> str:
+    quoted = [f"`{n}`" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+class _Exercise:
+    """What :func:`exercise` returns: judges the block's outcome on exit, reports it, stops the error."""
+
+    def __init__(self, label: str, needs: dict[str, str], namespace: dict) -> None:
+        self.label, self.needs, self.namespace = label, needs, namespace
+        self.status, self.message = "", ""
+
+    def __enter__(self) -> _Exercise:
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> bool:
+        if kind is not None and not issubclass(kind, Exception):
+            return False  # KeyboardInterrupt, SystemExit: the kernel's business
+        self.status, self.message = self._judge(error, tb)
+        passed = self.status == "passed"
+        _report({"exercise": self.label, "status": self.status, "passed": passed, "message": self.message})
+        return True
+
+    def _judge(self, error: BaseException | None, tb: Any) -> tuple[str, str]:
+        ns = self.namespace
+        stubs = [n for n in self.needs if n in ns and ns[n] is Ellipsis]
+        if isinstance(error, NotImplementedError):
+            code = _raised_in(tb)
+            stubs = [n for n in self.needs if n in stubs or getattr(ns.get(n), "__code__", None) is code]
+        if stubs:
+            by_hint: dict[str, list[str]] = {}
+            for name in stubs:
+                by_hint.setdefault(self.needs[name], []).append(name)
+            todo = "; ".join(f"{_names(names)}, {hint}" for hint, names in by_hint.items())
+            return "not attempted", f"not attempted yet: define {todo}"
+        missing = [n for n in self.needs if n not in ns]
+        if missing:
+            it = "it" if len(missing) == 1 else "them"
+            fix = f"run the cell that defines {it} (and fix its error, if it shows one)"
+            return "failed", f"{_names(missing)} not defined: {fix}"
+        if error is None:
+            return "passed", "all checks pass"
+        if isinstance(error, AssertionError):
+            return "failed", str(error).removeprefix("✗ ")
+        return "failed", f"your code raised {type(error).__name__}: {error}"
+
+
+def _report(record: dict) -> None:
+    """Show an exercise's result: in a Jupyter kernel also as data the grader reads, else printed."""
+    line = f"{_SYMBOL[record['status']]} {record['exercise']}: {record['message']}"
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython comes with the book's dependencies
+        shell = None
+    if shell is not None and hasattr(shell, "kernel"):
+        from IPython.display import display
+
+        display({"text/plain": line, RESULT_MIME: record}, raw=True)
+    else:
+        print(line)
+
+
+def exercise(label: str, /, **needs: str) -> _Exercise:
+    """Run an exercise's checks in a student copy: report the outcome instead of stopping the notebook.
+
+    Used as ``with exercise("perceptron-ex-pocket", w_pocket="..."):`` around the checks of an
+    exercise-check cell (``visionbook-student`` writes these cells). On leaving the block it
+    reports one of: "not attempted yet: define `w_pocket`, <hint>" while a name in ``needs`` is
+    still ``...`` or a stub function raised ``NotImplementedError``; the failed check's message
+    (what was expected and what came) or the error the code raised; or "all checks pass". The
+    error is then stopped, so the rest of the notebook runs. In a Jupyter kernel the outcome is
+    also shown as ``application/vnd.visionbook.exercise+json`` data, which ``visionbook-grade``
+    reads. The chapters themselves do not use it: there a failed check raises.
+
+    Args:
+        label (str): the exercise's label, as in its ``{exercise}`` directive.
+        **needs (str): each name the student defines (looked up among the caller's global names),
+            with a one-line hint of what it holds.
+
+    Returns:
+        a context manager; after the block its ``status`` is "passed", "failed" or "not attempted"
+        and its ``message`` says why.
+
+    >>> w = ...
+    >>> with exercise("ex-w", w="a positive weight"):
+    ...     check_true(w > 0, "w is positive")
+    ○ ex-w: not attempted yet: define `w`, a positive weight
+
+    Introduced in the page "For instructors".
+    """
+    if not isinstance(label, str):
+        raise TypeError(f"expected the exercise's label as a string, got {type(label).__name__}")
+    if not label.strip():
+        raise ValueError(f"expected a non-empty exercise label, got {label!r}")
+    wrong = {name: hint for name, hint in needs.items() if not isinstance(hint, str)}
+    if wrong:
+        raise TypeError(f"expected a hint string for each name, got {wrong!r}")
+    return _Exercise(label, dict(needs), sys._getframe(1).f_globals)

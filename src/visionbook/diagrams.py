@@ -23,6 +23,7 @@ from matplotlib.textpath import TextToPath
 from torch import nn
 
 from visionbook.blocks import BasicBlock, DenseLayer
+from visionbook.checks import _expect_module
 
 FONT, WIDTH, GAP, NOTE = 8.5, 10.0, 0.3, 0.2  # points; inches: figure width, gap between boxes, note height
 COLOURS = {"io": "#ffffff", "conv": "#a6cee3", "pool": "#b2df8a", "norm": "#fdd9a0", "linear": "#cab2d6",
@@ -331,6 +332,7 @@ def layer_diagram(
 
     Introduced in the chapter "Convolutional neural networks".
     """
+    _expect_module(model)
     nodes = _layer_nodes(*_trace(model, input_shape, _named(model, modules, expand)), merge=merge)
     kinds = [k for k in KIND_NAMES if any(n["kind"] == k for n in nodes)]
     return _canvas(nodes, title, legend=kinds)[0]
@@ -353,7 +355,11 @@ def gan_diagram(generator: nn.Module, discriminator: nn.Module, z_dim: int, titl
 
     Introduced in the chapter "Generative models: GANs and a VAE, measured".
     """
-    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
+    _expect_module(generator, "generator")
+    _expect_module(discriminator, "discriminator")
+    if isinstance(z_dim, bool) or not isinstance(z_dim, int):
+        raise TypeError(f"expected a positive integer z_dim, got {z_dim!r}")
+    if z_dim < 1:
         raise ValueError(f"expected a positive integer z_dim, got {z_dim!r}")
     z, calls = _trace(generator, (z_dim,), _named(generator, None, True))
     if not calls or not isinstance(calls[-1][3], torch.Tensor):
@@ -531,7 +537,9 @@ def neuron_diagram(n_inputs: int = 3, activation: str = "f", title: str | None =
 
     Introduced in the chapter "The perceptron".
     """
-    if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or not 1 <= n_inputs <= 8:
+    if isinstance(n_inputs, bool) or not isinstance(n_inputs, int):
+        raise TypeError(f"expected n_inputs as an integer from 1 to 8, got {n_inputs!r}")
+    if not 1 <= n_inputs <= 8:
         raise ValueError(f"expected n_inputs as an integer from 1 to 8, got {n_inputs!r}")
     if not isinstance(activation, str) or not activation:
         raise TypeError(f"expected the activation's name as a non-empty string, got {activation!r}")
@@ -603,7 +611,9 @@ def mlp_diagram(model: nn.Module | Sequence[int], max_nodes: int = 6, title: str
     Introduced in the chapter "Multilayer networks and activation functions".
     """
     widths, acts = _mlp_widths(model)
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 3:
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int):
+        raise TypeError(f"expected an integer max_nodes of at least 3, got {max_nodes!r}")
+    if max_nodes < 3:
         raise ValueError(f"expected an integer max_nodes of at least 3, got {max_nodes!r}")
     rows = min(max(widths), max_nodes)
     height = rows * 0.42 + 1.0 + (0.45 if title else 0)

