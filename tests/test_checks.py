@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from visionbook.checks import check_at_least, check_at_most, check_close, check_equal, check_true
+from visionbook.checks import (
+    check_at_least,
+    check_at_most,
+    check_close,
+    check_equal,
+    check_group,
+    check_true,
+    exercise,
+)
 
 
 def test_check_close_passes_prints_and_returns_the_worst_difference(capsys):
@@ -147,3 +155,101 @@ def test_check_close_and_check_equal_reject_bad_arguments():
         check_close(1.0, 1.0, atol="1e-6")
     with pytest.raises(TypeError, match="expected name as a string, got int"):
         check_equal(1, 1, name=1)
+
+
+# --- exercise(): a student copy's checks report instead of raising ---------------------------------
+
+
+def _run_cell(code: str, **names) -> dict:
+    """Run ``code`` as a notebook cell does: its global names are the notebook's namespace."""
+    namespace = {"exercise": exercise, "check_equal": check_equal, "check_true": check_true, **names}
+    exec(compile(code, "<cell>", "exec"), namespace)
+    return namespace
+
+
+CHECK = 'with exercise("ex-w", w="the weights", f="a function") as outcome:\n    check_equal(f(w), 4, "f(w)")\n'
+
+
+def _stub_f(x):
+    raise NotImplementedError("f")
+
+
+def test_exercise_on_stubs_says_not_attempted_and_what_to_define(capsys):
+    ns = _run_cell(CHECK, w=..., f=_stub_f)
+    assert ns["outcome"].status == "not attempted"
+    assert capsys.readouterr().out == "○ ex-w: not attempted yet: define `w`, the weights; `f`, a function\n"
+    ns = _run_cell(CHECK, w=2, f=_stub_f)  # the function is still the stub: found from where it raised
+    assert ns["outcome"].message == "not attempted yet: define `f`, a function"
+    ns = _run_cell(CHECK.replace('f="a function"', 'f="the weights"'), w=..., f=len)
+    assert ns["outcome"].message == "not attempted yet: define `w`, the weights"  # f is written: only w is left
+    ns = _run_cell(CHECK.replace('f="a function"', 'f="the weights"'), w=..., f=_stub_f)
+    assert ns["outcome"].message == "not attempted yet: define `w` and `f`, the weights"
+
+
+def test_exercise_on_a_wrong_answer_says_what_was_expected_and_what_came(capsys):
+    ns = _run_cell(CHECK, w=3, f=lambda x: x + 2)
+    assert (ns["outcome"].status, ns["outcome"].message) == ("failed", "f(w): got 5, expected 4")
+    assert capsys.readouterr().out == "✗ ex-w: f(w): got 5, expected 4\n"
+    ns = _run_cell(CHECK, w="2", f=lambda x: x * 2)
+    assert ns["outcome"].message == "f(w): got '22', expected 4"
+    ns = _run_cell(CHECK, w=2, f=lambda x: x / 0)
+    assert ns["outcome"].message == "your code raised ZeroDivisionError: division by zero"
+    ns = _run_cell(CHECK, f=lambda x: x)  # w never defined: its cell did not run
+    assert ns["outcome"].message.startswith("`w` not defined: run the cell that defines it")
+
+
+def test_exercise_on_a_right_answer_says_so_and_the_notebook_goes_on(capsys):
+    ns = _run_cell(CHECK + "after = True\n", w=2, f=lambda x: x * 2)
+    assert (ns["outcome"].status, ns["after"]) == ("passed", True)
+    assert capsys.readouterr().out == "✓ f(w): 4\n✓ ex-w: all checks pass\n"
+    ns = _run_cell(CHECK.replace("check_equal", "1 / 0 or check_equal") + "after = True\n", w=2, f=len)
+    assert ns["after"] is True  # a failing block does not stop the cells after it
+
+
+def test_exercise_lets_an_interrupt_through_and_refuses_bad_input():
+    with pytest.raises(KeyboardInterrupt):
+        _run_cell('with exercise("ex"):\n    raise KeyboardInterrupt\n')
+    with pytest.raises(TypeError, match="expected the exercise's label as a string, got int"):
+        exercise(3)
+    with pytest.raises(ValueError, match="expected a non-empty exercise label"):
+        exercise(" ")
+    with pytest.raises(TypeError, match="expected a hint string for each name, got {'w': 1}"):
+        exercise("ex", w=1)
+
+
+def test_check_group_prints_one_line_when_all_pass(capsys, monkeypatch):
+    monkeypatch.delenv("VISIONBOOK_CHECK_DETAILS", raising=False)
+    with check_group("three facts"):
+        check_true(True, "first")
+        check_at_least(0.9, 0.5, "second")
+        check_close(torch.ones(2), torch.ones(2), name="third")
+    assert capsys.readouterr().out == "✓ three facts (3 checks)\n"
+
+
+def test_check_group_shows_the_details_when_one_fails(capsys, monkeypatch):
+    monkeypatch.delenv("VISIONBOOK_CHECK_DETAILS", raising=False)
+    with pytest.raises(AssertionError, match="below"):
+        with check_group("two facts"):
+            check_at_least(0.9, 0.5, "passes")
+            check_at_least(0.1, 0.5, "fails")
+    out = capsys.readouterr().out
+    assert out == "✓ passes: 0.9 ≥ 0.5\n"  # the passed line, then the failure's error; no summary
+    check_true(True, "after the group")  # the group is closed: lines print again
+    assert capsys.readouterr().out == "✓ after the group\n"
+
+
+def test_check_group_prints_every_line_on_request_and_nests(capsys, monkeypatch):
+    monkeypatch.setenv("VISIONBOOK_CHECK_DETAILS", "1")
+    with check_group("outer"):
+        check_true(True, "a")
+    assert capsys.readouterr().out == "✓ a\n✓ outer (1 check)\n"
+    monkeypatch.delenv("VISIONBOOK_CHECK_DETAILS")
+    with check_group("outer"):
+        with check_group("inner"):
+            check_true(True, "a")
+            check_true(True, "b")
+        check_true(True, "c")
+    assert capsys.readouterr().out == "✓ outer (2 checks)\n"
+    with pytest.raises(TypeError, match="expected the group's name as a non-empty string"):
+        with check_group(""):
+            pass

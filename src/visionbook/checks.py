@@ -6,8 +6,10 @@ result with a real expectation. Introduced in the chapter "Images as data".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,57 @@ def _expect_number(x: Any, what: str, low: float = float("-inf"), high: float = 
     return float(x)
 
 
+# --- groups: a run of checks as one line on the page ---------------------------------------------
+
+_GROUPS: list[list[str]] = []  # the lines of the checks inside each open check_group, innermost last
+
+
+def _emit(line: str) -> None:
+    """Print a passed check's line, or keep it for the summary of the open :func:`check_group`."""
+    if _GROUPS:
+        _GROUPS[-1].append(line)
+    if not _GROUPS or os.environ.get("VISIONBOOK_CHECK_DETAILS") == "1":
+        print(line)
+
+
+def check_group(name: str) -> contextlib.AbstractContextManager[None]:
+    """Run several checks as one: a single line when all pass, every line when one fails.
+
+    Inside the block each check still raises on a wrong result. If all pass, the page shows
+    "✓ {name} ({k} checks)"; if one fails, the lines of those that passed are printed before its
+    error, so the details are there when they matter. ``VISIONBOOK_CHECK_DETAILS=1`` prints every
+    line as it comes (``visionbook.seedspread`` reads them).
+
+    Args:
+        name (str): what the checks establish together, for example "FGSM from scratch = Captum".
+
+    >>> with check_group("two facts"):
+    ...     check_true(1 < 2, "order")
+    ...     _ = check_at_least(3, 2, "three")
+    ✓ two facts (2 checks)
+
+    Introduced in the chapter "Images as data".
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"expected the group's name as a non-empty string, got {name!r}")
+    return _group(name)
+
+
+@contextlib.contextmanager
+def _group(name: str) -> Iterator[None]:
+    lines: list[str] = []
+    _GROUPS.append(lines)
+    try:
+        yield
+    except BaseException:
+        _GROUPS.pop()
+        if os.environ.get("VISIONBOOK_CHECK_DETAILS") != "1":  # else they are printed already
+            print("".join(f"{line}\n" for line in lines), end="")
+        raise
+    _GROUPS.pop()
+    _emit(f"✓ {name} ({len(lines)} check{'s' * (len(lines) != 1)})")
+
+
 def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0, name: str = "values") -> float:
     """Check that two arrays or tensors agree elementwise within ``atol + rtol * |expected|``.
 
@@ -123,7 +176,7 @@ def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.
         raise AssertionError(
             f"✗ {name}: max abs difference {worst:.3g} at index {where} exceeds tolerance (atol={atol:g}, rtol={rtol:g})"
         )
-    print(f"✓ {name}: max abs difference {worst:.3g} (tolerance {atol:g}{f', rtol {rtol:g}' if rtol else ''})")
+    _emit(f"✓ {name}: max abs difference {worst:.3g} (tolerance {atol:g}{f', rtol {rtol:g}' if rtol else ''})")
     return worst
 
 
@@ -147,7 +200,7 @@ def check_at_least(value: float, minimum: float, name: str = "value") -> float:
     v, minimum = _as_scalar(value, name), _as_scalar(minimum, "minimum")
     if not v >= minimum:
         raise AssertionError(f"✗ {name}: {v:.4g} is below the required {minimum:.4g}")
-    print(f"✓ {name}: {v:.4g} ≥ {minimum:.4g}")
+    _emit(f"✓ {name}: {v:.4g} ≥ {minimum:.4g}")
     return v
 
 
@@ -171,7 +224,7 @@ def check_at_most(value: float, maximum: float, name: str = "value") -> float:
     v, maximum = _as_scalar(value, name), _as_scalar(maximum, "maximum")
     if not v <= maximum:
         raise AssertionError(f"✗ {name}: {v:.4g} is above the allowed {maximum:.4g}")
-    print(f"✓ {name}: {v:.4g} ≤ {maximum:.4g}")
+    _emit(f"✓ {name}: {v:.4g} ≤ {maximum:.4g}")
     return v
 
 
@@ -202,7 +255,7 @@ def check_equal(actual: Any, expected: Any, name: str = "value") -> Any:
     if not same:
         raise AssertionError(f"✗ {name}: got {actual!r}, expected {expected!r}")
     shown = repr(actual) if not isinstance(actual, (torch.Tensor, np.ndarray)) else f"{tuple(actual.shape)} array, equal"
-    print(f"✓ {name}: {shown}")
+    _emit(f"✓ {name}: {shown}")
     return actual
 
 
@@ -234,7 +287,7 @@ def check_true(condition: bool, name: str) -> None:
         raise TypeError(f"expected a bool (or a one-element bool tensor) for {name!r}, got {shown}")
     if not condition:
         raise AssertionError(f"✗ {name}: does not hold")
-    print(f"✓ {name}")
+    _emit(f"✓ {name}")
 
 
 # --- exercises in a student copy: report, never stop the notebook ---------------------------------

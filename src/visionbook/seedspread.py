@@ -74,7 +74,8 @@ def _run(notebook: Path, offset: int, timeout: int) -> list[tuple[int, str, str,
     nb = nbformat.read(notebook, as_version=4)
     with tempfile.TemporaryDirectory() as home:
         env = {"VISIONBOOK_HOME": home, "VISIONBOOK_OFFLINE": "1", "VISIONBOOK_PROGRESS": "0",
-               "VISIONBOOK_SEED_OFFSET": str(offset), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # fmt: skip
+               "VISIONBOOK_SEED_OFFSET": str(offset), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "VISIONBOOK_CHECK_DETAILS": "1"}  # every check's line, also inside check_group  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # the kernel inherits the environment of this process
         try:
