@@ -473,6 +473,10 @@ def _cases() -> dict[str, Callable[[], Case]]:
         "checks.check_at_most": lambda: case(dict(value=0.01, maximum=0.05), value=[S, np.ones(2)], maximum=[S]),
         "checks.check_equal": lambda: case(dict(actual=(1, 2), expected=(1, 2), name="shape"), name=[1]),
         "checks.check_true": lambda: case(dict(condition=True, name="holds"), condition=[S, torch.ones(2, dtype=torch.bool)]),
+        "checks.check_group": lambda: case(dict(name="facts"), name=[1, ""]),
+        "checks.exercise": lambda: case(  # the label is positional-only
+            dict(label="ex-w", w="a weight"), call=lambda label, w: x("checks", "exercise")(label, w=w), label=[1, " "], w=[1]
+        ),
         # config
         "config.seed_everything": lambda: case(dict(seed=0), seed=[S], deterministic=[S]),
         # conv
@@ -524,6 +528,7 @@ def _cases() -> dict[str, Callable[[], Case]]:
                 z_dim=2,
             ),
             generator=[S],
+            discriminator=[S],
             z_dim=[S],
         ),
         "diagrams.block_diagram": lambda: case(
@@ -829,8 +834,30 @@ def _cases() -> dict[str, Callable[[], Case]]:
             dict(results={"cnn": [[(1, "acc", "≥", 0.98, 0.97)]] * 2}), results=[S, {"cnn": S}]
         ),
         # student, syllabus
-        "student.strip_solutions": lambda: case(dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}]),
-        "student.write_student_copies": lambda: case(dict(src=_notebook_dir(), dest=tmpdir() / "out"), src=[None], dest=[None]),
+        "student.strip_solutions": lambda: case(dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}], solved=[S]),
+        "student.write_student_copies": lambda: case(
+            dict(src=_notebook_dir(), dest=tmpdir() / "out"), src=[None], dest=[None], solved=[S]
+        ),
+        "student.make_stub": lambda: case(
+            dict(solutions=["w = 1"], check="check_true(w == 1, 'w')", title="T"), solutions=[S, [1]], check=[1], title=[1]
+        ),
+        "student.wrap_check": lambda: case(
+            dict(check="check_true(w, 'w')", label="ex-w", needs={"w": "a weight"}), check=[1], label=[1], needs=[S]
+        ),
+        # grade
+        "grade.exercise_checks": lambda: case(dict(chapter=ROOT / "book" / "perceptron.ipynb"), chapter=[None, "x.txt"]),
+        "grade.prepare_submission": lambda: case(
+            dict(nb=__import__("nbformat").v4.new_notebook(), checks={"ex-w": "check_true(w, 'w')"}), nb=[S, {}], checks=[S]
+        ),
+        "grade.grade": lambda: case(
+            dict(chapter=ROOT / "book" / "perceptron.ipynb", submissions=_notebook_dir(), out=tmpdir() / "grades"),
+            run_valid=False,
+            chapter=[None],
+            submissions=[None],
+            out=[1],
+            timeout=[S],
+            jobs=[S, 0],
+        ),
         "syllabus.chapter_facts": lambda: case(dict(path=_chapter()), path=[None]),
         "syllabus.guide_markdown": lambda: case(
             dict(chapters=[_chapter()], runtimes=_runtimes_json()), chapters=[S, [None]], runtimes=[None]
@@ -1000,6 +1027,7 @@ RECORDS = {
     "shapes.ShapesData": "named tuple returned by make_shapes()",
     "shapes.ShapeScenes": "named tuple returned by make_scenes()",
     "zoo.Recipe": "frozen dataclass; register() checks it",
+    "grade.Grade": "named tuple returned by grade()",
 }
 
 EXCEPTIONS = {
@@ -1013,6 +1041,7 @@ CLI = {
     "runtimes.main": "command-line entry point: argparse checks argv and exits with a usage message",
     "seedspread.main": "command-line entry point: argparse checks argv and exits with a usage message",
     "student.main": "command-line entry point: argparse checks argv and exits with a usage message",
+    "grade.main": "command-line entry point: argparse checks argv and exits with a usage message",
 }
 
 # Valid calls not run here (the wrong calls are still tried).
@@ -1020,6 +1049,7 @@ RUN_VALID_SKIPPED = {
     "bookbuild.execute_into_cache": "executes notebooks in child processes",
     "data.download": "needs a network; tested with file:// URLs in test_data",
     "runtimes.measure": "executes a notebook",
+    "grade.grade": "executes notebooks in child processes",
     "zoo.get": "trains a model when it is not cached (seconds)",
 }
 
@@ -1028,54 +1058,7 @@ OTHERS = {
     *("adversarial", "blocks", "bookbuild", "cam", "diagrams", "features", "imagenet", "profile"),
     *("runtimes", "seedspread", "student", "syllabus", "transfer"),
 }
-PENDING: dict[str, str] = {
-    "adversarial.accuracy_under": "owned by another change; fix pending",
-    "adversarial.input_gradient": "owned by another change; fix pending",
-    "blocks.SameConv2d": "owned by another change; fix pending",
-    "blocks.compound_scaling": "owned by another change; fix pending",
-    "blocks.densenet_small": "owned by another change; fix pending",
-    "blocks.efficientnet_small": "owned by another change; fix pending",
-    "blocks.mobilenet_small": "owned by another change; fix pending",
-    "blocks.round_channels": "owned by another change; fix pending",
-    "blocks.round_repeats": "owned by another change; fix pending",
-    "blocks.vgg_small": "owned by another change; fix pending",
-    "bookbuild.chapters": "owned by another change; fix pending",
-    "bookbuild.execute_into_cache": "owned by another change; fix pending",
-    "cam.ClassTarget": "owned by another change; fix pending",
-    "cam.PerImageTarget": "owned by another change; fix pending",
-    "cam.area_under": "owned by another change; fix pending",
-    "cam.cascading_randomization": "owned by another change; fix pending",
-    "cam.deletion_insertion": "owned by another change; fix pending",
-    "cam.grad_cam": "owned by another change; fix pending",
-    "cam.guided_backprop": "owned by another change; fix pending",
-    "cam.guided_grad_cam": "owned by another change; fix pending",
-    "cam.mass_in_box": "owned by another change; fix pending",
-    "cam.pointing_game": "owned by another change; fix pending",
-    "cam.resnet18_imagenet": "owned by another change; fix pending",
-    "cam.saliency": "owned by another change; fix pending",
-    "cam.smoothgrad": "owned by another change; fix pending",
-    "cam.spearman": "owned by another change; fix pending",
-    "imagenet.box_after_preprocess": "owned by another change; fix pending",
-    "imagenet.crop_box": "owned by another change; fix pending",
-    "imagenet.efficientnet_lite0": "owned by another change; fix pending",
-    "imagenet.load_weights": "owned by another change; fix pending",
-    "imagenet.pretrained": "owned by another change; fix pending",
-    "imagenet.to_display": "owned by another change; fix pending",
-    "imagenet.top_k": "owned by another change; fix pending",
-    "runtimes.measure": "owned by another change; fix pending",
-    "seedspread.parse_checks": "owned by another change; fix pending",
-    "seedspread.spread_table": "owned by another change; fix pending",
-    "transfer.bn_eval": "owned by another change; fix pending",
-    "transfer.count_trainable": "owned by another change; fix pending",
-    "transfer.discriminative_lrs": "owned by another change; fix pending",
-    "transfer.extract_features": "owned by another change; fix pending",
-    "transfer.few_shot": "owned by another change; fix pending",
-    "transfer.freeze": "owned by another change; fix pending",
-    "transfer.imagenet_weights_available": "owned by another change; fix pending",
-    "transfer.resnet18_few_shot": "owned by another change; fix pending",
-    "transfer.subset_classes": "owned by another change; fix pending",
-    "transfer.train_linear_probe": "owned by another change; fix pending",
-}
+PENDING: dict[str, str] = {}
 
 
 # --- the tests ---------------------------------------------------------------------------------

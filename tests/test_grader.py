@@ -1,0 +1,200 @@
+"""The grader end to end: every chapter's stubs score 0 and its solutions full marks; bad submissions are scored.
+
+``test_every_chapter_stubs_score_zero_and_solutions_full_marks`` grades, for every chapter with
+exercises, two submissions: the student copy as ``visionbook-student`` writes it (the stubs) and
+the same copy with the solution code in place of the stubs (``--solved``). It proves the issue's
+promises for the whole book: each student copy runs top to bottom without an exception, every
+stub check says "not attempted yet", every solution passes every check, and the grader scores
+them 0 and 100 %. The kernels use the cache that the book build filled (``VISIONBOOK_HOME`` as the
+build had it, when set), so zoo models are not trained again. It executes every chapter twice,
+two kernels at a time: perceptron, convolution and images_as_data took 63 s together on a shared
+2-core CPU, about 1.3 times their single run times, which puts the whole book at 10 to 13 minutes.
+
+The other tests grade a tiny synthetic chapter in seconds: a submission that loops forever (the
+time limit), one with a syntax error, one that raises, a wrong answer, a deleted check cell, an
+edited check and a file that is not a notebook, all scored in one run of the command line.
+
+Every test here starts Jupyter kernels, so the module is marked ``slow`` like the repository's
+other kernel tests: ``pytest -m "not slow"`` deselects it locally; CI runs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import nbformat
+import pytest
+
+from visionbook.bookbuild import chapters
+from visionbook.grade import exercise_checks, grade, main, prepare_submission
+from visionbook.student import strip_solutions
+
+pytestmark = pytest.mark.slow
+BUILD_HOME = os.environ.get("VISIONBOOK_HOME")  # read before the tests' own fixture replaces it
+
+
+def _has_exercises(path) -> bool:
+    return any("exercise-check" in c.get("metadata", {}).get("tags", []) for c in json.loads(path.read_text())["cells"])
+
+
+CHAPTERS = [nb for nb in chapters() if _has_exercises(nb)]
+
+
+def _errors(path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return [
+        f"cell {i}: {o.ename}: {o.evalue}"
+        for i, c in enumerate(nb.cells)
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_stubs_score_zero_and_solutions_full_marks(chapter, tmp_path, monkeypatch):
+    if BUILD_HOME:
+        monkeypatch.setenv("VISIONBOOK_HOME", BUILD_HOME)
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    for name, solved in (("stubs", False), ("solutions", True)):
+        copy, _ = strip_solutions(nbformat.read(chapter, as_version=4), solved=solved)
+        nbformat.write(copy, submissions / f"{name}.ipynb")
+    rows = grade(chapter, submissions, tmp_path / "out", timeout=600, jobs=2)
+    labels = list(exercise_checks(chapter))
+    assert [r.exercise for r in rows] == labels * 2  # sorted by student: solutions, then stubs
+    for r in rows:
+        if r.student == "stubs":
+            assert not r.passed and r.message.startswith("not attempted yet: define `"), r
+        else:
+            assert r.passed and r.message == "all checks pass", r
+    for name in ("stubs", "solutions"):
+        assert not _errors(tmp_path / "out" / "executed" / f"{name}.ipynb"), f"{chapter.stem}, {name}: a cell raised"
+
+
+# --- a tiny chapter and every kind of bad submission ---------------------------------------------
+
+EXERCISE = "```{exercise} Double it\n:label: ex-double\n\nWrite `double(x)`.\n```"
+SOLUTION = 'def double(x):\n    """Twice x."""\n    return 2 * x'
+CHECK = 'check_equal(double(21), 42, "double(21)")'
+
+
+def _chapter() -> nbformat.NotebookNode:
+    v4 = nbformat.v4
+    cells = [
+        v4.new_markdown_cell("# Tiny"),
+        v4.new_code_cell("from visionbook.checks import check_equal"),
+        v4.new_markdown_cell(EXERCISE),
+        v4.new_code_cell(SOLUTION, metadata={"tags": ["solution", "hide-cell"]}),
+        v4.new_code_cell(CHECK, metadata={"tags": ["exercise-check"]}),
+        v4.new_markdown_cell("```{exercise} Name it\n:label: ex-name\n\nName her.\n```"),
+        v4.new_code_cell('name = "Ada"', metadata={"tags": ["solution", "hide-cell"]}),
+        v4.new_code_cell('check_equal(name, "Ada", "name")', metadata={"tags": ["exercise-check"]}),
+    ]
+    return v4.new_notebook(cells=cells)
+
+
+def _role(cell) -> tuple[str, str]:
+    """("exercise-stub" or "exercise-check", label) for a generated cell, else ("", "")."""
+    label = cell.get("metadata", {}).get("visionbook", {}).get("exercise", "")
+    tags = [t for t in cell.get("metadata", {}).get("tags", []) if t.startswith("exercise-")]
+    return (tags[0], label) if label and tags else ("", "")
+
+
+def _answer(nb: nbformat.NotebookNode, label: str, source: str) -> nbformat.NotebookNode:
+    """The student's answer to one exercise, typed into its stub cell."""
+    (stub,) = [c for c in nb.cells if _role(c) == ("exercise-stub", label)]
+    stub.source = source
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One run of the command line over eight submissions of the tiny chapter."""
+    root = tmp_path_factory.mktemp("grader")
+    nbformat.write(_chapter(), root / "tiny.ipynb")
+    subs = root / "submissions"
+    (subs / "gina").mkdir(parents=True)
+    stub = lambda: strip_solutions(_chapter())[0]
+    right = lambda: _answer(_answer(stub(), "ex-double", SOLUTION), "ex-name", 'name = "Ada"')
+    deleted, edited, raising = right(), right(), right()
+    deleted.cells = [c for c in deleted.cells if _role(c) != ("exercise-check", "ex-name")]
+    (check,) = [c for c in edited.cells if _role(c) == ("exercise-check", "ex-name")]
+    check.source = "print('all checks pass')"  # an edited check counts for nothing: the chapter's check is put back
+    raising.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('an error early on')"))
+    submissions = {
+        "stubs": stub(),
+        "right": right(),
+        "wrong": _answer(stub(), "ex-double", "def double(x):\n    return x + 2"),
+        "syntax": _answer(right(), "ex-double", "def double(x)\n    return 2 * x"),
+        "hangs": _answer(right(), "ex-name", "while True:\n    pass"),
+        "deleted": deleted,
+        "edited": _answer(edited, "ex-name", 'name = "Grace"'),
+        "raising": raising,
+    }
+    for name, nb in submissions.items():
+        nbformat.write(nb, subs / f"{name}.ipynb")
+    nbformat.write(right(), subs / "gina" / "tiny.ipynb")  # a folder per student, the file named after the chapter
+    (subs / "broken.ipynb").write_text("{ this is not JSON")
+    main([str(root / "tiny.ipynb"), str(subs), "--out", str(root / "out"), "--timeout", "20", "--jobs", "2"])
+    with open(root / "out" / "grades.csv", newline="") as f:
+        rows = {(r["student"], r["exercise"]): r for r in csv.DictReader(f)}
+    return rows, root / "out"
+
+
+def _row(graded, student, exercise):
+    row = graded[0][student, exercise]
+    return row["passed"] == "True", row["message"]
+
+
+def test_stubs_score_zero_and_right_answers_full_marks(graded):
+    assert _row(graded, "stubs", "ex-double") == (False, "not attempted yet: define `double`, Twice x.")
+    todo = 'not attempted yet: define `name`, as the exercise "Name it" asks'
+    assert _row(graded, "stubs", "ex-name") == (False, todo)
+    assert _row(graded, "right", "ex-double") == _row(graded, "right", "ex-name") == (True, "all checks pass")
+    assert _row(graded, "gina", "ex-name") == (True, "all checks pass")
+
+
+def test_wrong_answers_say_what_was_expected_and_what_came(graded):
+    assert _row(graded, "wrong", "ex-double") == (False, "double(21): got 23, expected 42")
+    assert _row(graded, "edited", "ex-name") == (False, "name: got 'Grace', expected 'Ada'")
+
+
+def test_a_syntax_error_is_scored_and_the_rest_still_runs(graded):
+    passed, message = _row(graded, "syntax", "ex-double")
+    assert not passed and message.startswith("`double` not defined: run the cell that defines it")
+    assert _row(graded, "syntax", "ex-name") == (True, "all checks pass")
+
+
+def test_a_submission_that_hangs_is_stopped_at_the_time_limit(graded):
+    assert _row(graded, "hangs", "ex-double") == (True, "all checks pass")
+    assert _row(graded, "hangs", "ex-name") == (False, "the check did not run: the time limit of 20 s was reached")
+
+
+def test_errors_and_deleted_cells_are_scored_not_fatal(graded):
+    assert _row(graded, "raising", "ex-name") == (True, "all checks pass")
+    note = " (its check cell was missing from the submission and was run at the end)"
+    assert _row(graded, "deleted", "ex-name") == (True, "all checks pass" + note)
+    passed, message = _row(graded, "broken", "ex-double")
+    assert not passed and message.startswith("not a readable notebook: ")
+
+
+def test_the_summary_and_the_executed_notebooks_are_written(graded):
+    rows, out = graded
+    assert len(rows) == 10 * 2
+    with open(out / "summary.csv", newline="") as f:
+        summary = {r["exercise"]: r for r in csv.DictReader(f)}
+    assert summary["ex-double"] == {"exercise": "ex-double", "passed": "6", "submissions": "10", "share": "0.60"}
+    assert summary["ex-name"]["passed"] == "5"
+    assert (out / "executed" / "gina.ipynb").exists() and not _errors(out / "executed" / "right.ipynb")
+
+
+def test_bad_input_is_refused(tmp_path):
+    nbformat.write(_chapter(), tmp_path / "tiny.ipynb")
+    with pytest.raises(ValueError, match="expected a folder of submitted .ipynb notebooks"):
+        grade(tmp_path / "tiny.ipynb", tmp_path / "none", tmp_path / "out")
+    with pytest.raises(ValueError, match="expected the chapter's .ipynb notebook"):
+        exercise_checks(tmp_path / "missing.ipynb")
+    with pytest.raises(TypeError, match="expected a notebook"):
+        prepare_submission({"cells": []}, {})
