@@ -4,6 +4,8 @@ import pytest
 import torch
 from torch import nn
 from torchvision.models._utils import _make_divisible
+from torchvision.models.convnext import CNBlock
+from torchvision.models.convnext import LayerNorm2d as TorchvisionLayerNorm2d
 from torchvision.models.densenet import _DenseLayer, _Transition
 from torchvision.models.efficientnet import MBConv as TorchvisionMBConv
 from torchvision.models.efficientnet import MBConvConfig
@@ -12,14 +14,19 @@ from torchvision.ops import SqueezeExcitation
 
 from visionbook.blocks import (
     BasicBlock,
+    ConvNeXtBlock,
     DenseLayer,
+    LayerNorm2d,
     MBConv,
     SqueezeExcite,
+    _one_cycle,
     compound_scaling,
+    convnext_small,
     dense_block,
     densenet_small,
     depthwise_separable,
     efficientnet_small,
+    fit_for_seconds,
     fit_one_cycle,
     mobilenet_small,
     resnet_small,
@@ -248,6 +255,94 @@ def test_fit_one_cycle_learns_a_separable_problem():
     assert history["train_loss"][-1] < history["train_loss"][0]
 
 
+# --- ConvNeXt -------------------------------------------------------------------------------
+
+
+def test_layer_norm_2d_normalises_each_position_and_matches_torchvision():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 5, 5) * 3 + 1
+    ours, reference = LayerNorm2d(8), TorchvisionLayerNorm2d(8, eps=1e-6)
+    nn.init.normal_(reference.weight), nn.init.normal_(reference.bias)
+    ours.load_state_dict(reference.state_dict())
+    assert (ours(x) - reference(x)).abs().max() < 1e-5
+    unit = LayerNorm2d(8)(x)  # weight 1, bias 0: mean 0 and variance 1 over the channels of each pixel
+    assert unit.mean(dim=1).abs().max() < 1e-5 and (unit.var(dim=1, unbiased=False) - 1).abs().max() < 1e-3
+
+
+def test_convnext_block_parameters_by_hand():
+    c = 16
+    depthwise, norm, expand, project, gamma = 49 * c + c, 2 * c, c * 4 * c + 4 * c, 4 * c * c + c, c
+    assert count_parameters(ConvNeXtBlock(c)) == depthwise + norm + expand + project + gamma  # 2976 = 8 C^2 + 58 C
+    assert count_parameters(ConvNeXtBlock(c, layer_scale=0)) == depthwise + norm + expand + project
+    assert count_macs(ConvNeXtBlock(c), (c, 8, 8)) == 64 * (49 * c + 8 * c * c)  # per pixel: depthwise 49 C, two 1x1s 4 C^2
+
+
+@pytest.mark.parametrize("channels,layer_scale", [(16, 1e-6), (24, 0.5)])
+def test_convnext_block_matches_torchvision(channels, layer_scale):
+    torch.manual_seed(0)
+    reference, ours = CNBlock(channels, layer_scale, 0.0).eval(), ConvNeXtBlock(channels, layer_scale=layer_scale).eval()
+    with torch.no_grad():
+        reference.layer_scale.normal_()  # not the tiny initial value: the branch must count
+        reference.block[2].weight.normal_(), reference.block[2].bias.normal_()  # the LayerNorm too
+    assert count_parameters(ours) == count_parameters(reference)
+    # the same tensors in the same order; torchvision's 1x1 layers are nn.Linear, (out, in) instead of (out, in, 1, 1)
+    ours.load_state_dict({k: v.reshape(t.shape) for (k, t), v in zip(ours.state_dict().items(), reference.state_dict().values())})
+    x = torch.randn(2, channels, 8, 8)
+    with torch.no_grad():
+        assert (ours(x) - reference(x)).abs().max() < 1e-5
+        assert (ours(x) - x).abs().max() > 0.1  # the branch is not negligible in this test
+
+
+def test_convnext_block_starts_as_the_identity_and_stochastic_depth_matches_torchvision():
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 6, 6)
+    with torch.no_grad():
+        assert (ConvNeXtBlock(8)(x) - x).abs().max() < 1e-4  # layer scale 1e-6: the branch is almost silent
+    reference, ours = CNBlock(8, 0.5, 0.5), ConvNeXtBlock(8, layer_scale=0.5, stochastic_depth=0.5)
+    ours.load_state_dict({k: v.reshape(t.shape) for (k, t), v in zip(ours.state_dict().items(), reference.state_dict().values())})
+    torch.manual_seed(3)
+    expected = reference.train()(x)
+    torch.manual_seed(3)
+    assert torch.allclose(ours.train()(x), expected, atol=1e-5)  # the same samples dropped
+    assert torch.allclose(ours.eval()(x), reference.eval()(x), atol=1e-5)  # no dropping in evaluation
+
+
+def test_convnext_small_shapes_and_hand_counted_parameters():
+    model = convnext_small(10, 1, widths=(8, 16), depths=(1, 2))
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    block = lambda c: 8 * c * c + 58 * c
+    stem, down, head = (1 * 8 * 9 + 8) + 2 * 8, 2 * 8 + (8 * 16 * 4 + 16), 2 * 16 + 16 * 10 + 10
+    assert count_parameters(model) == stem + block(8) + down + 2 * block(16) + head
+    assert sum(isinstance(m, ConvNeXtBlock) for m in model) == 3
+
+
+# --- training for a time budget -------------------------------------------------------------
+
+
+def test_one_cycle_on_the_clock_has_onecyclelr_s_ends_and_peak():
+    assert _one_cycle(0.0, 5e-3) == pytest.approx((5e-3 / 25, 0.95))
+    assert _one_cycle(0.3, 5e-3) == pytest.approx((5e-3, 0.85))
+    assert _one_cycle(1.0, 5e-3) == pytest.approx((5e-3 / 25 / 1e4, 0.95))
+    lrs = [_one_cycle(f / 100, 1.0)[0] for f in range(101)]
+    assert lrs.index(max(lrs)) == 30 and all(a >= b for a, b in zip(lrs[30:], lrs[31:]))
+
+
+def test_fit_for_seconds_keeps_to_its_budget_and_learns():
+    torch.manual_seed(0)
+    X = torch.randn(256, 2)
+    y = (X[:, 0] > 0).long()
+    model, threads = nn.Linear(2, 2), torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny steps: a second thread only waits, and on a busy machine waits long
+    try:
+        run = fit_for_seconds(model, (X, y), seconds=0.3, max_lr=0.1, device=torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    assert 0.3 <= run["seconds"] < 0.8 and run["steps"] == len(run["train_loss"]) > 10
+    assert run["epochs"] == pytest.approx(run["steps"] * 64 / 256)  # 256 is a multiple of the batch
+    with torch.no_grad():
+        assert (model(X).argmax(1) == y).float().mean() > 0.95
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -277,6 +372,16 @@ def test_fit_one_cycle_learns_a_separable_problem():
             lambda: fit_one_cycle(nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), epochs=0),
             "epochs and max_lr > 0, got 0",
         ),
+        (lambda: LayerNorm2d(0), "channels=0"),
+        (lambda: LayerNorm2d(4, eps=0.0), "eps > 0, got 0.0"),
+        (lambda: LayerNorm2d(4)(torch.zeros(1, 3, 2, 2)), r"expected a tensor \(B, 4, H, W\), got \(1, 3, 2, 2\)"),
+        (lambda: ConvNeXtBlock(8, kernel_size=4), "odd positive kernel_size, got 4"),
+        (lambda: ConvNeXtBlock(8, layer_scale=-1.0), "layer_scale >= 0, got -1.0"),
+        (lambda: ConvNeXtBlock(8, stochastic_depth=1.0), r"stochastic_depth in \[0, 1\), got 1.0"),
+        (lambda: convnext_small(widths=(8, 16), depths=(1,)), "one depth per width, got 1 depths for 2 widths"),
+        (lambda: convnext_small(depths=(1, 0, 1)), r"depths\[1\]=0"),
+        (lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), 0), "seconds > 0"),
+        (lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0).long()), 1), "at least one training"),
     ],
 )
 def test_errors_name_what_was_expected_and_what_came(call, message):

@@ -176,6 +176,16 @@ def test_mbconv_reads_expansion_depthwise_se_and_projection():
     assert "add" not in strided and "24×8×8" in strided and not any("SqueezeExcite" in t for t in strided)
 
 
+def test_convnext_block_reads_depthwise_layernorm_gelu_and_layer_scale():
+    fig = block_diagram(blocks.ConvNeXtBlock(16), (16, 8, 8))
+    texts = _texts(fig)
+    assert texts[2:7:2] == ["Conv2d\n16→16, 7×7\ndepthwise\n+ LN", "Conv2d\n16→64, 1×1\n+ GELU", "Conv2d\n64→16, 1×1"]
+    assert "× γ (layer scale)\nthen add" in texts and "identity" in texts and "64×8×8" in texts
+    _check_layout(fig)
+    plain = _texts(block_diagram(blocks.ConvNeXtBlock(16, layer_scale=0), (16, 8, 8)))
+    assert "add" in plain and not any("γ" in t for t in plain)
+
+
 def test_dense_layer_and_block_show_the_concatenation_growing():
     texts = _texts(block_diagram(blocks.DenseLayer(16, 8), (16, 8, 8)))
     assert "concat" in texts and "copy" in texts and "24×8×8" in texts and "8×8×8" in texts

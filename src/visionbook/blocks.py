@@ -1,21 +1,23 @@
 """Building blocks of modern CNNs and small networks made of them.
 
 VGG blocks, residual basic blocks (and their plain counterparts), dense layers, depthwise-
-separable convolutions, inverted residuals (MBConv) with squeeze-and-excitation, and
-EfficientNet's compound scaling. The small builders at the end make networks for 32x32
-inputs that train in seconds on a CPU. Introduced in the chapter "Modern architectures".
+separable convolutions, inverted residuals (MBConv) with squeeze-and-excitation,
+EfficientNet's compound scaling and ConvNeXt's block. The small builders at the end make
+networks for 32x32 inputs that train in seconds on a CPU, and :func:`fit_for_seconds` trains
+one for a fixed wall-clock budget. Introduced in the chapter "Modern architectures".
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook.checks import _expect_int, _expect_number
+from visionbook.checks import _expect_int, _expect_module, _expect_number
 
 
 def _check_channels(**channels: int) -> None:
@@ -351,6 +353,99 @@ class MBConv(nn.Module):
         return out + x if self.residual else out
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels at each position of a ``(B, C, H, W)`` tensor, as in ConvNeXt.
+
+    Each pixel's ``C`` values are normalised to mean 0 and variance 1, then scaled and shifted
+    per channel: no statistics over the batch or the image, so training and evaluation agree.
+    Equal to ``nn.LayerNorm(C)`` applied to the channels-last tensor (torchvision's ``LayerNorm2d``).
+
+    Args:
+        channels (int): C.
+        eps (float): added to the variance. Default 1e-6 (ConvNeXt's).
+
+    Returns:
+        nn.Module: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    >>> LayerNorm2d(4)(torch.randn(2, 4, 3, 3)).mean(dim=1).abs().max() < 1e-5
+    tensor(True)
+
+    Introduced in the chapter "Modern architectures".
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        _check_channels(channels=channels)
+        if _expect_number(eps, "eps") <= 0:
+            raise ValueError(f"expected eps > 0, got {eps!r}")
+        super().__init__(channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.normalized_shape[0]:
+            raise ValueError(f"expected a tensor (B, {self.normalized_shape[0]}, H, W), got {tuple(x.shape)}")
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)  # back to (B, C, H, W)
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt's block: depthwise 7x7, LayerNorm, 1x1 expansion x4 with GELU, 1x1 projection, layer scale.
+
+    ``out = x + gamma * F(x)`` with ``F = DWConv7x7-LN-Conv1x1(4C)-GELU-Conv1x1(C)``: one
+    normalisation and one activation per block, an inverted bottleneck whose wide layer is a
+    cheap 1x1, and a learned per-channel ``gamma`` (layer scale) that starts tiny, so that every
+    block starts close to the identity. Departs from torchvision's ``CNBlock`` only in form:
+    the two 1x1 layers are ``nn.Conv2d`` on ``(B, C, H, W)`` where torchvision permutes to
+    channels-last and uses ``nn.Linear`` (the same arithmetic); stochastic depth is available
+    and off by default.
+
+    Args:
+        channels (int): C, in and out.
+        expansion (int): width of the hidden layer as a multiple of C. Default 4.
+        kernel_size (int): odd size of the depthwise kernel. Default 7.
+        layer_scale (float): initial value of every ``gamma``; 0 for no layer scale. Default 1e-6.
+        stochastic_depth (float): probability in [0, 1) of skipping the residual branch of a
+            sample in training (torchvision's "row" mode). Default 0.0.
+
+    Returns:
+        nn.Module: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    >>> ConvNeXtBlock(16)(torch.zeros(2, 16, 8, 8)).shape
+    torch.Size([2, 16, 8, 8])
+
+    Introduced in the chapter "Modern architectures".
+    """
+
+    def __init__(
+        self, channels: int, expansion: int = 4, kernel_size: int = 7, layer_scale: float = 1e-6, stochastic_depth: float = 0.0
+    ):
+        super().__init__()
+        _check_channels(channels=channels, expansion=expansion)
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"expected an odd positive kernel_size, got {kernel_size!r}")
+        _expect_number(layer_scale, "layer_scale", low=0)
+        if not 0 <= _expect_number(stochastic_depth, "stochastic_depth") < 1:
+            raise ValueError(f"expected stochastic_depth in [0, 1), got {stochastic_depth!r}")
+        hidden = expansion * channels
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels),  # depthwise
+            LayerNorm2d(channels),
+            nn.Conv2d(channels, hidden, 1),  # inverted bottleneck: expand
+            nn.GELU(),
+            nn.Conv2d(hidden, channels, 1),  # project back
+        )
+        self.gamma = nn.Parameter(torch.full((channels, 1, 1), float(layer_scale))) if layer_scale > 0 else None
+        self.stochastic_depth, self.residual = stochastic_depth, True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)  # (B, C, H, W)
+        if self.gamma is not None:
+            out = self.gamma * out  # layer scale: one learned factor per channel
+        if self.stochastic_depth > 0:
+            from torchvision.ops import stochastic_depth
+
+            out = stochastic_depth(out, self.stochastic_depth, "row", self.training)
+        return x + out
+
+
 def compound_scaling(phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15) -> tuple[float, float, float]:
     """EfficientNet's compound scaling: depth, width and resolution multipliers for coefficient phi.
 
@@ -610,6 +705,52 @@ def efficientnet_small(
     return nn.Sequential(*modules, *_head(c, num_classes))
 
 
+def convnext_small(
+    num_classes: int = 5,
+    in_channels: int = 3,
+    widths: Sequence[int] = (16, 32, 64),
+    depths: Sequence[int] = (1, 1, 1),
+    stem_stride: int = 2,
+) -> nn.Sequential:
+    """ConvNeXt in miniature: a stem, then stages of ConvNeXt blocks joined by LayerNorm and a 2x2 stride-2 conv.
+
+    Stage ``i`` has ``depths[i]`` blocks of ``widths[i]`` channels; between stages ConvNeXt's
+    downsampling layer (``LayerNorm2d``, then a 2x2 convolution with stride 2) halves H and W
+    and changes the width; the head is global average pooling, LayerNorm and a linear layer.
+    Departs from ConvNeXt by its stem: a 3x3 convolution with stride ``stem_stride`` (then
+    LayerNorm), like this module's other small networks, instead of a 4x4 "patchify" convolution
+    with stride 4, which would leave a 28x28 digit only 7x7 positions.
+
+    Args:
+        num_classes (int): outputs. Default 5.
+        in_channels (int): image channels. Default 3.
+        widths (sequence of int): channels of each stage. Default (16, 32, 64).
+        depths (sequence of int): blocks in each stage, one per width. Default (1, 1, 1).
+        stem_stride (int): stride of the stem convolution, 1 or 2. Default 2.
+
+    Returns:
+        nn.Sequential: ``(B, in_channels, H, W) -> (B, num_classes)``.
+
+    >>> convnext_small()(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 5])
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_channels(num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths"))
+    _check_channels(**_check_widths(depths, "depths"))
+    if len(widths) != len(depths):
+        raise ValueError(f"expected one depth per width, got {len(depths)} depths for {len(widths)} widths")
+    _check_stride(stem_stride)
+    modules: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, stride=stem_stride, padding=1), LayerNorm2d(widths[0])]
+    for i, (width, depth) in enumerate(zip(widths, depths)):
+        if i > 0:  # ConvNeXt's separate downsampling layer
+            modules += [LayerNorm2d(widths[i - 1]), nn.Conv2d(widths[i - 1], width, 2, stride=2)]
+        modules += [ConvNeXtBlock(width) for _ in range(depth)]
+    return nn.Sequential(
+        *modules, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LayerNorm(widths[-1]), nn.Linear(widths[-1], num_classes)
+    )
+
+
 def fit_one_cycle(
     model: nn.Module, data, epochs: int, max_lr: float = 5e-3, batch_size: int = 64, seed: int = 0, verbose: bool = False
 ) -> dict:
@@ -646,3 +787,94 @@ def fit_one_cycle(
     return fit(
         model, data, epochs=epochs, optimizer=optimizer, scheduler=scheduler, batch_size=batch_size, seed=seed, verbose=verbose
     )
+
+
+def _one_cycle(fraction: float, max_lr: float) -> tuple[float, float]:
+    """Learning rate and Adam's beta1 of ``OneCycleLR``'s default curve, ``fraction`` of the way through.
+
+    Warm-up for the first 30%: the rate rises from ``max_lr / 25`` to ``max_lr`` while beta1
+    falls from 0.95 to 0.85; then both anneal back, the rate to ``max_lr / 25 / 1e4``, on cosines.
+    """
+    cos = lambda start, end, p: end + (start - end) * (1 + math.cos(math.pi * p)) / 2
+    low, final = max_lr / 25, max_lr / 25 / 1e4
+    if fraction < 0.3:
+        return cos(low, max_lr, fraction / 0.3), cos(0.95, 0.85, fraction / 0.3)
+    p = min(1.0, (fraction - 0.3) / 0.7)
+    return cos(max_lr, final, p), cos(0.85, 0.95, p)
+
+
+def _check_timed_fit(model: nn.Module, data, seconds: float, max_lr: float, seed: int) -> None:
+    from visionbook.train import _as_tensors
+
+    _expect_module(model)
+    if not isinstance(data, tuple):
+        raise TypeError(f"expected data as a tuple (X, y) of tensors, got {type(data).__name__}")
+    if len(_as_tensors(data)[0]) == 0:
+        raise ValueError("expected at least one training example, got an empty data set")
+    if _expect_number(seconds, "seconds") <= 0 or _expect_number(max_lr, "max_lr") <= 0:
+        raise ValueError(f"expected seconds > 0 and max_lr > 0, got {seconds!r} and {max_lr!r}")
+    _expect_int(seed, "seed", minimum=0)
+
+
+def fit_for_seconds(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    seconds: float,
+    max_lr: float = 5e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: torch.device | None = None,
+) -> dict:
+    """Train for a fixed wall-clock budget with Adam and a one-cycle schedule that runs on the clock.
+
+    :func:`fit_one_cycle`'s recipe, with time in place of a step count: before each step the
+    learning rate (and Adam's beta1) is set to ``OneCycleLR``'s value at the fraction of the
+    budget spent so far, and the loop stops at the first step that would start after
+    ``seconds``. Every network thus warms up and anneals within the same time, and a faster one
+    simply takes more steps. ``time.perf_counter`` starts before the first batch and counts all
+    the loop does (slicing and moving batches, forward, backward, step); ``loss.item()`` waits for
+    each step to finish, so on a GPU the clock counts work done rather than work queued. The
+    number of steps depends on the machine and on what else runs on it.
+
+    Args:
+        model (nn.Module): the classifier; moved to ``device``.
+        data (tuple): training examples ``(X, y)``, shuffled anew at every pass.
+        seconds (float): the budget, positive.
+        max_lr (float): peak learning rate. Default 5e-3.
+        batch_size (int): examples per step. Default 64.
+        seed (int): seed of the shuffling (plus ``config.seed_offset()``). Default 0.
+        device (torch.device | None): where to train. Default ``config.device()``.
+
+    Returns:
+        dict: ``steps`` (int), ``epochs`` (float, passes over the data), ``seconds`` (measured)
+        and ``train_loss`` (list, one value per step).
+
+    >>> run = fit_for_seconds(nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), seconds=0.05)
+    >>> run["steps"] > 0
+    True
+
+    Introduced in the chapter "Modern architectures".
+    """
+    from visionbook import config
+    from visionbook.train import batches
+
+    _check_timed_fit(model, data, seconds, max_lr, seed)
+    device = device or config.device()
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=max_lr / 25)
+    generator = torch.Generator().manual_seed(seed + config.seed_offset())  # the order of the batches
+    losses, seen, start = [], 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for X, y in batches(data, batch_size, shuffle=True, generator=generator):
+            if (elapsed := time.perf_counter() - start) >= seconds:
+                break
+            lr, beta1 = _one_cycle(elapsed / seconds, max_lr)
+            for group in optimizer.param_groups:
+                group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(X.to(device)), y.to(device))
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())  # waits for the step to finish (on a GPU too)
+            seen += len(y)
+    return {"steps": len(losses), "epochs": seen / len(data[0]), "seconds": elapsed, "train_loss": losses}

@@ -31,7 +31,7 @@ COLOURS = {"io": "#ffffff", "conv": "#a6cee3", "pool": "#b2df8a", "norm": "#fdd9
 KIND_NAMES = {"conv": "convolution", "pool": "pooling", "norm": "normalisation, activation", "linear": "linear",
               "shape": "reshape", "attention": "attention", "block": "block"}  # fmt: skip
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-_SHORT = {"BatchNorm1d": "BN", "BatchNorm2d": "BN", "LayerNorm": "LN"}
+_SHORT = {"BatchNorm1d": "BN", "BatchNorm2d": "BN", "LayerNorm": "LN", "LayerNorm2d": "LN"}
 _PALETTE = ("#fbb4ae", "#b3cde3", "#ccebc5", "#decbe4", "#fed9a6", "#ffffcc", "#e5d8bd", "#fddaec")
 
 
@@ -194,6 +194,8 @@ def _kind(m: nn.Module) -> str:
         return "attention"
     if isinstance(m, nn.Flatten | nn.Unflatten | nn.Identity):
         return "shape"
+    if isinstance(m, nn.LayerNorm):  # subclasses too, such as blocks.LayerNorm2d
+        return "norm"
     if type(m).__module__.rsplit(".", 1)[-1] in ("activation", "batchnorm", "normalization", "dropout"):
         return "norm"
     return "block"
@@ -378,11 +380,12 @@ def gan_diagram(generator: nn.Module, discriminator: nn.Module, z_dim: int, titl
 
 
 def block_diagram(module: nn.Module, input_shape: tuple[int, ...], title: str | None = None) -> Figure:
-    """A residual, dense or MBConv block with the layers of its ``body`` and its shortcut.
+    """A residual, dense, MBConv or ConvNeXt block with the layers of its ``body`` and its shortcut.
 
-    Reads :class:`~visionbook.blocks.BasicBlock`, :class:`~visionbook.blocks.MBConv` and
-    :class:`~visionbook.blocks.DenseLayer` (anything with a ``body``), drawing the skip when the
-    block adds (``residual``) or concatenates (a dense layer) its input. A
+    Reads :class:`~visionbook.blocks.BasicBlock`, :class:`~visionbook.blocks.MBConv`,
+    :class:`~visionbook.blocks.ConvNeXtBlock` and :class:`~visionbook.blocks.DenseLayer` (anything
+    with a ``body``), drawing the skip when the block adds (``residual``) or concatenates (a dense
+    layer) its input; a block's layer scale (a ``gamma``) is written into the join. A
     :func:`~visionbook.blocks.dense_block` is drawn as its layers with the growing stack of
     channels, each layer's new channels in that layer's colour.
 
@@ -405,7 +408,8 @@ def block_diagram(module: nn.Module, input_shape: tuple[int, ...], title: str | 
         return _dense_diagram(module, input_shape, title)
     if not isinstance(getattr(module, "body", None), nn.Sequential):
         raise TypeError(
-            f"expected a block with a .body (BasicBlock, DenseLayer, MBConv) or a dense block, got {type(module).__name__}"
+            f"expected a block with a .body (BasicBlock, DenseLayer, MBConv, ConvNeXtBlock) or a dense block, "
+            f"got {type(module).__name__}"
         )
     named = [(f"body.{n}", m) for n, m in module.body.named_children()] + [("block", module)]
     shortcut = getattr(module, "shortcut", nn.Identity())
@@ -413,7 +417,8 @@ def block_diagram(module: nn.Module, input_shape: tuple[int, ...], title: str | 
     nodes = _layer_nodes(x, calls[:-1])
     concat = isinstance(module, DenseLayer)
     if concat or getattr(module, "residual", False):
-        join = "concat" if concat else "add" + ("\n+ ReLU" if isinstance(module, BasicBlock) else "")
+        scale = "× γ (layer scale)\nthen " if getattr(module, "gamma", None) is not None else ""
+        join = "concat" if concat else scale + "add" + ("\n+ ReLU" if isinstance(module, BasicBlock) else "")
         nodes.append({"text": join, "colour": COLOURS["io"], "note": _shape(calls[-1][3]), "kind": "io"})
         label = "copy" if concat else "identity"
         if not isinstance(shortcut, nn.Identity):
