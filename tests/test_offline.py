@@ -127,6 +127,7 @@ def test_the_unit_suite_never_tries_the_network(tmp_path):
         "VISIONBOOK_PROGRESS": "0",
     }
     env.pop("VISIONBOOK_FULL", None)
+    env.pop("VISIONBOOK_TEST_INSTALL", None)  # the Colab-install test needs the package index by design
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "-m", "not slow", "-x"]
     command += ["--ignore", str(ROOT / "tests" / "test_offline.py"), "src", "tests"]
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)

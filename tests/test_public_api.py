@@ -362,6 +362,14 @@ def _cases() -> dict[str, Callable[[], Case]]:
         "blocks.densenet_small": lambda: case(dict(layers=(1, 1, 1)), num_classes=[S], layers=[4]),
         "blocks.mobilenet_small": lambda: case(dict(), num_classes=[S], widths=[32]),
         "blocks.efficientnet_small": lambda: case(dict(), num_classes=[S], width_mult=[S]),
+        "blocks.LayerNorm2d": lambda: case(dict(channels=4), channels=[S], eps=[S, 0.0]),
+        "blocks.ConvNeXtBlock": lambda: case(
+            dict(channels=8), channels=[S], kernel_size=[S, 4], layer_scale=[S], stochastic_depth=[S, 1.0]
+        ),
+        "blocks.convnext_small": lambda: case(dict(), num_classes=[S], widths=[16], depths=[S, (1, 1)]),
+        "blocks.fit_for_seconds": lambda: case(
+            dict(model=nn.Linear(2, 2), data=_data(), seconds=0.02), model=[S], data=[S, _mismatched()], seconds=[S, 0]
+        ),
         "blocks.fit_one_cycle": lambda: case(
             dict(model=nn.Linear(2, 2), data=_data(), epochs=1), data=[S, _mismatched()], epochs=[S]
         ),
