@@ -487,6 +487,80 @@ def _cases() -> dict[str, Callable[[], Case]]:
         ),
         # config
         "config.seed_everything": lambda: case(dict(seed=0), seed=[S], deterministic=[S]),
+        # contrastive
+        "contrastive.contrastive_logits": lambda: case(
+            dict(z1=r(3, 2), z2=r(3, 2)), z1=[L, r(3)], z2=[L, r(2, 2)], temperature=[S, 0]
+        ),
+        "contrastive.nt_xent": lambda: case(dict(z1=r(3, 2), z2=r(3, 2)), z1=[L, r(3)], z2=[L, r(2, 2)], temperature=[S, 0]),
+        "contrastive.positive_pair_loss": lambda: case(
+            dict(z1=r(3, 2), z2=r(3, 2)), z1=[L, r(3)], z2=[L, r(2, 2)], temperature=[S, -1.0]
+        ),
+        "contrastive.simclr_augment": lambda: case(
+            dict(X=r(2, 1, 8, 8)),
+            X=[L, r(8, 8), r(2, 2, 8, 8)],
+            crop_scale=[S, (0.8, 0.5)],
+            degrees=[S],
+            jitter=[S, 1.5],
+            erase=[2],
+        ),
+        "contrastive.two_views": lambda: case(dict(X=r(2, 1, 8, 8)), X=[L, r(8, 8)]),
+        "contrastive.projection_head": lambda: case(dict(in_features=4), in_features=[S, 0], hidden=[S], out_features=[S]),
+        "contrastive.simclr_pretrain": lambda: case(
+            dict(model=linear_net(4, 2), X=r(4, 1, 2, 2), steps=1, batch_size=2, augment=lambda X: (X, X + 0.1)),
+            model=[S],
+            X=[L, r(4, 4)],
+            steps=[S, 0],
+            batch_size=[1],
+            lr=[S],
+            every=[S],
+        ),
+        "contrastive.knn_accuracy": lambda: case(
+            dict(train_features=r(4, 2), train_labels=lab(0, 1, 0, 1), test_features=r(2, 2), test_labels=lab(0, 1), k=2),
+            train_features=[L, r(4)],
+            train_labels=[L, lab(0, 1)],
+            test_features=[L, r(2, 3)],
+            test_labels=[L, lab(0)],
+            k=[S, 5],
+        ),
+        "contrastive.embedding_std": lambda: case(dict(Z=r(3, 2)), Z=[L, r(3), r(1, 2)]),
+        "contrastive.effective_rank": lambda: case(dict(Z=r(3, 2)), Z=[L, r(3), r(1, 2)]),
+        "contrastive.caption": lambda: case(dict(colour="red", shape="circle"), colour=[1, "purple"], shape=["blob"]),
+        "contrastive.captioned_shapes": lambda: case(
+            dict(n=2, pairs=[("red", "circle")], size=16),
+            n=[S, 0],
+            pairs=[S, [("red",)], [("purple", "circle")]],
+            size=[S, 8],
+            seed=[S],
+        ),
+        "contrastive.BagOfWords": lambda: case(
+            dict(vocabulary=["a", "red"]), vocabulary=[S, ["a", "a"], [1]], dim=[S], out_features=[S]
+        ),
+        "contrastive.BagOfWords.forward": lambda: case(
+            dict(captions=["a red"]), call=x("contrastive", "BagOfWords")(["a", "red"]), captions=[S, ["a blue"], [1]]
+        ),
+        "contrastive.clip_loss": lambda: case(
+            dict(image_embeddings=r(3, 2), text_embeddings=r(3, 2)),
+            image_embeddings=[L, r(3)],
+            text_embeddings=[L, r(2, 2)],
+            temperature=[S],
+        ),
+        "contrastive.clip_pretrain": lambda: case(
+            dict(
+                image_encoder=nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4)),
+                text_encoder=x("contrastive", "BagOfWords")(["a", "red", "circle"], 4, 4),
+                data=x("contrastive", "captioned_shapes")(2, [("red", "circle")], size=16),
+                steps=1,
+            ),
+            image_encoder=[S],
+            text_encoder=[S],
+            data=[S],
+            steps=[S, 0],
+            lr=[S],
+            seed=[S],
+        ),
+        "contrastive.zero_shot_predict": lambda: case(
+            dict(image_embeddings=r(3, 2), class_embeddings=r(4, 2)), image_embeddings=[L, r(3)], class_embeddings=[L, r(4, 3)]
+        ),
         # conv
         "conv.conv_output_size": lambda: case(dict(size=28, kernel_size=5), size=[S], kernel_size=[S], padding=[S]),
         "conv.zero_pad": lambda: case(dict(x=r(1, 2), padding=1), x=[L, r(3)], padding=[S], value=[S]),
@@ -1034,6 +1108,7 @@ RECORDS = {
     "perceptron.PerceptronRun": "named tuple returned by train_perceptron()",
     "shapes.ShapesData": "named tuple returned by make_shapes()",
     "shapes.ShapeScenes": "named tuple returned by make_scenes()",
+    "contrastive.CaptionedShapes": "named tuple returned by captioned_shapes()",
     "zoo.Recipe": "frozen dataclass; register() checks it",
     "grade.Grade": "named tuple returned by grade()",
 }
