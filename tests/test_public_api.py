@@ -199,6 +199,14 @@ def _mismatched() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(8, 2), lab(0, 1, 0)
 
 
+def _schedule():
+    return _lazy("diffusion", "noise_schedule")(50)
+
+
+def _unet() -> nn.Module:
+    return _lazy("diffusion", "UNet")((8, 8), 8).eval()
+
+
 def _lazy(module: str, name: str) -> Callable:
     """The public object ``visionbook.<module>.<name>``, looked up when the case is built."""
     return getattr(importlib.import_module(f"visionbook.{module}"), name)
@@ -626,6 +634,103 @@ def _cases() -> dict[str, Callable[[], Case]]:
         "diagrams.neuron_diagram": lambda: case(dict(n_inputs=2), n_inputs=[S], activation=[1]),
         "diagrams.mlp_diagram": lambda: case(dict(model=(2, 3, 1)), model=[S, (2,)], max_nodes=[S]),
         "diagrams.vit_diagram": lambda: case(dict(model=x("attention", "ViT")(28, 7, dim=16, depth=1, heads=2)), model=[S]),
+        # diffusion
+        "diffusion.noise_schedule": lambda: case(dict(T=50), T=[S, 1], beta_1=[S, 0.5], beta_T=[2.0]),
+        "diffusion.q_sample": lambda: case(
+            dict(x0=r(2, 1, 4, 4), t=lab(1, 3), schedule=_schedule()),
+            x0=[L, r(4, 4)],
+            t=[L, lab(1), lab(1, 99)],
+            schedule=[S],
+            noise=[L, r(2, 1, 4, 3)],
+        ),
+        "diffusion.x0_from_eps": lambda: case(
+            dict(x_t=r(2, 1, 4, 4), eps=r(2, 1, 4, 4), t=lab(1, 3), schedule=_schedule()),
+            x_t=[L, r(4, 4)],
+            eps=[L, r(2, 1, 4, 3)],
+            t=[S, lab(1)],
+            schedule=[S],
+        ),
+        "diffusion.eps_from_x0": lambda: case(
+            dict(x_t=r(2, 1, 4, 4), x0=r(2, 1, 4, 4), t=3, schedule=_schedule()),
+            x_t=[L, r(4, 4)],
+            x0=[L, r(2, 1, 4, 3)],
+            t=[S, 0, lab(0, 1)],
+            schedule=[S],
+        ),
+        "diffusion.posterior": lambda: case(
+            dict(x0=r(2, 1, 4, 4), x_t=r(2, 1, 4, 4), t=3, schedule=_schedule()),
+            x0=[L, r(2, 1, 4, 3)],
+            x_t=[L, r(4, 4)],
+            t=[S, 0],
+            schedule=[S],
+        ),
+        "diffusion.denoising_loss": lambda: case(
+            dict(model=_unet(), x0=r(2, 1, 28, 28), schedule=_schedule(), y=lab(1, 2)),
+            model=[S],
+            x0=[L, r(2, 28, 28)],
+            y=[L, lab(1)],
+            p_uncond=[S, 2.0],
+            t=[L, lab(0, 1)],
+        ),
+        "diffusion.timestep_embedding": lambda: case(dict(t=lab(1, 2), dim=4), t=[L, torch.zeros(2, 2).long()], dim=[S, 3]),
+        "diffusion.ResBlock": lambda: case(dict(c_in=4, c_out=8, emb_dim=6), c_in=[S], c_out=[0], emb_dim=[S]),
+        "diffusion.ResBlock.forward": lambda: case(
+            dict(x=r(2, 4, 5, 5), emb=r(2, 6)), call=x("diffusion", "ResBlock")(4, 8, 6), x=[L, r(2, 3, 5, 5)], emb=[L, r(2, 5)]
+        ),
+        "diffusion.UNet": lambda: case(dict(channels=(8, 8), emb_dim=8), channels=[S, (8,)], emb_dim=[S, 7], predicts=[1, "v"]),
+        "diffusion.UNet.forward": lambda: case(
+            dict(x=r(2, 1, 28, 28), t=lab(1, 2)),
+            call=_unet(),
+            x=[L, r(2, 1, 14, 14)],
+            t=[L, lab(1)],
+            y=[L, lab(1, 11)],
+        ),
+        "diffusion.predict_noise": lambda: case(
+            dict(model=_unet(), x_t=r(2, 1, 28, 28), t=3, schedule=_schedule(), y=lab(1, 2), guidance=2.0),
+            model=[S],
+            x_t=[L, r(2, 28, 28)],
+            t=[S, 0],
+            schedule=[S],
+            y=[L, lab(1)],
+            guidance=[S, -1.0],
+        ),
+        "diffusion.ddpm_step": lambda: case(
+            dict(x_t=r(2, 1, 4, 4), eps=r(2, 1, 4, 4), t=3, schedule=_schedule()),
+            x_t=[L, r(4, 4)],
+            eps=[L, r(2, 1, 4, 3)],
+            t=[S, 0],
+            schedule=[S],
+            noise=[L, r(1, 1, 4, 4)],
+            clip=[S],
+        ),
+        "diffusion.ddim_step": lambda: case(
+            dict(x_t=r(2, 1, 4, 4), eps=r(2, 1, 4, 4), t=3, s=1, schedule=_schedule()),
+            x_t=[L, r(4, 4)],
+            eps=[L, r(2, 1, 4, 3)],
+            t=[S],
+            s=[S, 3],
+            schedule=[S],
+            eta=[S, 2.0],
+            noise=[L, r(1, 1, 4, 4)],
+        ),
+        "diffusion.ddim_times": lambda: case(dict(T=10, steps=5), T=[S], steps=[S, 11]),
+        "diffusion.ddpm_sample": lambda: case(
+            dict(model=_unet(), x_T=r(2, 1, 28, 28), schedule=_schedule()),
+            model=[S],
+            x_T=[L, r(2, 28, 28)],
+            schedule=[S],
+            y=[L, lab(1)],
+            generator=[S],
+        ),
+        "diffusion.ddim_sample": lambda: case(
+            dict(model=_unet(), x_T=r(2, 1, 28, 28), schedule=_schedule(), steps=2),
+            model=[S],
+            x_T=[L, r(2, 28, 28)],
+            steps=[S, 0],
+            y=[L, lab(1)],
+            eta=[S],
+        ),
+        "diffusion.to_pixels": lambda: case(dict(x=r(3)), x=[L, S]),
         # detect
         "detect.gaussian_sigma": lambda: case(dict(wh=torch.tensor([[24.0, 24.0]]), stride=4), wh=[L, r(2), r(2, 3)], stride=[S]),
         "detect.encode": lambda: case(
@@ -1075,6 +1180,7 @@ ANY_SHAPE = {
     "checks.check_equal": "compares any two Python objects with ==; only `name` must be a string",
     "generative.d_loss": "mean of an elementwise loss over logits of any shape",
     "generative.g_loss": "mean of an elementwise loss over logits of any shape",
+    "diffusion.to_pixels": "elementwise: images of any shape are mapped from [-1, 1] to [0, 1]",
 }
 
 # Callables that take no arguments: nothing can be passed wrongly.
@@ -1104,6 +1210,7 @@ RECORDS = {
     "cam.Recording": "dataclass filled by record()",
     "cam.TopCams": "named tuple returned by top_k_grad_cams()",
     "data.Splits": "named tuple returned by the loaders",
+    "diffusion.Schedule": "named tuple returned by noise_schedule()",
     "imagenet.Photo": "named tuple of the constant PHOTOS",
     "perceptron.PerceptronRun": "named tuple returned by train_perceptron()",
     "shapes.ShapesData": "named tuple returned by make_shapes()",
