@@ -54,6 +54,8 @@ SPELLINGS = {
     "cross-entropy": ("cross-entropy", "cross-entropies"),
     "cross-validation": ("cross-validation", "cross-validated"),
     "data augmentation": ("data augmentation", "augmentation", "augmentations"),
+    "DDIM": ("DDIM", "denoising diffusion implicit models"),
+    "DDPM": ("DDPM", "denoising diffusion probabilistic models"),
     "depthwise convolution": (
         "depthwise convolution",
         "depthwise convolutions",
@@ -68,6 +70,7 @@ SPELLINGS = {
     "hyper-parameter": ("hyper-parameter", "hyper-parameters", "hyperparameter", "hyperparameters"),
     "IoU": ("IoU", "intersection over union"),
     "Jensen-Shannon divergence": ("Jensen-Shannon divergence", "JSD"),
+    "k-nearest-neighbour classifier": ("k-nearest-neighbour classifier", "k-nearest-neighbour classifiers", "kNN"),
     "layer normalisation": ("layer normalisation", "layer norm"),
     "learning-rate schedule": ("learning-rate schedule", "learning-rate schedules", "schedule", "schedules"),
     "linearly separable": ("linearly separable", "linear separability"),
@@ -81,6 +84,7 @@ SPELLINGS = {
     "query, key, value": ("query", "queries"),
     "regularisation": ("regularisation", "regularise", "regularises", "regularising", "regulariser", "regularisers"),
     "saliency map": ("saliency",),
+    "self-supervised learning": ("self-supervised learning", "self-supervised", "self-supervision"),
     "SGD": ("SGD", "stochastic gradient descent"),
     "standardisation": ("standardisation", "standardise", "standardised", "standardises", "standardising"),
     "stride": ("stride", "strides", "strided"),
@@ -89,6 +93,7 @@ SPELLINGS = {
     "VAE": ("VAE", "VAEs", "variational autoencoder", "variational autoencoders"),
     "vision transformer": ("vision transformer", "vision transformers", "ViT", "ViTs"),
     "Xavier initialisation": ("Xavier", "Glorot"),
+    "zero-shot classification": ("zero-shot classification", "zero-shot"),
 }
 
 TARGET = re.compile(r"^\((gloss-[A-Za-z0-9-]+)\)=\s*$")

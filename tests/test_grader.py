@@ -1,18 +1,24 @@
 """The grader end to end: every chapter's stubs score 0 and its solutions full marks; bad submissions are scored.
 
 ``test_every_chapter_stubs_score_zero_and_solutions_full_marks`` grades, for every chapter with
-exercises, two submissions: the student copy as ``visionbook-student`` writes it (the stubs) and
-the same copy with the solution code in place of the stubs (``--solved``). It proves the issue's
-promises for the whole book: each student copy runs top to bottom without an exception, every
-stub check says "not attempted yet", every solution passes every check, and the grader scores
-them 0 and 100 %. The kernels use the cache that the book build filled (``VISIONBOOK_HOME`` as the
-build had it, when set), so zoo models are not trained again. It executes every chapter twice,
-two kernels at a time: perceptron, convolution and images_as_data took 63 s together on a shared
-2-core CPU, about 1.3 times their single run times, which puts the whole book at 10 to 13 minutes.
+exercises, one submission in one kernel: the student copy exactly as ``visionbook-student``
+writes it (the stubs), followed by every exercise's solution cells and check once more, in the
+chapter's order (the cells of the ``--solved`` copy). The grader's own scoring
+(``grade._results``) of the first part must give 0, every check saying "not attempted yet", and
+of the whole must give full marks, since a label's last check is the one that counts. It proves
+the issue's promises for the whole book: each student copy runs top to bottom without an
+exception, every stub check says "not attempted yet", every solution passes its check under the
+grader. The solutions run after the stubs in the same kernel; a stub only binds the names its
+solution binds again (to ``...`` or a function that raises), so the stubs cannot help a solution
+pass. One execution per chapter, not two: the book build has already executed the chapter with its
+solutions, and CI's budget is spent once per chapter here. Each chapter is its own ``xdist_group``,
+so the two workers share the chapters. The kernels use the cache that the book build filled
+(``VISIONBOOK_HOME`` as the build had it, when set), so zoo models are not trained again.
 
-The other tests grade a tiny synthetic chapter in seconds: a submission that loops forever (the
-time limit), one with a syntax error, one that raises, a wrong answer, a deleted check cell, an
-edited check and a file that is not a notebook, all scored in one run of the command line.
+The other tests grade a tiny synthetic chapter in seconds, with separate submissions: stubs,
+right answers, and a submission that loops forever (the time limit), one with a syntax error, one
+that raises, a wrong answer, a deleted check cell, an edited check and a file that is not a
+notebook, all scored in one run of the command line.
 
 Every test here starts Jupyter kernels, so the module is marked ``slow`` like the repository's
 other kernel tests: ``pytest -m "not slow"`` deselects it locally; CI runs it.
@@ -28,7 +34,7 @@ import nbformat
 import pytest
 
 from visionbook.bookbuild import chapters
-from visionbook.grade import exercise_checks, grade, main, prepare_submission
+from visionbook.grade import _results, exercise_checks, grade, main, prepare_submission
 from visionbook.student import strip_solutions
 
 pytestmark = pytest.mark.slow
@@ -52,25 +58,36 @@ def _errors(path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def _stubs_then_solutions(chapter) -> nbformat.NotebookNode:
+    """The student copy, then each exercise's solution cells and check from the solved copy."""
+    book = nbformat.read(chapter, as_version=4)
+    submission, _ = strip_solutions(book)
+    solved, _ = strip_solutions(book, solved=True)
+    answers = [c for c in solved.cells if c.cell_type == "code" and c.metadata.get("visionbook", {}).get("exercise")]
+    for cell in answers:
+        cell.id = f"{cell.id}-solved"[-64:]  # the stubs part holds the check cells with these ids
+    submission.cells += answers
+    return submission
+
+
+@pytest.mark.parametrize(
+    "chapter", [pytest.param(c, id=c.stem, marks=pytest.mark.xdist_group(f"grader-{c.stem}")) for c in CHAPTERS]
+)
 def test_every_chapter_stubs_score_zero_and_solutions_full_marks(chapter, tmp_path, monkeypatch):
     if BUILD_HOME:
         monkeypatch.setenv("VISIONBOOK_HOME", BUILD_HOME)
-    submissions = tmp_path / "submissions"
-    submissions.mkdir()
-    for name, solved in (("stubs", False), ("solutions", True)):
-        copy, _ = strip_solutions(nbformat.read(chapter, as_version=4), solved=solved)
-        nbformat.write(copy, submissions / f"{name}.ipynb")
-    rows = grade(chapter, submissions, tmp_path / "out", timeout=600, jobs=2)
+    submission = _stubs_then_solutions(chapter)
+    n_stubs = len(strip_solutions(nbformat.read(chapter, as_version=4))[0].cells)
+    (tmp_path / "submissions").mkdir()
+    nbformat.write(submission, tmp_path / "submissions" / "student.ipynb")
     labels = list(exercise_checks(chapter))
-    assert [r.exercise for r in rows] == labels * 2  # sorted by student: solutions, then stubs
-    for r in rows:
-        if r.student == "stubs":
-            assert not r.passed and r.message.startswith("not attempted yet: define `"), r
-        else:
-            assert r.passed and r.message == "all checks pass", r
-    for name in ("stubs", "solutions"):
-        assert not _errors(tmp_path / "out" / "executed" / f"{name}.ipynb"), f"{chapter.stem}, {name}: a cell raised"
+    rows = grade(chapter, tmp_path / "submissions", tmp_path / "out", timeout=600, jobs=1)
+    executed = nbformat.read(tmp_path / "out" / "executed" / "student.ipynb", as_version=4)
+    assert not _errors(tmp_path / "out" / "executed" / "student.ipynb"), f"{chapter.stem}: a cell raised"
+    stubs_part = nbformat.from_dict({**executed, "cells": executed.cells[:n_stubs]})
+    for label, (passed, message) in _results(stubs_part, labels, "").items():
+        assert not passed and message.startswith("not attempted yet: define `"), (label, message)
+    assert [(r.exercise, r.passed, r.message) for r in rows] == [(label, True, "all checks pass") for label in labels]
 
 
 # --- a tiny chapter and every kind of bad submission ---------------------------------------------
