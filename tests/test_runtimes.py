@@ -50,6 +50,16 @@ def test_runtime_table_with_a_gpu_section(tmp_path):
     )
 
 
+def test_runtime_table_states_the_whole_book(tmp_path):
+    book = {"seconds": 409.4, "chapters": 2, "jobs": 2, "date": "2026-01-04",
+            "command": "python -m visionbook.runtimes --book book/*.ipynb"}  # fmt: skip
+    last = _table(tmp_path, {"cpu": {**CPU, "book": book}}).splitlines()[-1]
+    assert last.endswith(
+        "The whole book, executed cold as the build command executes it (2 chapters at a time, one cache for all): "
+        "**409 s**, measured 2026-01-04 with `python -m visionbook.runtimes --book book/*.ipynb`."
+    )
+
+
 def test_runtime_table_missing_file(tmp_path):
     with pytest.raises(
         FileNotFoundError, match=f"no runtime measurements at {tmp_path / 'none.json'}; run python -m visionbook.runtimes"
@@ -91,6 +101,27 @@ def test_measure_executes_cold_and_offline_and_main_records_it(tmp_path, capsys,
     assert result["peak_mib"] >= 50  # the kernel held a 50 MiB block
     assert entry["command"] == f"python -m visionbook.runtimes {nb}" and entry["machine"].startswith("CPU: ")
     assert capsys.readouterr().out.startswith(f"{nb}: {result['seconds']} s, peak {result['peak_mib']} MiB")
+
+
+@pytest.mark.slow
+def test_measure_book_shares_one_cold_cache_and_records_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "0")
+    monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path / "warm-cache"))
+    first, second = tmp_path / "first.ipynb", tmp_path / "second.ipynb"
+    cold = "import os\nfrom visionbook import config\nassert os.environ['VISIONBOOK_OFFLINE'] == '1'\n"
+    # the first chapter finds the cache empty and writes to it; the second (started after it) finds the file
+    _notebook(first, cold + "assert not (config.data_home() / 'model.pt').exists()", "import time\ntime.sleep(3)",
+              "(config.data_home() / 'model.pt').write_bytes(b'trained')")  # fmt: skip
+    _notebook(second, cold + "import time\ntime.sleep(6)\nassert (config.data_home() / 'model.pt').exists()")
+    output = tmp_path / "runtimes.json"
+    runtimes.main(["--book", str(first), str(second), "--output", str(output)])
+    book = json.loads(output.read_text())["cpu"]["book"]
+    assert book["chapters"] == 2 and book["jobs"] == 2 and 6 < book["seconds"] < 120
+    assert book["command"] == f"python -m visionbook.runtimes --book {first} {second}"
+    assert capsys.readouterr().out.endswith(f"the whole book: {book['seconds']} s\n")
+    assert not (tmp_path / "warm-cache").exists()  # nothing written to the caller's cache
+    with pytest.raises(ValueError, match="expected a list of .ipynb notebooks"):
+        runtimes.measure_book([tmp_path / "missing.ipynb"])
 
 
 @pytest.mark.slow
