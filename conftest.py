@@ -9,11 +9,11 @@ The chapters under nbval, executed once: from the book build's fresh execution w
 order in one fresh kernel; with the book's notebooks (committed without outputs, no nbval markers)
 a cell passes when it runs without an error, so the chapters' self-checks are the assertions.
 
-The book build (``python -m visionbook.bookbuild``) has just done exactly that: it executed every
+The book build (``python -m visionbook.tools.bookbuild``) has just done exactly that: it executed every
 chapter top to bottom in a fresh kernel with errors not allowed, and stored the executed notebook
 in ``_build/.jupyter_cache``. For a chapter whose stored execution is fresh (made from this
 notebook's current code, after the last change to the notebook and to ``src/visionbook``; see
-``visionbook.bookbuild.fresh_execution``), each cell's test checks that execution instead of
+``visionbook.tools.bookbuild.fresh_execution``), each cell's test checks that execution instead of
 running the chapter a second time: the cell ran, in order, and left no error output. A chapter
 with no fresh execution is executed by nbval as usual. ``VISIONBOOK_NBVAL_EXECUTE=1`` forces
 execution for every chapter.
@@ -45,7 +45,7 @@ def _executed_cells(notebook: Path):
     """The code cells of the fresh build execution of ``notebook``, or None."""
     from jupyter_cache import get_cache
 
-    from visionbook.bookbuild import CACHE, ROOT, fresh_execution
+    from visionbook.tools.bookbuild import CACHE, ROOT, fresh_execution
 
     record = fresh_execution(notebook)
     if record is None:
@@ -102,7 +102,7 @@ def pytest_report_header(config):
         return None
     if not _reuse_allowed():
         return "chapters: executed by nbval (VISIONBOOK_NBVAL_EXECUTE=1)"
-    from visionbook.bookbuild import chapters, fresh_execution
+    from visionbook.tools.bookbuild import chapters, fresh_execution
 
     fresh = [nb.stem for nb in chapters() if fresh_execution(nb) is not None]
     return f"chapters: {len(fresh)} checked from the book build's fresh execution, the others executed by nbval"

@@ -48,7 +48,7 @@ def test_attention_cnn_without_gates_is_small_cnn_and_gates_are_inserted():
     assert sum(isinstance(m, SpatialAttention) for m in gated) == 2
     with pytest.raises(TypeError, match="non-empty sequence"):
         attention_cnn(5, channels=16)
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ValueError, match="expected a positive integer "):
         attention_cnn(0)
 
 
@@ -101,7 +101,7 @@ def test_multi_head_self_attention_matches_nn_multiheadattention():
 def test_multi_head_errors():
     with pytest.raises(ValueError, match="divisible by heads"):
         MultiHeadSelfAttention(10, 4)
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ValueError, match="expected a positive integer "):
         MultiHeadSelfAttention(0, 1)
     with pytest.raises(ValueError, match=r"nn.MultiheadAttention\(16, 4\)"):
         MultiHeadSelfAttention(16, 4).copy_from(nn.MultiheadAttention(16, 2))
@@ -114,7 +114,7 @@ def test_sinusoidal_positions_by_hand_and_errors():
     assert p[2].tolist() == pytest.approx([math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)], abs=1e-6)
     with pytest.raises(ValueError, match="even dimension"):
         sinusoidal_positions(5, 3)
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ValueError, match="expected a positive integer "):
         sinusoidal_positions(0, 4)
 
 
@@ -195,7 +195,7 @@ def test_attention_rollout_by_hand_and_errors():
             ValueError,
             r"expected tokens of shape \(B, L, 8\), got \(5, 8\)",
         ),
-        (lambda: attention.EncoderBlock("8", 2), ValueError, "expected positive integers, got dim='8'"),
+        (lambda: attention.EncoderBlock("8", 2), ValueError, "expected a positive integer dim, got '8'"),
         (
             lambda: attention.PatchEmbedding(1, 8, 7)(torch.ones(2, 3, 28, 28)),
             ValueError,

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from visionbook import bookbuild
+from visionbook.tools import bookbuild
 
 
 def _notebook(path, *sources):

@@ -1,6 +1,6 @@
 """The published book in a real browser: headless Chromium (Debian's) driven by Playwright.
 
-Needs the built HTML (`python -m visionbook.bookbuild`) and Debian's Chromium (`apt-get install
+Needs the built HTML (`python -m visionbook.tools.bookbuild`) and Debian's Chromium (`apt-get install
 chromium`). Without either the tests are skipped with that reason, unless VISIONBOOK_REQUIRE_HTML=1
 and VISIONBOOK_REQUIRE_BROWSER=1 (CI sets both), which turn the missing piece into a failure.
 Requests to other hosts (the theme's CDN scripts, e.g. MathJax) are answered with an empty
@@ -50,8 +50,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def site():
     if not (HTML / "index.html").exists():
         if os.environ.get("VISIONBOOK_REQUIRE_HTML") == "1":
-            pytest.fail(f"no built book at {HTML}: run python -m visionbook.bookbuild first")
-        pytest.skip("no browser test: the book is not built (python -m visionbook.bookbuild)")
+            pytest.fail(f"no built book at {HTML}: run python -m visionbook.tools.bookbuild first")
+        pytest.skip("no browser test: the book is not built (python -m visionbook.tools.bookbuild)")
     handler = functools.partial(_QuietHandler, directory=str(HTML))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -124,7 +124,7 @@ def test_check_true_rejects_non_bools(condition):
 
 
 def test_argument_helpers_name_what_was_expected():
-    from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
+    from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor
 
     assert _expect_tensor(torch.ones(2, 3), "x", "(N, D)", ndim=2).shape == (2, 3)
     with pytest.raises(TypeError, match=r"expected x as a tensor of shape \(N, D\), got list"):

@@ -36,7 +36,7 @@ def test_fresh_environment_with_only_the_package_runs_a_chapter(tmp_path):
     # (nbclient#312), so it is switched off here as in the book's build.
     script = (
         "import nbformat, sys; from nbclient import NotebookClient\n"
-        "from visionbook.runtimes import skip_output_widget_mimic; skip_output_widget_mimic()\n"
+        "from visionbook.tools.runtimes import skip_output_widget_mimic; skip_output_widget_mimic()\n"
         f"nb = nbformat.read({str(CHAPTER)!r}, as_version=4)\n"
         f"NotebookClient(nb, timeout=600, kernel_name='python3', resources={{'metadata': {{'path': {str(CHAPTER.parent)!r}}}}}).execute()\n"
         "print('executed', len(nb.cells), 'cells')\n"

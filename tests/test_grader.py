@@ -33,9 +33,9 @@ import os
 import nbformat
 import pytest
 
-from visionbook.bookbuild import chapters
-from visionbook.grade import _results, exercise_checks, grade, main, prepare_submission
-from visionbook.student import strip_solutions
+from visionbook.tools.bookbuild import chapters
+from visionbook.tools.grade import _results, exercise_checks, grade, main, prepare_submission
+from visionbook.tools.student import strip_solutions
 
 pytestmark = pytest.mark.slow
 BUILD_HOME = os.environ.get("VISIONBOOK_HOME")  # read before the tests' own fixture replaces it

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from visionbook.bookbuild import CACHE, ROOT, chapters, fresh_execution
+from visionbook.tools.bookbuild import CACHE, ROOT, chapters, fresh_execution
 
 LOCAL_PATH = re.compile(r"(/work/|/root/|/home/|/tmp/|site-packages|\.visionbook-home|\.cache/visionbook|[A-Z]:\\\\)")
 HIDDEN = {"remove-output", "remove-cell", "hide-output", "hide-cell"}
@@ -23,7 +23,7 @@ def _executions():
     if not all(records.values()):
         if os.environ.get("VISIONBOOK_REQUIRE_HTML") == "1":
             pytest.fail("the book build has no fresh execution of every chapter")
-        pytest.skip("no fresh build of every chapter (python -m visionbook.bookbuild)")
+        pytest.skip("no fresh build of every chapter (python -m visionbook.tools.bookbuild)")
     cache = get_cache(str(ROOT / CACHE))
     return {stem: cache.get_cache_bundle(r.pk).nb.cells for stem, r in records.items()}
 

@@ -182,7 +182,7 @@ def _notebook_dir() -> Path:
 
 
 def _runtimes_json() -> Path:
-    path = tmpdir() / "runtimes.json"
+    path = tmpdir() / "tools.runtimes.json"
     path.write_text('{"cpu": {"chapters": {}}}')
     return path
 
@@ -382,11 +382,11 @@ def _cases() -> dict[str, Callable[[], Case]]:
             dict(model=nn.Linear(2, 2), data=_data(), epochs=1), data=[S, _mismatched()], epochs=[S]
         ),
         # bookbuild
-        "bookbuild.chapters": lambda: case(dict(root=ROOT), root=[None]),
-        "bookbuild.fresh_execution": lambda: case(
+        "tools.bookbuild.chapters": lambda: case(dict(root=ROOT), root=[None]),
+        "tools.bookbuild.fresh_execution": lambda: case(
             dict(notebook=_chapter(), cache_path=tmpdir()), notebook=[None], cache_path=[1]
         ),
-        "bookbuild.execute_into_cache": lambda: case(
+        "tools.bookbuild.execute_into_cache": lambda: case(
             dict(notebooks=[_notebook_dir() / "a.ipynb"], cache_path=tmpdir()),
             run_valid=False,
             notebooks=[S, [None]],
@@ -433,7 +433,7 @@ def _cases() -> dict[str, Callable[[], Case]]:
         # cam
         "cam.ClassTarget": lambda: case(dict(index=1), index=[S]),
         "cam.PerImageTarget": lambda: case(dict(indices=lab(1, 0)), indices=[L, torch.zeros(2, 2).long()]),
-        "cam.record": lambda: case(dict(layer=nn.Conv2d(1, 2, 3)), layer=[S]),
+        "features.record": lambda: case(dict(layer=nn.Conv2d(1, 2, 3)), layer=[S]),
         "cam.grad_cam": lambda: case(
             dict(model=conv_net(), layer=None, x=r(2, 3, 8, 8), target=x("cam", "ClassTarget")(0)),
             x=[L, r(3, 8, 8)],
@@ -958,6 +958,12 @@ def _cases() -> dict[str, Callable[[], Case]]:
         ),
         # plot
         "plot.to_hwc": lambda: case(dict(image=r(3, 4, 5)), image=[L, r(4), r(2, 4, 5)]),
+        "plot.show_source": lambda: case(
+            dict(objects=(_lazy("plot", "to_hwc"),)),
+            call=lambda objects, docstring=False: _lazy("plot", "show_source")(*objects, docstring=docstring),
+            objects=[(S,), ()],
+            docstring=[S],
+        ),
         "plot.show_images": lambda: case(
             dict(images=r(2, 1, 8, 8), labels=["a", "b"]), images=[S, r(8)], labels=[S, ["a"]], ncols=[S]
         ),
@@ -984,10 +990,13 @@ def _cases() -> dict[str, Callable[[], Case]]:
             dict(model=nn.Linear(4, 2), input_shape=(4,), batch_size=2, repeats=1), model=[S], input_shape=[S], batch_size=[S]
         ),
         # runtimes
-        "runtimes.measure": lambda: case(
+        "tools.runtimes.measure": lambda: case(
             dict(notebook=_notebook_dir() / "a.ipynb"), run_valid=False, notebook=[None], timeout=[S]
         ),
-        "runtimes.runtime_table": lambda: case(dict(path=_runtimes_json()), path=[1]),
+        "tools.runtimes.measure_book": lambda: case(
+            dict(notebooks=[_notebook_dir() / "a.ipynb"]), run_valid=False, notebooks=[None, [1], []], timeout=[S]
+        ),
+        "tools.runtimes.runtime_table": lambda: case(dict(path=_runtimes_json()), path=[1]),
         # segmentation
         "segmentation.double_conv": lambda: case(dict(c_in=3, c_out=8), c_in=[S], c_out=[S]),
         "segmentation.UNet": lambda: case(dict(widths=(4, 8)), in_channels=[S], widths=[8, (S,)]),
@@ -1016,27 +1025,27 @@ def _cases() -> dict[str, Callable[[], Case]]:
         "shapes.make_shapes": lambda: case(dict(n=2, size=16), n=[S], size=[S], classes=["circle"], seed=[S]),
         "shapes.make_scenes": lambda: case(dict(n=1, size=32), n=[S], size=[S], classes=["circle"], min_objects=[S]),
         # seedspread
-        "seedspread.parse_checks": lambda: case(dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}]),
-        "seedspread.spread_table": lambda: case(
+        "tools.seedspread.parse_checks": lambda: case(dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}]),
+        "tools.seedspread.spread_table": lambda: case(
             dict(results={"cnn": [[(1, "acc", "≥", 0.98, 0.97)]] * 2}), results=[S, {"cnn": S}]
         ),
         # student, syllabus
-        "student.strip_solutions": lambda: case(dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}], solved=[S]),
-        "student.write_student_copies": lambda: case(
+        "tools.student.strip_solutions": lambda: case(dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}], solved=[S]),
+        "tools.student.write_student_copies": lambda: case(
             dict(src=_notebook_dir(), dest=tmpdir() / "out"), src=[None], dest=[None], solved=[S]
         ),
-        "student.make_stub": lambda: case(
+        "tools.student.make_stub": lambda: case(
             dict(solutions=["w = 1"], check="check_true(w == 1, 'w')", title="T"), solutions=[S, [1]], check=[1], title=[1]
         ),
-        "student.wrap_check": lambda: case(
+        "tools.student.wrap_check": lambda: case(
             dict(check="check_true(w, 'w')", label="ex-w", needs={"w": "a weight"}), check=[1], label=[1], needs=[S]
         ),
         # grade
-        "grade.exercise_checks": lambda: case(dict(chapter=ROOT / "book" / "perceptron.ipynb"), chapter=[None, "x.txt"]),
-        "grade.prepare_submission": lambda: case(
+        "tools.grade.exercise_checks": lambda: case(dict(chapter=ROOT / "book" / "perceptron.ipynb"), chapter=[None, "x.txt"]),
+        "tools.grade.prepare_submission": lambda: case(
             dict(nb=__import__("nbformat").v4.new_notebook(), checks={"ex-w": "check_true(w, 'w')"}), nb=[S, {}], checks=[S]
         ),
-        "grade.grade": lambda: case(
+        "tools.grade.grade": lambda: case(
             dict(chapter=ROOT / "book" / "perceptron.ipynb", submissions=_notebook_dir(), out=tmpdir() / "grades"),
             run_valid=False,
             chapter=[None],
@@ -1045,8 +1054,8 @@ def _cases() -> dict[str, Callable[[], Case]]:
             timeout=[S],
             jobs=[S, 0],
         ),
-        "syllabus.chapter_facts": lambda: case(dict(path=_chapter()), path=[None]),
-        "syllabus.guide_markdown": lambda: case(
+        "tools.syllabus.chapter_facts": lambda: case(dict(path=_chapter()), path=[None]),
+        "tools.syllabus.guide_markdown": lambda: case(
             dict(chapters=[_chapter()], runtimes=_runtimes_json()), chapters=[S, [None]], runtimes=[None]
         ),
         # train
@@ -1199,7 +1208,7 @@ NO_ARGUMENTS = {
     "imagenet.name_map": "a constant table",
     "imagenet.weights_path": "finds the installed weights file",
     "imagenet.class_names": "a constant list",
-    "runtimes.skip_output_widget_mimic": "switches a library setting",
+    "tools.runtimes.skip_output_widget_mimic": "switches a library setting",
     "zoo.names": "lists the registered recipes",
 }
 
@@ -1207,7 +1216,7 @@ NO_ARGUMENTS = {
 # that make or take them check their contents.
 RECORDS = {
     "calibration.Reliability": "named tuple returned by reliability()",
-    "cam.Recording": "dataclass filled by record()",
+    "features.Recording": "dataclass filled by record()",
     "cam.TopCams": "named tuple returned by top_k_grad_cams()",
     "data.Splits": "named tuple returned by the loaders",
     "diffusion.Schedule": "named tuple returned by noise_schedule()",
@@ -1217,7 +1226,7 @@ RECORDS = {
     "shapes.ShapeScenes": "named tuple returned by make_scenes()",
     "contrastive.CaptionedShapes": "named tuple returned by captioned_shapes()",
     "zoo.Recipe": "frozen dataclass; register() checks it",
-    "grade.Grade": "named tuple returned by grade()",
+    "tools.grade.Grade": "named tuple returned by grade()",
 }
 
 EXCEPTIONS = {
@@ -1227,19 +1236,20 @@ EXCEPTIONS = {
 }
 
 CLI = {
-    "bookbuild.main": "command-line entry point: argparse checks argv and exits with a usage message",
-    "runtimes.main": "command-line entry point: argparse checks argv and exits with a usage message",
-    "seedspread.main": "command-line entry point: argparse checks argv and exits with a usage message",
-    "student.main": "command-line entry point: argparse checks argv and exits with a usage message",
-    "grade.main": "command-line entry point: argparse checks argv and exits with a usage message",
+    "tools.bookbuild.main": "command-line entry point: argparse checks argv and exits with a usage message",
+    "tools.runtimes.main": "command-line entry point: argparse checks argv and exits with a usage message",
+    "tools.seedspread.main": "command-line entry point: argparse checks argv and exits with a usage message",
+    "tools.student.main": "command-line entry point: argparse checks argv and exits with a usage message",
+    "tools.grade.main": "command-line entry point: argparse checks argv and exits with a usage message",
 }
 
 # Valid calls not run here (the wrong calls are still tried).
 RUN_VALID_SKIPPED = {
-    "bookbuild.execute_into_cache": "executes notebooks in child processes",
+    "tools.bookbuild.execute_into_cache": "executes notebooks in child processes",
     "data.download": "needs a network; tested with file:// URLs in test_data",
-    "runtimes.measure": "executes a notebook",
-    "grade.grade": "executes notebooks in child processes",
+    "tools.runtimes.measure": "executes a notebook",
+    "tools.runtimes.measure_book": "executes notebooks",
+    "tools.grade.grade": "executes notebooks in child processes",
     "zoo.get": "trains a model when it is not cached (seconds)",
 }
 
@@ -1256,8 +1266,9 @@ PENDING: dict[str, str] = {}
 
 def _public_callables() -> dict[str, object]:
     found = {}
-    for info in pkgutil.iter_modules(visionbook.__path__):
-        module = importlib.import_module(f"visionbook.{info.name}")
+    for info in pkgutil.walk_packages(visionbook.__path__, prefix="visionbook."):  # and visionbook.tools.*
+        module = importlib.import_module(info.name)
+        info = info._replace(name=info.name.removeprefix("visionbook."))
         for name, obj in vars(module).items():
             if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
                 continue
@@ -1268,6 +1279,8 @@ def _public_callables() -> dict[str, object]:
 
 def _resolve(name: str) -> object:
     module, *attrs = name.split(".")
+    if module == "tools":  # a module of the subpackage: visionbook.tools.<module>
+        module, *attrs = f"tools.{attrs[0]}", *attrs[1:]
     obj = importlib.import_module(f"visionbook.{module}")
     for attr in attrs:
         obj = getattr(obj, attr)
@@ -1358,7 +1371,7 @@ def test_every_public_callable_is_covered_exactly_once():
     covered = set().union(*lists.values())
     missing = sorted(public - covered)
     assert not missing, f"public callables without a case or a listed reason: {missing}"
-    methods = {n for n in CASES if n.count(".") == 2}
+    methods = {n for n in CASES if n.removeprefix("tools.").count(".") == 2}  # Class.method
     stale = sorted((covered - methods) - public)
     assert not stale, f"entries that name no public callable: {stale}"
     assert all(m.rsplit(".", 1)[0] in public for m in methods), sorted(methods)

@@ -73,11 +73,11 @@ def test_every_toc_entry_exists():
 
 
 def test_every_chapter_has_a_measured_cost_within_the_budget():
-    """The preface's table (book/_data/runtimes.json, written by python -m visionbook.runtimes)."""
+    """The preface's table (book/_data/runtimes.json, written by python -m visionbook.tools.runtimes)."""
     measured = json.loads((ROOT / "book" / "_data" / "runtimes.json").read_text())["cpu"]["chapters"]
     chapters = [Path(f).name for f in _toc_files() if (ROOT / f"{f}.ipynb").exists()]
     unmeasured = [c for c in chapters if c not in measured]
-    assert not unmeasured, f"chapters without a measured run time: {unmeasured}; run python -m visionbook.runtimes on them"
+    assert not unmeasured, f"chapters without a measured run time: {unmeasured}; run python -m visionbook.tools.runtimes on them"
     over = {c: measured[c]["seconds"] for c in chapters if measured[c]["seconds"] > 90}
     assert not over, f"chapters over the 90 s budget on the 2-core CPU: {over}"
 
@@ -269,13 +269,13 @@ def test_in_the_built_book_only_network_cells_say_not_executed():
     """Read the build's executions: 'not executed' may come only from the NETWORK_ONLY cells."""
     from jupyter_cache import get_cache
 
-    from visionbook.bookbuild import CACHE, chapters, fresh_execution
+    from visionbook.tools.bookbuild import CACHE, chapters, fresh_execution
 
     records = {nb.stem: fresh_execution(nb) for nb in chapters()}
     if not all(records.values()):
         if os.environ.get("VISIONBOOK_REQUIRE_HTML") == "1":
             pytest.fail("the book build has no fresh execution of every chapter")
-        pytest.skip("no fresh build of every chapter (python -m visionbook.bookbuild)")
+        pytest.skip("no fresh build of every chapter (python -m visionbook.tools.bookbuild)")
     cache, saying = get_cache(str(ROOT / CACHE)), {}
     for stem, record in records.items():
         for cell in _executed_code_cells(cache, record):

@@ -1,4 +1,4 @@
-"""visionbook.runtimes: the table of measured chapter costs, and the measurement itself."""
+"""visionbook.tools.runtimes: the table of measured chapter costs, and the measurement itself."""
 
 import json
 from pathlib import Path
@@ -6,11 +6,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from visionbook import runtimes
+from visionbook.tools import runtimes
 
 CPU = {
     "machine": "CPU: 2 cores (x86_64), no GPU",
-    "command": "python -m visionbook.runtimes book/*.ipynb",
+    "command": "python -m visionbook.tools.runtimes book/*.ipynb",
     "date": "2026-01-02",
     "chapters": {
         "preface": {"title": "Preface", "seconds": 1.3, "peak_mib": 67},
@@ -19,7 +19,7 @@ CPU = {
 }
 GPU = {
     "machine": "GPU: NVIDIA H100",
-    "command": "python -m visionbook.runtimes --kind gpu book/*.ipynb",
+    "command": "python -m visionbook.tools.runtimes --kind gpu book/*.ipynb",
     "date": "2026-01-03",
     "chapters": {"cnn": {"title": "Convolutional neural networks", "seconds": 12.2, "peak_mib": 2000}},
 }
@@ -37,7 +37,9 @@ def test_runtime_table_without_a_gpu_section(tmp_path):
     assert lines[2] == "| Preface | 1 | 67 | not measured |"
     assert lines[3] == "| Convolutional neural networks | 59 | 1,234 | not measured |"
     assert lines[4] == "| **All chapters** | **60** | |  |"  # 1.3 + 58.6 = 59.9
-    assert lines[-1] == "CPU: 2 cores (x86_64), no GPU; measured 2026-01-02 with `python -m visionbook.runtimes book/*.ipynb`."
+    assert (
+        lines[-1] == "CPU: 2 cores (x86_64), no GPU; measured 2026-01-02 with `python -m visionbook.tools.runtimes book/*.ipynb`."
+    )
 
 
 def test_runtime_table_with_a_gpu_section(tmp_path):
@@ -46,23 +48,23 @@ def test_runtime_table_with_a_gpu_section(tmp_path):
     assert lines[3] == "| Convolutional neural networks | 59 | 1,234 | 12 |"
     assert lines[4] == "| **All chapters** | **60** | | **12** |"
     assert lines[-1].endswith(
-        "GPU: NVIDIA H100; measured 2026-01-03 with `python -m visionbook.runtimes --kind gpu book/*.ipynb`."
+        "GPU: NVIDIA H100; measured 2026-01-03 with `python -m visionbook.tools.runtimes --kind gpu book/*.ipynb`."
     )
 
 
 def test_runtime_table_states_the_whole_book(tmp_path):
     book = {"seconds": 409.4, "chapters": 2, "jobs": 2, "date": "2026-01-04",
-            "command": "python -m visionbook.runtimes --book book/*.ipynb"}  # fmt: skip
+            "command": "python -m visionbook.tools.runtimes --book book/*.ipynb"}  # fmt: skip
     last = _table(tmp_path, {"cpu": {**CPU, "book": book}}).splitlines()[-1]
     assert last.endswith(
         "The whole book, executed cold as the build command executes it (2 chapters at a time, one cache for all): "
-        "**409 s**, measured 2026-01-04 with `python -m visionbook.runtimes --book book/*.ipynb`."
+        "**409 s**, measured 2026-01-04 with `python -m visionbook.tools.runtimes --book book/*.ipynb`."
     )
 
 
 def test_runtime_table_missing_file(tmp_path):
     with pytest.raises(
-        FileNotFoundError, match=f"no runtime measurements at {tmp_path / 'none.json'}; run python -m visionbook.runtimes"
+        FileNotFoundError, match=f"no runtime measurements at {tmp_path / 'none.json'}; run python -m visionbook.tools.runtimes"
     ):
         runtimes.runtime_table(tmp_path / "none.json")
 
@@ -99,7 +101,7 @@ def test_measure_executes_cold_and_offline_and_main_records_it(tmp_path, capsys,
     assert result["title"] == "A tiny chapter"
     assert 0 < result["seconds"] < 120
     assert result["peak_mib"] >= 50  # the kernel held a 50 MiB block
-    assert entry["command"] == f"python -m visionbook.runtimes {nb}" and entry["machine"].startswith("CPU: ")
+    assert entry["command"] == f"python -m visionbook.tools.runtimes {nb}" and entry["machine"].startswith("CPU: ")
     assert capsys.readouterr().out.startswith(f"{nb}: {result['seconds']} s, peak {result['peak_mib']} MiB")
 
 
@@ -117,7 +119,7 @@ def test_measure_book_shares_one_cold_cache_and_records_it(tmp_path, capsys, mon
     runtimes.main(["--book", str(first), str(second), "--output", str(output)])
     book = json.loads(output.read_text())["cpu"]["book"]
     assert book["chapters"] == 2 and book["jobs"] == 2 and 6 < book["seconds"] < 120
-    assert book["command"] == f"python -m visionbook.runtimes --book {first} {second}"
+    assert book["command"] == f"python -m visionbook.tools.runtimes --book {first} {second}"
     assert capsys.readouterr().out.endswith(f"the whole book: {book['seconds']} s\n")
     assert not (tmp_path / "warm-cache").exists()  # nothing written to the caller's cache
     with pytest.raises(ValueError, match="expected a list of .ipynb notebooks"):

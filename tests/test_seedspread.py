@@ -4,7 +4,8 @@ import nbformat
 import pytest
 import torch
 
-from visionbook import config, seedspread
+from visionbook import config
+from visionbook.tools import seedspread
 from visionbook.train import fit
 
 

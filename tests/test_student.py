@@ -6,7 +6,7 @@ import sys
 import nbformat
 import pytest
 
-from visionbook.student import STUB_TAG, make_stub, strip_solutions, wrap_check, write_student_copies
+from visionbook.tools.student import STUB_TAG, make_stub, strip_solutions, wrap_check, write_student_copies
 
 EXERCISE = """```{exercise} Count the parameters
 :label: ex-params
@@ -59,7 +59,7 @@ def test_command_line_writes_copies(tmp_path):
     src, dest = tmp_path / "book", tmp_path / "student"
     src.mkdir()
     nbformat.write(_chapter(), src / "chapter.ipynb")
-    done = subprocess.run([sys.executable, "-m", "visionbook.student", str(src), str(dest)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "visionbook.tools.student", str(src), str(dest)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "chapter.ipynb: 3 solution(s) removed, 1 exercise stub(s)" in done.stdout
     copy = nbformat.read(dest / "chapter.ipynb", as_version=4)

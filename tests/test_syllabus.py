@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from visionbook.syllabus import chapter_facts, guide_markdown
+from visionbook.tools.syllabus import chapter_facts, guide_markdown
 
 INTRO = """# Convolution and pooling
 

@@ -8,12 +8,12 @@
   notebook execution has two, so each page declared THEBE_JS_URL twice (a console error):
   identical inline scripts are written once.
 - nbclient's imitation of an Output-widget front end is switched off: it can leave a cell that uses
-  ``ipywidgets.interact`` waiting forever for its reply (see visionbook.runtimes.skip_output_widget_mimic).
+  ``ipywidgets.interact`` waiting forever for its reply (see visionbook.tools.runtimes.skip_output_widget_mimic).
 """
 
 import os
 
-from visionbook.runtimes import skip_output_widget_mimic
+from visionbook.tools.runtimes import skip_output_widget_mimic
 
 # Before the theme's own script reads it: a first visit has no stored mode, and an empty one is
 # reported as an error by the theme (sphinx-book-theme does not accept pydata's default_mode).

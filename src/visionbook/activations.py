@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from visionbook.checks import _expect_module, _expect_number, _expect_tensor
+from visionbook._validate import _expect_module, _expect_number, _expect_tensor
 
 
 def _tensor(x: torch.Tensor, what: str = "x") -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook.checks import _expect_int, _expect_module, _expect_tensor
+from visionbook._validate import _expect_int, _expect_module, _expect_tensor
 
 
 def _check(images: torch.Tensor, labels: torch.Tensor, epsilon: float | None = None) -> None:

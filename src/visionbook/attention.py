@@ -15,18 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from visionbook._validate import _check_positive, _expect_tensor, _positive_int
 from visionbook.blocks import SqueezeExcite
-from visionbook.checks import _expect_tensor
-
-
-def _positive_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
-
-
-def _check_positive(**values: int) -> None:
-    bad = {k: v for k, v in values.items() if not _positive_int(v)}
-    if bad:
-        raise ValueError(f"expected positive integers, got {', '.join(f'{k}={v!r}' for k, v in bad.items())}")
 
 
 def _check_images(x: torch.Tensor, channels: int | None = None) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
+from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor
 
 
 def _check_images(X: torch.Tensor) -> None:

@@ -22,7 +22,7 @@ from numbers import Real
 
 import numpy as np
 
-from visionbook.checks import _as_array
+from visionbook._validate import _as_array
 
 # ----------------------------------------------------------------------------------------
 # The scalar engine

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook.checks import _expect_int, _expect_module, _expect_number
+from visionbook._validate import _expect_int, _expect_module, _expect_number
 
 
 def _check_channels(**channels: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from visionbook.checks import _expect_int, _expect_number, _expect_tensor
+from visionbook._validate import _expect_int, _expect_number, _expect_tensor
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from visionbook.checks import _expect_int, _expect_tensor
+from visionbook._validate import _expect_int, _expect_tensor
 
 
 class Reliability(NamedTuple):

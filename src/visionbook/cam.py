@@ -16,7 +16,7 @@ import contextlib
 import copy
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbook import config
-from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
+from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor
+from visionbook.features import record  # the hooks, introduced with feature maps
 
 
 @dataclass(frozen=True)
@@ -69,54 +70,6 @@ class PerImageTarget:
                 f"expected logits (N, K) and N class indices, got {tuple(logits.shape)} and {tuple(self.indices.shape)}"
             )
         return logits.gather(1, self.indices.to(logits.device).view(-1, 1)).squeeze(1)
-
-
-@dataclass
-class Recording:
-    """What :func:`record` captured at a layer: its output and the gradient flowing into it."""
-
-    activations: torch.Tensor | None = None
-    gradients: torch.Tensor | None = None
-    handles: list = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def record(layer: nn.Module) -> Iterator[Recording]:
-    """Capture a layer's forward output and its gradient while the ``with`` block runs.
-
-    The hooks (on the layer and on its output tensor) are removed when the block ends, whether it
-    ends normally or by an exception (which is never swallowed), so call ``backward`` inside it.
-
-    Args:
-        layer (nn.Module): the layer to watch, for example the last convolutional block.
-
-    Yields:
-        Recording: ``activations`` ``(N, C, h, w)`` after the forward pass and ``gradients``
-        of the same shape after ``backward``.
-
-    >>> conv = nn.Conv2d(1, 2, 3)
-    >>> with record(conv) as rec:
-    ...     conv(torch.ones(1, 1, 4, 4)).sum().backward()
-    >>> rec.gradients.shape, len(conv._forward_hooks)
-    (torch.Size([1, 2, 2, 2]), 0)
-
-    Introduced in the chapter "Interpretability".
-    """
-    if not isinstance(layer, nn.Module):
-        raise TypeError(f"expected an nn.Module layer, got {type(layer).__name__}")
-    rec = Recording()
-
-    def forward_hook(module, inputs, output):
-        rec.activations = output
-        if output.requires_grad:  # removed at the end too: a hook left on the output would keep rec, and the graph, alive
-            rec.handles.append(output.register_hook(lambda grad: setattr(rec, "gradients", grad)))
-
-    rec.handles.append(layer.register_forward_hook(forward_hook))
-    try:
-        yield rec
-    finally:
-        for handle in rec.handles:
-            handle.remove()
 
 
 def _check_images(x: torch.Tensor) -> None:

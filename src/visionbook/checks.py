@@ -10,83 +10,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-
-def _as_array(x: Any, what: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().double().numpy()
-    try:
-        return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"expected a number, array or tensor for {what}, got {type(x).__name__}") from err
-
-
-def _as_scalar(x: Any, what: str) -> float:
-    array = _as_array(x, what)
-    if array.size != 1:
-        raise ValueError(f"expected a single number for {what}, got an array of shape {array.shape}")
-    return float(array.reshape(()))
-
-
-# --- argument checks shared by the other modules (private: bad input gets one clear message) ---
-
-
-def _shape(x: Any) -> str:
-    """How a wrong argument is shown in a message: its shape for a tensor or array, else its type."""
-    return str(tuple(x.shape)) if isinstance(x, torch.Tensor | np.ndarray) else type(x).__name__
-
-
-def _expect_tensor(
-    x: Any, what: str, shape: str = "", ndim: int | tuple[int, ...] | None = None, min_ndim: int = 0
-) -> torch.Tensor:
-    """``x`` if it is a tensor with ``ndim`` (or at least ``min_ndim``) dimensions; else TypeError or
-    ValueError "expected {what} of shape {shape}, got ..."."""
-    of = f" of shape {shape}" if shape else ""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected {what} as a tensor{of}, got {_shape(x)}")
-    if x.ndim < min_ndim or (ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim)):
-        raise ValueError(f"expected {what}{of}, got {_shape(x)}")
-    return x
-
-
-def _expect_module(x: Any, what: str = "model") -> Any:
-    """``x`` if it is an ``nn.Module``; else TypeError "expected {what} as an nn.Module, got ..."."""
-    if not isinstance(x, torch.nn.Module):
-        raise TypeError(f"expected {what} as an nn.Module, got {_shape(x)}")
-    return x
-
-
-def _expect_path(x: Any, what: str = "path") -> Path:
-    """``x`` as a ``Path`` if it is a ``str`` or ``os.PathLike``; else TypeError "expected {what} as a path, ..."."""
-    if not isinstance(x, str | os.PathLike):
-        raise TypeError(f"expected {what} as a path (str or Path), got {_shape(x)}")
-    return Path(x)
-
-
-def _expect_int(x: Any, what: str, minimum: int = 1) -> int:
-    """``x`` if it is an int (not a bool) of at least ``minimum``; else TypeError or ValueError."""
-    if isinstance(x, bool) or not isinstance(x, int | np.integer):
-        raise TypeError(f"expected an integer {what}, got {x!r}")
-    if x < minimum:
-        raise ValueError(f"expected an integer {what} of at least {minimum}, got {x!r}")
-    return int(x)
-
-
-def _expect_number(x: Any, what: str, low: float = float("-inf"), high: float = float("inf")) -> float:
-    """``x`` as a float if it is a real number in ``[low, high]``; else TypeError or ValueError."""
-    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
-        raise TypeError(f"expected a number for {what}, got {x!r}")
-    if not low <= x <= high:
-        has_low, has_high = low > float("-inf"), high < float("inf")
-        bounds = f"in [{low:g}, {high:g}]" if has_low and has_high else f">= {low:g}" if has_low else f"<= {high:g}"
-        raise ValueError(f"expected {what} {bounds}, got {x!r}")
-    return float(x)
-
+from visionbook._validate import _as_array, _as_scalar, _expect_number
 
 # --- groups: a run of checks as one line on the page ---------------------------------------------
 
@@ -107,7 +36,7 @@ def check_group(name: str) -> contextlib.AbstractContextManager[None]:
     Inside the block each check still raises on a wrong result. If all pass, the page shows
     "✓ {name} ({k} checks)"; if one fails, the lines of those that passed are printed before its
     error, so the details are there when they matter. ``VISIONBOOK_CHECK_DETAILS=1`` prints every
-    line as it comes (``visionbook.seedspread`` reads them).
+    line as it comes (``visionbook.tools.seedspread`` reads them).
 
     Args:
         name (str): what the checks establish together, for example "FGSM from scratch = Captum".

@@ -63,7 +63,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
 def seed_offset() -> int:
     """The offset ``VISIONBOOK_SEED_OFFSET`` adds to every seed (default 0; readers never set it).
 
-    :mod:`visionbook.seedspread` runs each chapter with offsets 0, 1, 2, ... to measure how much
+    :mod:`visionbook.tools.seedspread` runs each chapter with offsets 0, 1, 2, ... to measure how much
     a trained model's numbers move with the seed, as they do on a reader's machine, whose
     different rounding acts like a different seed. :func:`seed_everything` and the shuffling of
     :func:`visionbook.train.fit` add it.

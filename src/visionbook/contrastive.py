@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbook import config
-from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
+from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor
 from visionbook.shapes import SHAPES, render_masks, textured_background
 
 COLOURS = {"red": 0.0, "yellow": 60.0, "green": 120.0, "cyan": 180.0, "blue": 240.0, "magenta": 300.0}  # hues, degrees

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook.checks import _expect_number, _expect_tensor
+from visionbook._validate import _expect_number, _expect_tensor
 
 Pair = int | tuple[int, int]
 

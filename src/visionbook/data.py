@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from visionbook import config
-from visionbook.checks import _expect_int
+from visionbook._validate import _atomic_write, _expect_int
 
 DOWNLOAD_TIMEOUT_S = 30.0
 
@@ -112,22 +112,23 @@ def download(url: str, path: str | os.PathLike, md5: str | None = None, timeout:
         raise DataUnavailableError(
             f"cannot download {url}: VISIONBOOK_OFFLINE=1 switches the network off; put the file at {path}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+
+    def fetch(out) -> None:
+        digest = hashlib.md5()
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             status = getattr(response, "status", None)  # None for file:// URLs
             if status is not None and status != 200:
                 raise DataUnavailableError(f"download of {url} failed with HTTP status {status}; put the file at {path}")
-            shutil.copyfileobj(response, out)
-        if md5 is not None and (got := md5sum(tmp)) != md5:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+        if md5 is not None and (got := digest.hexdigest()) != md5:
             raise DataUnavailableError(f"checksum mismatch for {url}: expected md5 {md5}, got {got}; nothing was saved")
-        os.replace(tmp, path)
+
+    try:
+        _atomic_write(path, fetch)  # a failed or refused download leaves nothing at path
     except (OSError, http.client.HTTPException) as err:
         raise DataUnavailableError(f"could not download {url} ({err!r}); put the file at {path}") from err
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
@@ -155,14 +156,11 @@ def socket_timeout(seconds: float) -> Iterator[None]:
 
 
 def _gunzip(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
-    try:
-        with gzip.open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    def unpack(out) -> None:
+        with gzip.open(src, "rb") as fin:
+            shutil.copyfileobj(fin, out)
+
+    _atomic_write(dst, unpack)
 
 
 def _fetch_idx(dataset_cls: type, root: Path, name: str) -> None:

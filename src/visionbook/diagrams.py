@@ -22,8 +22,8 @@ from matplotlib.path import Path
 from matplotlib.textpath import TextToPath
 from torch import nn
 
+from visionbook._validate import _expect_module
 from visionbook.blocks import BasicBlock, DenseLayer
-from visionbook.checks import _expect_module
 
 FONT, WIDTH, GAP, NOTE = 8.5, 10.0, 0.3, 0.2  # points; inches: figure width, gap between boxes, note height
 COLOURS = {"io": "#ffffff", "conv": "#a6cee3", "pool": "#b2df8a", "norm": "#fdd9a0", "linear": "#cab2d6",

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
+from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor
 
 NUM_CLASSES = 10
 PREDICTS = ("eps", "x0")

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook._validate import _expect_module, _expect_number, _expect_tensor
 from visionbook.boxes import nms
-from visionbook.checks import _expect_module, _expect_number, _expect_tensor
 
 WINDOW = 25  # side of the windows the classifier was trained on, in pixels
 STRIDE = 4  # two 2x2 poolings: the score map moves 4 input pixels per step

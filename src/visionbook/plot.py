@@ -1,10 +1,14 @@
-"""Figures used throughout the book: image grids, training curves, confusion matrices.
+"""Figures used throughout the book: image grids, training curves, confusion matrices, and code.
 
-Introduced in the chapter "Images as data".
+:func:`show_source` shows the book's own functions on the page, so that a chapter can call a
+helper and show the reader what it does. Introduced in the chapter "Images as data".
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -167,3 +171,46 @@ def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, classes: S
     ax.set_title(title or f"accuracy {np.trace(cm) / cm.sum():.1%}")
     fig.tight_layout()
     return fig
+
+
+def _without_docstring(source: str) -> str:
+    """``source`` (one function or class, dedented) without the docstring of its body."""
+    node = ast.parse(source).body[0]
+    first = node.body[0] if getattr(node, "body", None) else None
+    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)):
+        return source
+    lines = source.splitlines(keepends=True)
+    if len(node.body) == 1:  # nothing but a docstring: keep a body that still parses
+        indent = lines[first.lineno - 1][: first.col_offset]
+        return "".join(lines[: first.lineno - 1]) + f"{indent}...\n" + "".join(lines[first.end_lineno :])
+    return "".join(lines[: first.lineno - 1] + lines[first.end_lineno :])
+
+
+def show_source(*objects, docstring: bool = False):
+    """The source code of functions, methods or classes, for the page (syntax-highlighted).
+
+    Args:
+        *objects: functions, methods or classes, shown one after another.
+        docstring (bool): keep their docstrings. Default False: the chapter's prose explains them.
+
+    Returns:
+        IPython.display.Code: displayed as highlighted Python when it ends a cell.
+
+    >>> print(show_source(to_hwc).data.splitlines()[0])
+    def to_hwc(image: torch.Tensor) -> np.ndarray:
+
+    Introduced in the chapter "Backpropagation from scratch".
+    """
+    from IPython.display import Code
+
+    if not objects:
+        raise ValueError("expected at least one function, method or class, got none")
+    if not isinstance(docstring, bool):
+        raise TypeError(f"expected docstring as a bool, got {docstring!r}")
+    parts = []
+    for obj in objects:
+        if not (inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isclass(obj)):
+            raise TypeError(f"expected functions, methods or classes, got {type(obj).__name__}")
+        source = textwrap.dedent(inspect.getsource(obj))
+        parts.append(source if docstring else _without_docstring(source))
+    return Code("\n".join(p.rstrip("\n") + "\n" for p in parts), language="python")

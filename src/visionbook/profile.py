@@ -10,6 +10,8 @@ import time
 import torch
 from torch import nn
 
+from visionbook._validate import _positive_int
+
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (optionally only those with ``requires_grad``).
@@ -42,10 +44,6 @@ def _check_model_and_shape(model: nn.Module, input_shape: tuple[int, ...]) -> No
         raise ValueError(
             f"expected input_shape as a tuple of positive ints without the batch, such as (1, 28, 28), got {input_shape!r}"
         )
-
-
-def _positive_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from visionbook.checks import _expect_int, _expect_number, _expect_tensor
+from visionbook._validate import _expect_int, _expect_number, _expect_tensor
 
 
 def double_conv(c_in: int, c_out: int) -> nn.Sequential:

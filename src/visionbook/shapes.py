@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from visionbook.checks import _expect_int, _expect_number, _expect_tensor
+from visionbook._validate import _expect_int, _expect_number, _expect_tensor
 
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 SUPERSAMPLE = 2

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from visionbook import config, data, imagenet
-from visionbook.checks import _expect_int, _expect_module, _expect_number, _expect_tensor
+from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 

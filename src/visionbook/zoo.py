@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import torch
 from torch import nn
 
 from visionbook import config
-from visionbook.checks import _expect_module, _expect_number, _expect_tensor
+from visionbook._validate import _atomic_write, _expect_module, _expect_number, _expect_tensor
 from visionbook.models import small_cnn
 from visionbook.train import evaluate, fit
 
@@ -178,22 +177,6 @@ def digest(state: dict[str, torch.Tensor], record: dict) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Write through ``write(file)`` to a unique temporary name beside ``path``, then rename it
-    into place; on any failure the temporary file is removed and ``path`` is left as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, record: dict) -> None:

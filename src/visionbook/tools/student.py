@@ -14,7 +14,7 @@ The hint comes from the solution: the first line of a solution cell may read
 ``# stub: <what to compute>``; otherwise a function's docstring, a trailing comment on the line
 that assigns a name, or the exercise's title. ``--solved`` writes the same layout with the
 solution code in place of each stub: a submission that must score full marks
-(:mod:`visionbook.grade`). Introduced in the page "For instructors".
+(:mod:`visionbook.tools.grade`). Introduced in the page "For instructors".
 """
 
 from __future__ import annotations
@@ -307,7 +307,7 @@ def write_student_copies(src: str | Path, dest: str | Path, solved: bool = False
 
     Introduced in the page "For instructors".
     """
-    from visionbook.checks import _expect_path
+    from visionbook._validate import _expect_path
 
     src, dest = _expect_path(src, "src"), _expect_path(dest, "dest")
     notebooks = sorted(src.glob("*.ipynb")) if src.is_dir() else [src]

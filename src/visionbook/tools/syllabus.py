@@ -80,7 +80,7 @@ def guide_markdown(chapters: list[str | Path], runtimes: str | Path) -> str:
 
     Args:
         chapters (list): chapter notebooks in reading order.
-        runtimes (str | Path): the JSON written by ``python -m visionbook.runtimes``.
+        runtimes (str | Path): the JSON written by ``python -m visionbook.tools.runtimes``.
 
     Returns:
         str: Markdown.

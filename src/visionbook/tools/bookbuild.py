@@ -1,6 +1,6 @@
 """Build the book executing every chapter once, and let the chapter tests reuse that execution.
 
-``python -m visionbook.bookbuild`` is the one build command of the book, used by the README, by
+``python -m visionbook.tools.bookbuild`` is the one build command of the book, used by the README, by
 CI (``.ci/run``) and by the workflow that publishes the HTML:
 
 1. every chapter listed in ``_toc.yml`` that has no fresh execution in the build's cache
@@ -33,8 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[3]
+PACKAGE = Path(__file__).resolve().parents[1]  # src/visionbook
 CACHE = Path("_build/.jupyter_cache")
 
 
@@ -48,7 +48,7 @@ def chapters(root: Path = ROOT) -> list[Path]:
     """
     import yaml
 
-    from visionbook.checks import _expect_path
+    from visionbook._validate import _expect_path
 
     root = _expect_path(root, "root")
     found: list[str] = []
@@ -93,7 +93,7 @@ def fresh_execution(notebook: Path, cache_path: Path | None = None):
     import nbformat
     from jupyter_cache import get_cache
 
-    from visionbook.checks import _expect_path
+    from visionbook._validate import _expect_path
 
     notebook = _expect_path(notebook, "notebook")
     cache_path = _expect_path(cache_path, "cache_path") if cache_path is not None else ROOT / CACHE
@@ -113,7 +113,7 @@ def _execute(notebook: Path, timeout: int, threads: int | None) -> tuple[Path, f
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = Path(tempfile.mkdtemp(prefix="visionbook-")) / notebook.name
-    command = [sys.executable, "-m", "visionbook.runtimes", "--one", str(notebook), "--timeout", str(timeout)]
+    command = [sys.executable, "-m", "visionbook.tools.runtimes", "--one", str(notebook), "--timeout", str(timeout)]
     start = time.perf_counter()
     result = subprocess.run([*command, "--save", str(out)], env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -142,7 +142,7 @@ def execute_into_cache(notebooks: list[Path], cache_path: Path, jobs: int = 2, t
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    from visionbook.checks import _expect_int, _expect_path
+    from visionbook._validate import _expect_int, _expect_path
 
     if not isinstance(notebooks, list | tuple):
         raise TypeError(f"expected notebooks as a list of paths, got {type(notebooks).__name__}")

@@ -1,7 +1,7 @@
 """How far each threshold self-check lies from its measured value, over several seeds.
 
 A reader on Colab's GPU, another CPU or another torch version gets different rounding, so every
-training run sees, in effect, a different seed. ``python -m visionbook.seedspread book/*.ipynb``
+training run sees, in effect, a different seed. ``python -m visionbook.tools.seedspread book/*.ipynb``
 executes each chapter cold and offline once per seed offset (``VISIONBOOK_SEED_OFFSET`` = 0, 1,
 ..., see :func:`visionbook.config.seed_offset`), reads every ``check_at_least``/``check_at_most``
 line its cells print (or the error a failing one raises), and prints a Markdown table: for each
@@ -68,7 +68,7 @@ def _run(notebook: Path, offset: int, timeout: int) -> list[tuple[int, str, str,
     import nbformat
     from nbclient import NotebookClient
 
-    from visionbook.runtimes import skip_output_widget_mimic
+    from visionbook.tools.runtimes import skip_output_widget_mimic
 
     skip_output_widget_mimic()
     nb = nbformat.read(notebook, as_version=4)
@@ -159,7 +159,7 @@ def _child(notebook: Path, offset: int, timeout: int) -> list[tuple]:
     """One execution in a child process (one kernel environment each), its checks read back."""
     import json
 
-    code = ("import json, sys; from pathlib import Path; from visionbook.seedspread import _run; "
+    code = ("import json, sys; from pathlib import Path; from visionbook.tools.seedspread import _run; "
             f"print(json.dumps(_run(Path({str(notebook)!r}), {offset}, {timeout})))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -1,12 +1,12 @@
 """Measured cost of each chapter: execute notebooks cold and record wall time and peak memory.
 
-``python -m visionbook.runtimes book/*.ipynb`` executes every chapter in a fresh kernel, with an
+``python -m visionbook.tools.runtimes book/*.ipynb`` executes every chapter in a fresh kernel, with an
 empty cache directory (so zoo models are trained, as on a first run) and the network switched
 off, and writes ``book/_data/runtimes.json``; the preface and the instructor guide render it
 with :func:`runtime_table`. Each chapter is measured alone, cold: the budget of one chapter.
 
-``python -m visionbook.runtimes --book book/*.ipynb`` measures the budget of the whole book: the
-chapters executed as the build command executes them (:func:`visionbook.bookbuild.execute_into_cache`,
+``python -m visionbook.tools.runtimes --book book/*.ipynb`` measures the budget of the whole book: the
+chapters executed as the build command executes them (:func:`visionbook.tools.bookbuild.execute_into_cache`,
 two at a time, each in a fresh kernel), cold and offline, starting from one empty cache directory
 that every chapter shares (a model trained by one chapter serves the next, as for a reader who
 builds the book). Introduced in the preface.
@@ -56,7 +56,7 @@ def skip_output_widget_mimic() -> None:
 def _execute_one(notebook: str, timeout: int, save: str | None = None) -> None:
     """Child process: execute one notebook, print its wall time and the kernel's peak RSS.
 
-    With ``save``, the executed notebook is written there (:mod:`visionbook.bookbuild` caches it).
+    With ``save``, the executed notebook is written there (:mod:`visionbook.tools.bookbuild` caches it).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -95,7 +95,7 @@ def measure(notebook: Path, timeout: int = 600, *, gpu: bool = True) -> dict:
 
     Introduced in the preface.
     """
-    from visionbook.checks import _expect_int, _expect_path
+    from visionbook._validate import _expect_int, _expect_path
 
     _expect_path(notebook, "notebook")
     _expect_int(timeout, "timeout")
@@ -105,7 +105,7 @@ def measure(notebook: Path, timeout: int = 600, *, gpu: bool = True) -> dict:
         if not gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""
         out = subprocess.run(
-            [sys.executable, "-m", "visionbook.runtimes", "--one", str(notebook), "--timeout", str(timeout)],
+            [sys.executable, "-m", "visionbook.tools.runtimes", "--one", str(notebook), "--timeout", str(timeout)],
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
     if out.returncode != 0:
@@ -120,18 +120,21 @@ def measure_book(notebooks: list[Path], timeout: int = 600, *, gpu: bool = True,
         notebooks (list of Path): the chapters.
         timeout (int): seconds allowed per cell. Default 600.
         gpu (bool): let the kernels see a GPU if there is one; False hides it. Default True.
-        jobs (int): chapters executed at once, as ``python -m visionbook.bookbuild --jobs``. Default 2.
+        jobs (int): chapters executed at once, as ``python -m visionbook.tools.bookbuild --jobs``. Default 2.
 
     Returns:
         dict: wall ``seconds`` for all the chapters, ``chapters`` (how many) and ``jobs``.
 
     Introduced in the preface.
     """
-    from visionbook.bookbuild import execute_into_cache
-    from visionbook.checks import _expect_int
+    from visionbook._validate import _expect_int, _expect_path
+    from visionbook.tools.bookbuild import execute_into_cache
 
     _expect_int(timeout, "timeout")
-    if not notebooks or not all(Path(nb).suffix == ".ipynb" and Path(nb).is_file() for nb in notebooks):
+    if not isinstance(notebooks, list | tuple) or not notebooks:
+        raise TypeError(f"expected a non-empty list of .ipynb notebooks, got {notebooks!r}")
+    paths = [_expect_path(nb, "notebook") for nb in notebooks]
+    if not all(p.suffix == ".ipynb" and p.is_file() for p in paths):
         raise ValueError(f"expected a list of .ipynb notebooks, got {notebooks!r}")
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as cache:
@@ -141,7 +144,7 @@ def measure_book(notebooks: list[Path], timeout: int = 600, *, gpu: bool = True,
             os.environ["CUDA_VISIBLE_DEVICES"] = ""
         try:
             start = time.perf_counter()
-            execute_into_cache([Path(nb).resolve() for nb in notebooks], Path(cache), jobs=jobs, timeout=timeout)
+            execute_into_cache([p.resolve() for p in paths], Path(cache), jobs=jobs, timeout=timeout)
             seconds = time.perf_counter() - start
         finally:
             os.environ.clear()
@@ -177,11 +180,13 @@ def main(argv: list[str] | None = None) -> None:
     kind = " --kind gpu" if gpu else ""
     if args.book:
         entry["book"] = {**measure_book(args.notebooks, args.timeout, gpu=gpu), "date": time.strftime("%Y-%m-%d"),
-                         "command": f"python -m visionbook.runtimes{kind} --book {shown}"}  # fmt: skip
+                         "command": f"python -m visionbook.tools.runtimes{kind} --book {shown}"}  # fmt: skip
         print(f"the whole book: {entry['book']['seconds']} s", flush=True)
         args.output.write_text(json.dumps(table, indent=1) + "\n")
         return None
-    entry.update(machine=_machine(gpu), command=f"python -m visionbook.runtimes{kind} {shown}", date=time.strftime("%Y-%m-%d"))
+    entry.update(
+        machine=_machine(gpu), command=f"python -m visionbook.tools.runtimes{kind} {shown}", date=time.strftime("%Y-%m-%d")
+    )
     for nb in args.notebooks:
         result = measure(nb, args.timeout, gpu=gpu)
         entry["chapters"][nb.stem] = {"title": _title(nb), **result}
@@ -204,13 +209,13 @@ def runtime_table(path: str | os.PathLike | None = None):
     """
     from IPython.display import Markdown
 
-    from visionbook.checks import _expect_path
+    from visionbook._validate import _expect_path
 
     candidates = [_expect_path(path)] if path not in (None, "") else [Path("_data/runtimes.json"), DEFAULT_JSON]
     found = next((p for p in candidates if p.exists()), None)
     if found is None:
         raise FileNotFoundError(
-            f"no runtime measurements at {' or '.join(map(str, candidates))}; run python -m visionbook.runtimes"
+            f"no runtime measurements at {' or '.join(map(str, candidates))}; run python -m visionbook.tools.runtimes"
         )
     table = json.loads(found.read_text())
     cpu, gpu = table.get("cpu", {}), table.get("gpu", {})

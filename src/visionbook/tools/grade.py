@@ -34,8 +34,9 @@ from typing import NamedTuple
 
 import nbformat
 
-from visionbook.checks import RESULT_MIME, _expect_int, _expect_path
-from visionbook.student import strip_solutions
+from visionbook._validate import _expect_int, _expect_path
+from visionbook.checks import RESULT_MIME
+from visionbook.tools.student import strip_solutions
 
 
 class Grade(NamedTuple):
@@ -122,7 +123,7 @@ def _execute(path: str, limit: float) -> None:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    from visionbook.runtimes import skip_output_widget_mimic
+    from visionbook.tools.runtimes import skip_output_widget_mimic
 
     skip_output_widget_mimic()
     nb = nbformat.read(path, as_version=4)
@@ -175,7 +176,7 @@ def _grade_one(student: str, path: Path, checks: dict[str, str], out: Path, limi
     with tempfile.TemporaryDirectory(prefix="visionbook-grade-") as work:
         prepared = Path(work) / path.name
         nbformat.write(nb, prepared)
-        command = [sys.executable, "-m", "visionbook.grade", "--one", str(prepared), "--timeout", str(limit)]
+        command = [sys.executable, "-m", "visionbook.tools.grade", "--one", str(prepared), "--timeout", str(limit)]
         try:
             done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=limit + 120)
             note = json.loads((Path(work) / (path.name + ".json")).read_text()) if done.returncode == 0 else {}
