@@ -17,12 +17,6 @@ notebook's current code, after the last change to the notebook and to ``src/visi
 running the chapter a second time: the cell ran, in order, and left no error output. A chapter
 with no fresh execution is executed by nbval as usual. ``VISIONBOOK_NBVAL_EXECUTE=1`` forces
 execution for every chapter.
-
-Sharing the work between the two workers (``--dist loadgroup``): every test without an
-``xdist_group`` mark gets its file as its group, so a chapter's cells, and a test module with its
-module-scoped fixtures, stay on one worker as with ``--dist loadfile``. Tests that mark their own
-groups (the grader's one test per chapter) are shared out one by one, so no worker is left with
-all of a long file while the other waits.
 """
 
 from __future__ import annotations
@@ -73,11 +67,7 @@ def _check_executed(item, executed, when) -> None:
         raise NbCellError(item.cell_num, f"the build's execution of {when} did not run this cell", cell.source)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(session, config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(str(item.path)))
     if not config.getoption("nbval_lax", default=False) or not _reuse_allowed():
         return
     from nbval.plugin import IPyNbCell

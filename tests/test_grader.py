@@ -1,7 +1,9 @@
 """The grader end to end: every chapter's stubs score 0 and its solutions full marks; bad submissions are scored.
 
-``test_every_chapter_stubs_score_zero_and_solutions_full_marks`` grades, for every chapter with
-exercises, one submission in one kernel: the student copy exactly as ``visionbook-student``
+``grade_stubs_then_solutions`` (the test of one chapter, run for half the chapters by
+``test_grader_book_a.py`` and for the other half by ``test_grader_book_b.py``, so that the two
+workers of ``--dist loadfile`` share them) grades, for every chapter with exercises, one
+submission in one kernel: the student copy exactly as ``visionbook-student``
 writes it (the stubs), followed by every exercise's solution cells and check once more, in the
 chapter's order (the cells of the ``--solved`` copy). The grader's own scoring
 (``grade._results``) of the first part must give 0, every check saying "not attempted yet", and
@@ -11,8 +13,7 @@ exception, every stub check says "not attempted yet", every solution passes its 
 grader. The solutions run after the stubs in the same kernel; a stub only binds the names its
 solution binds again (to ``...`` or a function that raises), so the stubs cannot help a solution
 pass. One execution per chapter, not two: the book build has already executed the chapter with its
-solutions, and CI's budget is spent once per chapter here. Each chapter is its own ``xdist_group``,
-so the two workers share the chapters. The kernels use the cache that the book build filled
+solutions, and CI's budget is spent once per chapter here. The kernels use the cache that the book build filled
 (``VISIONBOOK_HOME`` as the build had it, when set), so zoo models are not trained again.
 
 The other tests grade a tiny synthetic chapter in seconds, with separate submissions: stubs,
@@ -48,6 +49,13 @@ def _has_exercises(path) -> bool:
 CHAPTERS = [nb for nb in chapters() if _has_exercises(nb)]
 
 
+def half(which: int) -> list:
+    """Every other chapter, by measured cost (book/_data/runtimes.json), so the halves take about as long."""
+    table = json.loads((CHAPTERS[0].parent / "_data" / "runtimes.json").read_text())["cpu"]["chapters"]
+    ranked = sorted(CHAPTERS, key=lambda nb: -table.get(nb.stem, {}).get("seconds", 0))
+    return ranked[which::2]
+
+
 def _errors(path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     return [
@@ -70,10 +78,8 @@ def _stubs_then_solutions(chapter) -> nbformat.NotebookNode:
     return submission
 
 
-@pytest.mark.parametrize(
-    "chapter", [pytest.param(c, id=c.stem, marks=pytest.mark.xdist_group(f"grader-{c.stem}")) for c in CHAPTERS]
-)
-def test_every_chapter_stubs_score_zero_and_solutions_full_marks(chapter, tmp_path, monkeypatch):
+def grade_stubs_then_solutions(chapter, tmp_path, monkeypatch) -> None:
+    """The test of one chapter (run by test_grader_book_a.py and test_grader_book_b.py)."""
     if BUILD_HOME:
         monkeypatch.setenv("VISIONBOOK_HOME", BUILD_HOME)
     submission = _stubs_then_solutions(chapter)
