@@ -170,11 +170,12 @@ def _readme_commands() -> list[str]:
 
 
 def _normalised(command: str) -> str:
-    """A command without leading VAR=value settings, ``python3 -m``/``python -m`` and pip's ``-q``."""
+    """A command without leading VAR=value settings, ``python3 -m``/``python -m``, pip's ``-q`` and pytest's
+    ``--durations=N`` (CI lists the slowest tests; it changes nothing that is tested)."""
     words = command.split()
     while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
         words.pop(0)
-    text = " ".join(words).replace(" -q ", " ")
+    text = re.sub(r" --durations=\d+", "", " ".join(words).replace(" -q ", " "))
     return re.sub(r"^python3? -m ", "", text)
 
 

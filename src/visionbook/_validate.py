@@ -99,6 +99,23 @@ def _check_positive(**values: Any) -> None:
             raise ValueError(f"expected a positive integer {name}, got {value!r}")
 
 
+def _check_boxes(boxes: Any, name: str = "boxes") -> None:
+    """ValueError "expected {name} of shape (N, 4), got ..." unless ``boxes`` is an (N, 4) tensor."""
+    if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"expected {name} of shape (N, 4), got {_shape(boxes)}")
+
+
+def _file_digest(path: str | os.PathLike, algorithm: str) -> str:
+    """The hex digest of a file under ``hashlib``'s ``algorithm``, read in chunks of 1 MiB."""
+    import hashlib
+
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """Write through ``write(file)`` to a unique temporary name beside ``path``, then rename it
     into place; on any failure (``write`` may raise to refuse what it wrote) the temporary file is

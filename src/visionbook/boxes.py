@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from visionbook._validate import _expect_int, _expect_number, _expect_tensor
+from visionbook._validate import _check_boxes, _expect_int, _expect_number, _expect_tensor
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
-
-
-def _check_boxes(boxes: torch.Tensor, name: str = "boxes") -> None:
-    if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or boxes.shape[1] != 4:
-        shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
-        raise ValueError(f"expected {name} of shape (N, 4), got {shape}")
 
 
 def _check_scores(scores: torch.Tensor, n: int) -> None:

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from visionbook import config
-from visionbook._validate import _atomic_write, _expect_int
+from visionbook._validate import _atomic_write, _expect_int, _file_digest
 
 DOWNLOAD_TIMEOUT_S = 30.0
 
@@ -77,11 +77,7 @@ def md5sum(path: str | os.PathLike) -> str:
 
     Introduced in the chapter "Images as data".
     """
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return _file_digest(path, "md5")
 
 
 def download(url: str, path: str | os.PathLike, md5: str | None = None, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:

