@@ -9,14 +9,14 @@ The chapters under nbval, executed once: from the book build's fresh execution w
 order in one fresh kernel; with the book's notebooks (committed without outputs, no nbval markers)
 a cell passes when it runs without an error, so the chapters' self-checks are the assertions.
 
-The book build (``python -m visionbook.tools.bookbuild``) has just done exactly that: it executed every
-chapter top to bottom in a fresh kernel with errors not allowed, and stored the executed notebook
-in ``_build/.jupyter_cache``. For a chapter whose stored execution is fresh (made from this
+The book build (``python -m visionbook.tools.bookbuild``) has just done exactly that: it executed
+every chapter top to bottom in a fresh kernel with errors not allowed, and stored the executed
+notebook in ``_build/.jupyter_cache``. For a chapter whose stored execution is fresh (made from this
 notebook's current code, after the last change to the notebook and to ``src/visionbook``; see
 ``visionbook.tools.bookbuild.fresh_execution``), each cell's test checks that execution instead of
-running the chapter a second time: the cell ran, in order, and left no error output. A chapter
-with no fresh execution is executed by nbval as usual. ``VISIONBOOK_NBVAL_EXECUTE=1`` forces
-execution for every chapter.
+running the chapter a second time: the cell ran, in order, and left no error output. A chapter with
+no fresh execution is executed by nbval as usual. ``VISIONBOOK_NBVAL_EXECUTE=1`` forces execution
+for every chapter.
 """
 
 from __future__ import annotations
@@ -57,14 +57,23 @@ def _check_executed(item, executed, when) -> None:
     cells, _ = executed
     cell = cells[item.cell_num] if item.cell_num < len(cells) else None
     if cell is None or cell.source != item.cell.source:
-        raise NbCellError(item.cell_num, "the build's execution does not match this cell", item.cell.source)
+        raise NbCellError(
+            item.cell_num, "the build's execution does not match this cell", item.cell.source
+        )
     if item.options["skip"]:
         pytest.skip()
     errors = [o for o in cell.outputs if o.output_type == "error"]
     if errors and not item.options["raises"]:
-        raise NbCellError(item.cell_num, "Cell execution caused an exception", cell.source, "\n".join(errors[0].traceback))
+        raise NbCellError(
+            item.cell_num,
+            "Cell execution caused an exception",
+            cell.source,
+            "\n".join(errors[0].traceback),
+        )
     if cell.execution_count is None:
-        raise NbCellError(item.cell_num, f"the build's execution of {when} did not run this cell", cell.source)
+        raise NbCellError(
+            item.cell_num, f"the build's execution of {when} did not run this cell", cell.source
+        )
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -83,7 +92,9 @@ def pytest_collection_modifyitems(session, config, items):
         parent.setup = parent.teardown = lambda: None  # no kernel: nothing is executed again
         when = executed[1].strftime("%Y-%m-%d %H:%M UTC")
         for item in cells:
-            item.runtest = lambda item=item, executed=executed, when=when: _check_executed(item, executed, when)
+            item.runtest = lambda item=item, executed=executed, when=when: _check_executed(
+                item, executed, when
+            )
             item.user_properties.append(("checked from", f"the build's execution of {when}"))
 
 
@@ -95,4 +106,7 @@ def pytest_report_header(config):
     from visionbook.tools.bookbuild import chapters, fresh_execution
 
     fresh = [nb.stem for nb in chapters() if fresh_execution(nb) is not None]
-    return f"chapters: {len(fresh)} checked from the book build's fresh execution, the others executed by nbval"
+    return (
+        f"chapters: {len(fresh)} checked from the book build's fresh execution, the others "
+        "executed by nbval"
+    )

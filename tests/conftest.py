@@ -19,7 +19,9 @@ import pytest  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: starts a Jupyter kernel or runs for seconds (deselect with -m 'not slow')")
+    config.addinivalue_line(
+        "markers", "slow: starts a Jupyter kernel or runs for seconds (deselect with -m 'not slow')"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,8 @@ def _is_local(host: object) -> bool:
 
 
 def _host(family: int, address: object) -> object:
-    """The host of an ``AF_INET``/``AF_INET6`` address, or None for other families (Unix sockets)."""
+    """The host of an ``AF_INET``/``AF_INET6`` address, or None for other families (Unix
+    sockets)."""
     if family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
         return address[0]
     return None
@@ -91,7 +92,11 @@ class _Guard:
                 guard.refuse("getaddrinfo", host)
             return _ORIGINAL["getaddrinfo"](host, *args, **kwargs)
 
-        socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto = connect, connect_ex, sendto
+        socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto = (
+            connect,
+            connect_ex,
+            sendto,
+        )
         socket.create_connection, socket.getaddrinfo = create_connection, getaddrinfo
 
 
@@ -105,12 +110,16 @@ def install(log: str | None = None) -> list[str]:
 def _restore() -> None:
     socket.socket.connect, socket.socket.connect_ex = _ORIGINAL["connect"], _ORIGINAL["connect_ex"]
     socket.socket.sendto = _ORIGINAL["sendto"]
-    socket.create_connection, socket.getaddrinfo = _ORIGINAL["create_connection"], _ORIGINAL["getaddrinfo"]
+    socket.create_connection, socket.getaddrinfo = (
+        _ORIGINAL["create_connection"],
+        _ORIGINAL["getaddrinfo"],
+    )
 
 
 @contextlib.contextmanager
 def blocked() -> Iterator[list[str]]:
-    """Block the network inside the block; yields the list of attempts (empty when nothing tried)."""
+    """Block the network inside the block; yields the list of attempts (empty when
+    nothing tried)."""
     attempts = install()
     try:
         yield attempts

@@ -67,7 +67,9 @@ def test_hand_values():
     assert leaky_relu_grad(x, 0.5).tolist() == [0.5, 0.5, 1]
     assert sigmoid(x)[1].item() == 0.5 and tanh(x)[1].item() == 0
     assert gelu(torch.tensor([0.0])).item() == 0
-    assert gelu(torch.tensor([1.0], dtype=torch.float64)).item() == pytest.approx(0.5 * (1 + math.erf(1 / math.sqrt(2))))
+    assert gelu(torch.tensor([1.0], dtype=torch.float64)).item() == pytest.approx(
+        0.5 * (1 + math.erf(1 / math.sqrt(2)))
+    )
 
 
 def test_sigmoid_is_finite_far_out_and_autograd_right_at_zero():
@@ -81,14 +83,22 @@ def test_sigmoid_is_finite_far_out_and_autograd_right_at_zero():
 def test_logsumexp_softmax_match_pytorch_for_huge_scores():
     z = 1000 * torch.randn(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     for dim in (0, 1):
-        torch.testing.assert_close(logsumexp(z, dim=dim), torch.logsumexp(z, dim=dim), atol=1e-10, rtol=0)
-        torch.testing.assert_close(log_softmax(z, dim=dim), F.log_softmax(z, dim=dim), atol=1e-10, rtol=0)
-        torch.testing.assert_close(softmax(z, dim=dim), torch.softmax(z, dim=dim), atol=1e-12, rtol=0)
+        torch.testing.assert_close(
+            logsumexp(z, dim=dim), torch.logsumexp(z, dim=dim), atol=1e-10, rtol=0
+        )
+        torch.testing.assert_close(
+            log_softmax(z, dim=dim), F.log_softmax(z, dim=dim), atol=1e-10, rtol=0
+        )
+        torch.testing.assert_close(
+            softmax(z, dim=dim), torch.softmax(z, dim=dim), atol=1e-12, rtol=0
+        )
     assert logsumexp(z, keepdim=True).shape == (6, 1)
 
 
 def test_logsumexp_by_hand_and_minus_infinity():
-    assert logsumexp(torch.tensor([0.0, 0.0], dtype=torch.float64)).item() == pytest.approx(math.log(2))
+    assert logsumexp(torch.tensor([0.0, 0.0], dtype=torch.float64)).item() == pytest.approx(
+        math.log(2)
+    )
     assert logsumexp(torch.tensor([0.0, -math.inf])).item() == 0.0
     assert logsumexp(torch.full((3,), -math.inf)).item() == -math.inf
 
@@ -108,14 +118,18 @@ def test_cross_entropy_matches_pytorch_value_and_gradient():
 
 
 def test_cross_entropy_by_hand():
-    assert cross_entropy(torch.zeros(3, 4, dtype=torch.float64), torch.tensor([0, 1, 3])).item() == pytest.approx(math.log(4))
+    assert cross_entropy(
+        torch.zeros(3, 4, dtype=torch.float64), torch.tensor([0, 1, 3])
+    ).item() == pytest.approx(math.log(4))
 
 
 def test_layer_grad_norms_by_hand():
     # y_hat = w x with w = 2, x = 3, target 1: loss (6 - 1)^2, d loss / d w = 2 * 5 * 3 = 30
     model = nn.Sequential(nn.Linear(1, 1, bias=False))
     nn.init.constant_(model[0].weight, 2.0)
-    norms = layer_grad_norms(model, torch.tensor([[3.0]]), torch.tensor([[1.0]]), loss_fn=F.mse_loss)
+    norms = layer_grad_norms(
+        model, torch.tensor([[3.0]]), torch.tensor([[1.0]]), loss_fn=F.mse_loss
+    )
     assert norms == [pytest.approx(30.0)]
 
 
@@ -126,21 +140,31 @@ def test_layer_grad_norms_order_and_values():
     norms = layer_grad_norms(model, X, y)
     model.zero_grad()
     F.cross_entropy(model(X), y).backward()
-    assert norms == pytest.approx([model[0].weight.grad.norm().item(), model[2].weight.grad.norm().item()])
+    assert norms == pytest.approx(
+        [model[0].weight.grad.norm().item(), model[2].weight.grad.norm().item()]
+    )
 
 
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
         (lambda: sigmoid([0.0]), TypeError, "expected a torch.Tensor for x, got list"),
-        (lambda: relu(torch.tensor([1, 2])), TypeError, "expected a floating-point tensor for x, got dtype torch.int64"),
+        (
+            lambda: relu(torch.tensor([1, 2])),
+            TypeError,
+            "expected a floating-point tensor for x, got dtype torch.int64",
+        ),
         (lambda: logsumexp(torch.tensor([1])), TypeError, "expected a floating-point tensor for z"),
         (
             lambda: cross_entropy(torch.zeros(3), torch.tensor([0])),
             ValueError,
             r"expected logits \(N, K\) and labels \(N,\), got \(3,\)",
         ),
-        (lambda: cross_entropy(torch.zeros(2, 3), torch.tensor([0])), ValueError, r"got \(2, 3\) and \(1,\)"),
+        (
+            lambda: cross_entropy(torch.zeros(2, 3), torch.tensor([0])),
+            ValueError,
+            r"got \(2, 3\) and \(1,\)",
+        ),
         (
             lambda: cross_entropy(torch.zeros(2, 3), torch.tensor([0.0, 1.0])),
             TypeError,
@@ -166,7 +190,10 @@ def test_errors_name_what_was_expected(call, error, message):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: activations.leaky_relu(torch.ones(2), slope="0.1"), "expected a number for slope, got '0.1'"),
+        (
+            lambda: activations.leaky_relu(torch.ones(2), slope="0.1"),
+            "expected a number for slope, got '0.1'",
+        ),
         (
             lambda: activations.softmax(torch.ones(2, 3), dim=2),
             r"expected an integer dim in \[-2, 2\) for z of shape \(2, 3\), got 2",
@@ -178,7 +205,9 @@ def test_errors_name_what_was_expected(call, error, message):
             "expected model as an nn.Module, got str",
         ),
         (
-            lambda: activations.layer_grad_norms(nn.Linear(3, 2), torch.ones(4, 3), torch.zeros(2).long()),
+            lambda: activations.layer_grad_norms(
+                nn.Linear(3, 2), torch.ones(4, 3), torch.zeros(2).long()
+            ),
             r"expected one label per input, got X of shape \(4, 3\) and y of shape \(2,\)",
         ),
     ],

@@ -11,7 +11,9 @@ from visionbook.adversarial import accuracy_under, fgsm, input_gradient, pgd
 
 def _model_and_data(seed=0):
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)
+    ).eval()
     g = torch.Generator().manual_seed(seed)
     return model, torch.rand(16, 1, 8, 8, generator=g), torch.randint(0, 3, (16,), generator=g)
 
@@ -24,7 +26,9 @@ def test_fgsm_matches_captum():
     model, x, y = _model_and_data()
     attack = FGSM(model, loss_func=_loss, lower_bound=0.0, upper_bound=1.0)
     attack.zero_thresh = 0.0  # Captum leaves pixels with |gradient| <= 1e-6 alone by default
-    torch.testing.assert_close(fgsm(model, x, y, 0.1), attack.perturb(x, 0.1, target=y), atol=1e-7, rtol=0)
+    torch.testing.assert_close(
+        fgsm(model, x, y, 0.1), attack.perturb(x, 0.1, target=y), atol=1e-7, rtol=0
+    )
 
 
 def test_pgd_matches_captum():
@@ -32,7 +36,9 @@ def test_pgd_matches_captum():
     attack = PGD(model, loss_func=_loss, lower_bound=0.0, upper_bound=1.0)
     attack.fgsm.zero_thresh = 0.0
     expected = attack.perturb(x, radius=0.08, step_size=0.02, step_num=7, target=y)
-    torch.testing.assert_close(pgd(model, x, y, 0.08, step_size=0.02, steps=7), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        pgd(model, x, y, 0.08, step_size=0.02, steps=7), expected, atol=1e-6, rtol=0
+    )
 
 
 @pytest.mark.parametrize("attack", [fgsm, pgd])
@@ -46,7 +52,8 @@ def test_perturbation_stays_in_the_ball_and_the_pixel_range(attack):
 
 
 def test_fgsm_on_a_linear_model_by_hand():
-    # two classes, logits (0, w . x): for label 0 the loss grows along +w, so pixels move by eps * sign(w)
+    # two classes, logits (0, w . x): for label 0 the loss grows along +w, so pixels move
+    # by eps * sign(w)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
     with torch.no_grad():
         model[1].weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, -2.0, 0.5, -0.1]]))

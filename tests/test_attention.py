@@ -1,4 +1,5 @@
-"""Attention pieces against PyTorch's own (SDPA, nn.MultiheadAttention, conv) and on hand-computed cases."""
+"""Attention pieces against PyTorch's own (SDPA, nn.MultiheadAttention, conv) and on hand-computed
+cases."""
 
 import math
 
@@ -61,7 +62,10 @@ def test_scaled_dot_product_attention_matches_pytorch_with_and_without_masks():
     mask = torch.rand(5, 6) > 0.5
     mask[:, 0] = True
     torch.testing.assert_close(
-        scaled_dot_product_attention(q, k, v, mask)[0], F.scaled_dot_product_attention(q, k, v, attn_mask=mask), atol=1e-6, rtol=0
+        scaled_dot_product_attention(q, k, v, mask)[0],
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+        atol=1e-6,
+        rtol=0,
     )
     additive = torch.randn(5, 6)
     torch.testing.assert_close(
@@ -76,11 +80,17 @@ def test_scaled_dot_product_attention_matches_pytorch_with_and_without_masks():
 
 def test_attention_by_hand_on_two_tokens():
     # identical keys: uniform weights, output = mean of the values
-    q, k, v = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 1.0]]), torch.tensor([[2.0], [4.0]])
+    q, k, v = (
+        torch.tensor([[1.0, 0.0]]),
+        torch.tensor([[1.0, 1.0], [1.0, 1.0]]),
+        torch.tensor([[2.0], [4.0]]),
+    )
     out, w = scaled_dot_product_attention(q, k, v)
     assert w.tolist() == [[0.5, 0.5]] and out.item() == 3.0
     # scores 0 and 2/sqrt(2): weights softmax([0, sqrt(2)])
-    out, w = scaled_dot_product_attention(torch.tensor([[1.0, 1.0]]), torch.tensor([[0.0, 0.0], [1.0, 1.0]]), v)
+    out, w = scaled_dot_product_attention(
+        torch.tensor([[1.0, 1.0]]), torch.tensor([[0.0, 0.0], [1.0, 1.0]]), v
+    )
     e = math.exp(math.sqrt(2))
     assert w[0].tolist() == pytest.approx([1 / (1 + e), e / (1 + e)])
 
@@ -95,7 +105,9 @@ def test_multi_head_self_attention_matches_nn_multiheadattention():
     torch.testing.assert_close(ours.weights, expected_w, atol=1e-6, rtol=0)
     keep = torch.rand(7, 7) > 0.4
     keep.fill_diagonal_(True)
-    torch.testing.assert_close(ours(x, keep), reference(x, x, x, attn_mask=~keep)[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        ours(x, keep), reference(x, x, x, attn_mask=~keep)[0], atol=1e-6, rtol=0
+    )
 
 
 def test_multi_head_errors():
@@ -111,7 +123,9 @@ def test_sinusoidal_positions_by_hand_and_errors():
     p = sinusoidal_positions(5, 4)
     assert p.shape == (5, 4)
     assert p[0].tolist() == [0.0, 1.0, 0.0, 1.0]
-    assert p[2].tolist() == pytest.approx([math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)], abs=1e-6)
+    assert p[2].tolist() == pytest.approx(
+        [math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)], abs=1e-6
+    )
     with pytest.raises(ValueError, match="even dimension"):
         sinusoidal_positions(5, 3)
     with pytest.raises(ValueError, match="expected a positive integer "):
@@ -122,7 +136,8 @@ def test_patchify_order_and_patch_embedding_equals_linear_map():
     image = torch.arange(2 * 4 * 4.0).reshape(1, 2, 4, 4)
     patches = patchify(image, 2)
     assert patches.shape == (1, 4, 8)
-    assert patches[0, 3].tolist() == [10.0, 11.0, 14.0, 15.0, 26.0, 27.0, 30.0, 31.0]  # bottom right, both channels
+    # bottom right, both channels
+    assert patches[0, 3].tolist() == [10.0, 11.0, 14.0, 15.0, 26.0, 27.0, 30.0, 31.0]
     torch.manual_seed(0)
     embed, x = PatchEmbedding(3, 8, 4), torch.randn(2, 3, 12, 12)
     linear = patchify(x, 4) @ embed.proj.weight.flatten(1).T + embed.proj.bias
@@ -146,7 +161,9 @@ def test_vit_shapes_positions_and_attention_maps():
     maps = model.attention_maps()
     assert len(maps) == 3 and maps[0].shape == (2, 4, 17, 17)
     fixed = ViT(32, 8, in_channels=3, num_classes=5, dim=16, positions="sinusoidal")
-    assert "pos" not in dict(fixed.named_parameters()) and torch.equal(fixed.pos[0], sinusoidal_positions(17, 16))
+    assert "pos" not in dict(fixed.named_parameters()) and torch.equal(
+        fixed.pos[0], sinusoidal_positions(17, 16)
+    )
     with pytest.raises(ValueError, match="divides the image size"):
         ViT(28, 5)
     with pytest.raises(ValueError, match="'learned', 'sinusoidal' or 'none'"):
@@ -158,7 +175,8 @@ def test_vit_without_positions_ignores_patch_order():
     model = ViT(8, 4, dim=16, positions="none").eval()
     x = torch.randn(1, 1, 8, 8)
     swapped = x.clone()
-    swapped[..., :4, :4], swapped[..., 4:, 4:] = x[..., 4:, 4:], x[..., :4, :4]  # exchange two patches
+    # exchange two patches
+    swapped[..., :4, :4], swapped[..., 4:, 4:] = x[..., 4:, 4:], x[..., :4, :4]
     torch.testing.assert_close(model(swapped), model(x), atol=1e-6, rtol=0)
 
 
@@ -167,7 +185,8 @@ def test_attention_rollout_by_hand_and_errors():
     assert attention_rollout([a, a]).tolist() == [[[0.25, 0.75], [0.0, 1.0]]]
     assert attention_rollout([a, a], residual=False).tolist() == [[[0.0, 1.0], [0.0, 1.0]]]
     b = torch.tensor([[[0.5, 0.5], [1.0, 0.0]]])
-    torch.testing.assert_close(attention_rollout([a, b], residual=False), b @ a)  # later layer on the left
+    # later layer on the left
+    torch.testing.assert_close(attention_rollout([a, b], residual=False), b @ a)
     heads = torch.stack([a[0], b[0]])[None]  # (1, 2 heads, 2, 2): averaged first
     torch.testing.assert_close(attention_rollout([heads], residual=False), (a + b) / 2)
     with pytest.raises(ValueError, match="at least one layer"):
@@ -195,7 +214,11 @@ def test_attention_rollout_by_hand_and_errors():
             ValueError,
             r"expected tokens of shape \(B, L, 8\), got \(5, 8\)",
         ),
-        (lambda: attention.EncoderBlock("8", 2), ValueError, "expected a positive integer dim, got '8'"),
+        (
+            lambda: attention.EncoderBlock("8", 2),
+            ValueError,
+            "expected a positive integer dim, got '8'",
+        ),
         (
             lambda: attention.PatchEmbedding(1, 8, 7)(torch.ones(2, 3, 28, 28)),
             ValueError,
@@ -207,12 +230,17 @@ def test_attention_rollout_by_hand_and_errors():
             r"expected images of shape \(B, 1, 28, 28\), got \(2, 1, 32, 32\)",
         ),
         (
-            lambda: attention.scaled_dot_product_attention(torch.ones(4), torch.ones(2, 4), torch.ones(2, 4)),
+            lambda: attention.scaled_dot_product_attention(
+                torch.ones(4), torch.ones(2, 4), torch.ones(2, 4)
+            ),
             ValueError,
-            r"expected q \(..., Lq, d\), k \(..., Lk, d\) and v \(..., Lk, dv\), got \(4,\), \(2, 4\), \(2, 4\)",
+            r"expected q \(..., Lq, d\), k \(..., Lk, d\) and v \(..., Lk, dv\), got \(4,\), "
+            r"\(2, 4\), \(2, 4\)",
         ),
         (
-            lambda: attention.scaled_dot_product_attention([[1.0]], torch.ones(1, 1), torch.ones(1, 1)),
+            lambda: attention.scaled_dot_product_attention(
+                [[1.0]], torch.ones(1, 1), torch.ones(1, 1)
+            ),
             TypeError,
             "expected q as a tensor",
         ),
@@ -228,7 +256,11 @@ def test_attention_rollout_by_hand_and_errors():
             TypeError,
             "expected a list of attention weights, one tensor per layer, got Tensor",
         ),
-        (lambda: attention.attention_rollout([[[1.0]]]), TypeError, "expected attention weights as a tensor"),
+        (
+            lambda: attention.attention_rollout([[[1.0]]]),
+            TypeError,
+            "expected attention weights as a tensor",
+        ),
         (
             lambda: attention.attention_rollout([torch.ones(1, 3, 3), torch.ones(1, 4, 4)]),
             ValueError,

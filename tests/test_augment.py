@@ -1,4 +1,5 @@
-"""Tests of visionbook.augment: batched affine against torchvision, mixup/cutmix against v2, TTA, helpers."""
+"""Tests of visionbook.augment: batched affine against torchvision, mixup/cutmix against v2, TTA,
+helpers."""
 
 import pytest
 import torch
@@ -49,7 +50,8 @@ def test_affine_integer_shift_and_quarter_turn_by_hand():
     expected[..., 1:] = X[..., :-1]  # every pixel moves one column right, zeros come in on the left
     assert torch.allclose(right, expected, atol=1e-5)
     turned = affine(X, torch.tensor([90.0]), torch.zeros(1, 2))
-    assert torch.allclose(turned, torch.rot90(X, -1, (-2, -1)), atol=1e-4)  # clockwise, as v2.functional.affine
+    # clockwise, as v2.functional.affine
+    assert torch.allclose(turned, torch.rot90(X, -1, (-2, -1)), atol=1e-4)
 
 
 def test_random_affine_is_seeded_and_zero_range_is_identity():
@@ -84,7 +86,12 @@ def test_transform_dataset_applies_transform_per_item():
 def test_mixup_by_hand():
     X = torch.tensor([0.0, 1.0, 2.0]).view(3, 1, 1, 1)
     mixed, Y = mixup(X, torch.tensor([0, 1, 2]), 3, lam=0.75)
-    assert mixed.flatten().tolist() == [0.75 * 0 + 0.25 * 2, 0.75 * 1 + 0.25 * 0, 0.75 * 2 + 0.25 * 1]  # partner: i - 1
+    # partner: i - 1
+    assert mixed.flatten().tolist() == [
+        0.75 * 0 + 0.25 * 2,
+        0.75 * 1 + 0.25 * 0,
+        0.75 * 2 + 0.25 * 1,
+    ]
     assert Y.tolist() == [[0.75, 0, 0.25], [0.25, 0.75, 0], [0, 0.25, 0.75]]
 
 
@@ -93,7 +100,8 @@ def test_mixup_equals_torchvision_mixup(seed, alpha):
     X, y = torch.rand(6, 3, 8, 10), torch.tensor([0, 1, 2, 3, 4, 0])
     torch.manual_seed(seed)
     X_ref, Y_ref = v2.MixUp(alpha=alpha, num_classes=5)(X, y)
-    lam = Y_ref[1, 1].item()  # the weight left on image 1's own class (its partner, image 0, has another)
+    # the weight left on image 1's own class (its partner, image 0, has another)
+    lam = Y_ref[1, 1].item()
     X_ours, Y_ours = mixup(X, y, 5, lam=lam)
     assert torch.allclose(X_ours, X_ref, atol=1e-6) and torch.allclose(Y_ours, Y_ref, atol=1e-6)
     torch.manual_seed(seed)  # sampling lam ourselves draws the same number from the same generator
@@ -102,7 +110,8 @@ def test_mixup_equals_torchvision_mixup(seed, alpha):
 
 
 def test_cutmix_box_by_hand():
-    assert cutmix_box(0.75, 10, 10, (5, 5)) == (3, 3, 7, 7)  # half-side int(0.5 * sqrt(0.25) * 10) = 2
+    # half-side int(0.5 * sqrt(0.25) * 10) = 2
+    assert cutmix_box(0.75, 10, 10, (5, 5)) == (3, 3, 7, 7)
     assert cutmix_box(0.0, 10, 20, (0, 9)) == (0, 4, 10, 10)  # clipped at the borders
     assert cutmix_box(1.0, 10, 10, (5, 5)) == (5, 5, 5, 5)  # empty patch
 
@@ -141,7 +150,9 @@ def test_tta_with_identity_equals_softmax_and_averages_views():
         p = model(X).softmax(1)
         p_flip = model(X.flip(-1)).softmax(1)
     assert torch.allclose(tta_predict(model, X, [lambda X: X], batch_size=3), p, atol=1e-6)
-    assert torch.allclose(tta_predict(model, X, [lambda X: X, lambda X: X.flip(-1)]), (p + p_flip) / 2, atol=1e-6)
+    assert torch.allclose(
+        tta_predict(model, X, [lambda X: X, lambda X: X.flip(-1)]), (p + p_flip) / 2, atol=1e-6
+    )
 
 
 def test_balanced_subset_takes_per_class_examples():
@@ -155,7 +166,9 @@ def test_balanced_subset_takes_per_class_examples():
 
 def test_seeds_by_settings_runs_every_pair():
     calls = []
-    results = seeds_by_settings(lambda s, k: calls.append((s, k)) or {"m": 10 * k}, ["a", "b"], [1, 2, 3])
+    results = seeds_by_settings(
+        lambda s, k: calls.append((s, k)) or {"m": 10 * k}, ["a", "b"], [1, 2, 3]
+    )
     assert calls == [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2), ("b", 3)]
     assert results["b"]["m"].tolist() == [10, 20, 30]
 
@@ -166,22 +179,52 @@ def test_seeds_by_settings_runs_every_pair():
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda: affine(torch.zeros(28, 28), torch.zeros(1), torch.zeros(1, 2)), r"\(N, C, H, W\), got \(28, 28\)"),
+        (
+            lambda: affine(torch.zeros(28, 28), torch.zeros(1), torch.zeros(1, 2)),
+            r"\(N, C, H, W\), got \(28, 28\)",
+        ),
         (
             lambda: affine(torch.zeros(2, 1, 4, 4), torch.zeros(3), torch.zeros(2, 2)),
             r"angles \(2,\) and shifts \(2, 2\), got \(3,\)",
         ),
         (lambda: random_affine(torch.zeros(1, 1, 4, 4), -1), "expected degrees >= 0, got -1"),
-        (lambda: TransformDataset(torch.zeros(2, 1, 4, 4), torch.zeros(3)), "one label per image, got 3 labels for 2 images"),
-        (lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), 2, lam=1.5), r"lam in \[0, 1\], got 1.5"),
-        (lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), 2, alpha=0), "alpha > 0, got 0"),
-        (lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0.0, 1.0]), 2), r"integer labels of shape \(2,\)"),
-        (lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 3]), 2), "labels in 0..1, got values from 0 to 3"),
+        (
+            lambda: TransformDataset(torch.zeros(2, 1, 4, 4), torch.zeros(3)),
+            "one label per image, got 3 labels for 2 images",
+        ),
+        (
+            lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), 2, lam=1.5),
+            r"lam in \[0, 1\], got 1.5",
+        ),
+        (
+            lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), 2, alpha=0),
+            "alpha > 0, got 0",
+        ),
+        (
+            lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0.0, 1.0]), 2),
+            r"integer labels of shape \(2,\)",
+        ),
+        (
+            lambda: mixup(torch.zeros(2, 1, 4, 4), torch.tensor([0, 3]), 2),
+            "labels in 0..1, got values from 0 to 3",
+        ),
         (lambda: cutmix_box(-0.1, 4, 4, (2, 2)), r"lam in \[0, 1\], got -0.1"),
-        (lambda: cutmix(torch.zeros(1, 4, 4), torch.tensor([0]), 2), r"\(N, C, H, W\), got \(1, 4, 4\)"),
-        (lambda: tta_predict(nn.Flatten(), torch.zeros(1, 1, 2, 2), []), "at least one view, got none"),
-        (lambda: balanced_subset(torch.tensor([0, 0, 1]), 2), "at least 2 examples of class 1, got 1"),
-        (lambda: seeds_by_settings(lambda s, k: {}, [], [0]), "at least one setting and one seed, got 0 and 1"),
+        (
+            lambda: cutmix(torch.zeros(1, 4, 4), torch.tensor([0]), 2),
+            r"\(N, C, H, W\), got \(1, 4, 4\)",
+        ),
+        (
+            lambda: tta_predict(nn.Flatten(), torch.zeros(1, 1, 2, 2), []),
+            "at least one view, got none",
+        ),
+        (
+            lambda: balanced_subset(torch.tensor([0, 0, 1]), 2),
+            "at least 2 examples of class 1, got 1",
+        ),
+        (
+            lambda: seeds_by_settings(lambda s, k: {}, [], [0]),
+            "at least one setting and one seed, got 0 and 1",
+        ),
     ],
 )
 def test_errors_name_what_was_expected_and_what_came(call, message):
@@ -202,7 +245,11 @@ def test_train_augment_rejects_non_callable_with_type_error():
             TypeError,
             r"expected angles as a tensor of shape \(2,\), got list",
         ),
-        (lambda: augment.random_affine(torch.zeros(1, 1, 4, 4), "10"), TypeError, "expected a number for degrees, got '10'"),
+        (
+            lambda: augment.random_affine(torch.zeros(1, 1, 4, 4), "10"),
+            TypeError,
+            "expected a number for degrees, got '10'",
+        ),
         (
             lambda: augment.TransformDataset(torch.zeros(2, 1, 4, 4), torch.zeros(2), "flip"),
             TypeError,
@@ -229,13 +276,21 @@ def test_train_augment_rejects_non_callable_with_type_error():
             ValueError,
             r"expected labels of shape \(N,\), got \(2, 2\)",
         ),
-        (lambda: augment.balanced_subset(torch.zeros(4), 1), TypeError, "expected integer labels, got dtype torch.float32"),
+        (
+            lambda: augment.balanced_subset(torch.zeros(4), 1),
+            TypeError,
+            "expected integer labels, got dtype torch.float32",
+        ),
         (
             lambda: augment.balanced_subset(torch.zeros(4).long(), 0),
             ValueError,
             "expected an integer per_class of at least 1, got 0",
         ),
-        (lambda: augment.seeds_by_settings("run", ["a"], [0]), TypeError, r"expected run as a callable run\(setting, seed\)"),
+        (
+            lambda: augment.seeds_by_settings("run", ["a"], [0]),
+            TypeError,
+            r"expected run as a callable run\(setting, seed\)",
+        ),
         (
             lambda: augment.seeds_by_settings(lambda s, k: {}, "ab", [0]),
             TypeError,

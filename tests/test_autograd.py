@@ -1,4 +1,5 @@
-"""The scalar engine and the NumPy layers against hand-computed values and torch.autograd (float64)."""
+"""The scalar engine and the NumPy layers against hand-computed values and torch.autograd
+(float64)."""
 
 import math
 
@@ -112,7 +113,8 @@ def test_draw_graph_draws_one_box_per_node():
     out = (a * b + a).tanh()
     out.backward()
     fig = draw_graph(out)
-    texts = [t.get_text() for t in fig.axes[0].texts if t.get_text()]  # arrows are empty annotations
+    # arrows are empty annotations
+    texts = [t.get_text() for t in fig.axes[0].texts if t.get_text()]
     assert len(texts) == len(topological_order(out)) == 5
     assert any(t.startswith("a = 2") for t in texts) and any("[tanh]" in t for t in texts)
 
@@ -131,7 +133,9 @@ def test_linear_relu_softmax_match_torch_on_random_sizes(seed):
     grad_x = net.backward(loss_fn.backward())
     tx = torch.tensor(x, requires_grad=True)
     tparams = [torch.tensor(p, requires_grad=True) for p in net.parameters()]
-    t_loss = F.cross_entropy(F.linear(F.relu(F.linear(tx, *tparams[:2])), *tparams[2:]), torch.tensor(y))
+    t_loss = F.cross_entropy(
+        F.linear(F.relu(F.linear(tx, *tparams[:2])), *tparams[2:]), torch.tensor(y)
+    )
     t_loss.backward()
     assert math.isclose(loss, t_loss.item(), rel_tol=1e-12)
     assert relative_error(grad_x, tx.grad) < 1e-12
@@ -169,7 +173,9 @@ def test_linear_init_uses_pytorch_bounds():
 def test_layer_errors():
     with pytest.raises(ValueError, match=r"expected weight with 2 dimensions, got shape \(3,\)"):
         Linear(np.zeros(3), np.zeros(3))
-    with pytest.raises(ValueError, match=r"expected a bias of shape \(2,\) for weight \(2, 3\), got \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected a bias of shape \(2,\) for weight \(2, 3\), got \(3,\)"
+    ):
         Linear(np.zeros((2, 3)), np.zeros(3))
     layer = Linear(np.zeros((2, 3)), np.zeros(2))
     with pytest.raises(RuntimeError, match="Linear.backward called before forward"):
@@ -182,13 +188,17 @@ def test_layer_errors():
         ReLU().forward([1.0])
     with pytest.raises(RuntimeError, match="ReLU.backward called before forward"):
         ReLU().backward(np.ones(1))
-    with pytest.raises(ValueError, match=r"expected 2 integer labels in 0..2, got int64 labels of shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected 2 integer labels in 0..2, got int64 labels of shape \(2,\)"
+    ):
         SoftmaxCrossEntropy().forward(np.zeros((2, 3)), np.array([0, 3]))
     with pytest.raises(ValueError, match=r"expected 2 integer labels in 0..2, got float64"):
         SoftmaxCrossEntropy().forward(np.zeros((2, 3)), np.array([0.0, 1.0]))
     with pytest.raises(RuntimeError, match="SoftmaxCrossEntropy.backward called before forward"):
         SoftmaxCrossEntropy().backward()
-    with pytest.raises(TypeError, match="expected layers with forward, backward, parameters and gradients, got int"):
+    with pytest.raises(
+        TypeError, match="expected layers with forward, backward, parameters and gradients, got int"
+    ):
         Sequential([ReLU(), 3])
 
 
@@ -197,7 +207,10 @@ def test_layer_errors():
 
 def test_numerical_gradient_agrees_with_backprop():
     rng = np.random.default_rng(0)
-    net, loss_fn = Sequential([Linear.init(5, 4, rng), ReLU(), Linear.init(4, 3, rng)]), SoftmaxCrossEntropy()
+    net, loss_fn = (
+        Sequential([Linear.init(5, 4, rng), ReLU(), Linear.init(4, 3, rng)]),
+        SoftmaxCrossEntropy(),
+    )
     x, y = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
     loss_fn.forward(net.forward(x), y)
     net.backward(loss_fn.backward())
@@ -208,7 +221,9 @@ def test_numerical_gradient_agrees_with_backprop():
 
 def test_numerical_gradient_restores_x_and_checks_input():
     x = np.array([1.0, 2.0])
-    np.testing.assert_allclose(numerical_gradient(lambda v: float(np.prod(v)), x), [2.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(
+        numerical_gradient(lambda v: float(np.prod(v)), x), [2.0, 1.0], atol=1e-9
+    )
     np.testing.assert_array_equal(x, [1.0, 2.0])
     with pytest.raises(TypeError, match="expected a float64 NumPy array for x, got float32"):
         numerical_gradient(lambda v: 0.0, np.zeros(2, dtype=np.float32))
@@ -220,11 +235,14 @@ def test_numerical_gradient_restores_x_and_checks_input():
 
 def test_relative_error_definition():
     assert relative_error(np.array([2.0, 0.0]), np.array([1.0, 0.0])) == 0.5  # |2 - 1| / max(2, 1)
-    assert relative_error(np.array([1.0, 1e-12]), np.array([1.0, 0.0])) == 1e-12  # near-zero entry judged on the scale 1
+    # near-zero entry judged on the scale 1
+    assert relative_error(np.array([1.0, 1e-12]), np.array([1.0, 0.0])) == 1e-12
     assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
     assert relative_error(np.array([1e-10]), np.array([0.0])) == pytest.approx(1e-2)  # floor 1e-8
     assert relative_error(torch.ones(2), np.ones(2)) == 0.0
-    with pytest.raises(ValueError, match=r"expected arrays of the same shape, got \(2,\) and \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected arrays of the same shape, got \(2,\) and \(3,\)"
+    ):
         relative_error(np.zeros(2), np.zeros(3))
 
 

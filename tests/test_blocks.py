@@ -1,4 +1,5 @@
-"""Tests of visionbook.blocks: shapes, hand-computed parameter counts, agreement with torchvision."""
+"""Tests of visionbook.blocks: shapes, hand-computed parameter counts, agreement with
+torchvision."""
 
 import pytest
 import torch
@@ -77,8 +78,11 @@ def test_vgg_block_shape_and_hand_counted_parameters():
     block = vgg_block(3, 8, num_convs=2)
     assert block(torch.zeros(2, 3, 32, 32)).shape == (2, 8, 16, 16)
     assert count_parameters(block) == (3 * 8 * 9 + 8) + (8 * 8 * 9 + 8)  # 808
-    # with BatchNorm the convolutions lose their biases and each BN has a weight and a bias per channel
-    assert count_parameters(vgg_block(3, 8, 2, batch_norm=True)) == 3 * 8 * 9 + 8 * 8 * 9 + 2 * (2 * 8)
+    # with BatchNorm the convolutions lose their biases and each BN has a weight and a bias
+    # per channel
+    assert count_parameters(vgg_block(3, 8, 2, batch_norm=True)) == 3 * 8 * 9 + 8 * 8 * 9 + 2 * (
+        2 * 8
+    )
 
 
 def test_vgg_block_macs_by_hand():
@@ -90,10 +94,18 @@ def test_vgg_block_macs_by_hand():
 
 
 def test_basic_block_parameters_by_hand():
-    assert count_parameters(BasicBlock(16, 16)) == 2 * 16 * 16 * 9 + 2 * 2 * 16  # 4672, identity shortcut
+    # 4672, identity shortcut
+    assert count_parameters(BasicBlock(16, 16)) == 2 * 16 * 16 * 9 + 2 * 2 * 16
     projection = 16 * 32 + 2 * 32
-    assert count_parameters(BasicBlock(16, 32, stride=2)) == 16 * 32 * 9 + 32 * 32 * 9 + 2 * 2 * 32 + projection  # 14528
-    assert count_parameters(BasicBlock(16, 32, stride=2, residual=False)) == 16 * 32 * 9 + 32 * 32 * 9 + 2 * 2 * 32
+    # 14528
+    assert (
+        count_parameters(BasicBlock(16, 32, stride=2))
+        == 16 * 32 * 9 + 32 * 32 * 9 + 2 * 2 * 32 + projection
+    )
+    assert (
+        count_parameters(BasicBlock(16, 32, stride=2, residual=False))
+        == 16 * 32 * 9 + 32 * 32 * 9 + 2 * 2 * 32
+    )
 
 
 def test_basic_block_matches_torchvision():
@@ -138,7 +150,10 @@ def test_dense_layer_parameters_by_hand_and_concatenation():
 def test_dense_layer_and_transition_match_torchvision():
     torch.manual_seed(0)
     x = torch.randn(2, 16, 6, 6)
-    assert agree(DenseLayer(16, 8, 4), _DenseLayer(16, 8, 4, 0.0), x, take=lambda out: out[:, 16:]) < 1e-5
+    assert (
+        agree(DenseLayer(16, 8, 4), _DenseLayer(16, 8, 4, 0.0), x, take=lambda out: out[:, 16:])
+        < 1e-5
+    )
     assert agree(transition(16, 8), _Transition(16, 8), x) < 1e-5
 
 
@@ -156,7 +171,8 @@ def test_depthwise_separable_parameters_and_macs_by_hand():
     assert count_parameters(block) == 8 * 9 + 2 * 8 + 8 * 16 + 2 * 16  # 248
     assert count_macs(block, (8, 10, 10)) == 100 * 8 * 9 + 100 * 16 * 8
     full = nn.Conv2d(8, 16, 3, padding=1, bias=False)
-    assert count_macs(full, (8, 10, 10)) == 100 * 16 * 8 * 9  # the separable version costs 1/16 + 1/9 of this
+    # the separable version costs 1/16 + 1/9 of this
+    assert count_macs(full, (8, 10, 10)) == 100 * 16 * 8 * 9
 
 
 def test_squeeze_excite_matches_torchvision_and_gates():
@@ -166,20 +182,33 @@ def test_squeeze_excite_matches_torchvision_and_gates():
     assert agree(SqueezeExcite(8, 2), SqueezeExcitation(8, 2, activation=nn.SiLU), x) < 1e-6
     gates = SqueezeExcite(8, 2)(x) / x
     assert torch.all((gates > 0) & (gates < 1))
-    assert torch.allclose(gates, gates[:, :, :1, :1].expand_as(gates), atol=1e-5)  # one gate per channel
+    # one gate per channel
+    assert torch.allclose(gates, gates[:, :, :1, :1].expand_as(gates), atol=1e-5)
 
 
 def test_mbconv_parameters_by_hand():
-    expand, dw, se, project = 16 * 64 + 2 * 64, 64 * 9 + 2 * 64, (64 * 4 + 4) + (4 * 64 + 64), 64 * 16 + 2 * 16
+    expand, dw, se, project = (
+        16 * 64 + 2 * 64,
+        64 * 9 + 2 * 64,
+        (64 * 4 + 4) + (4 * 64 + 64),
+        64 * 16 + 2 * 16,
+    )
     assert count_parameters(MBConv(16, 16, expand_ratio=4)) == expand + dw + se + project  # 3492
-    assert count_parameters(MBConv(16, 16, expand_ratio=1, se_ratio=0)) == 16 * 9 + 2 * 16 + 16 * 16 + 2 * 16
+    assert (
+        count_parameters(MBConv(16, 16, expand_ratio=1, se_ratio=0))
+        == 16 * 9 + 2 * 16 + 16 * 16 + 2 * 16
+    )
 
 
-@pytest.mark.parametrize("c_in,c_out,expand,stride", [(16, 16, 4, 1), (16, 24, 6, 2), (16, 8, 1, 1)])
+@pytest.mark.parametrize(
+    "c_in,c_out,expand,stride", [(16, 16, 4, 1), (16, 24, 6, 2), (16, 8, 1, 1)]
+)
 def test_mbconv_matches_torchvision(c_in, c_out, expand, stride):
     torch.manual_seed(0)
     x = torch.randn(2, c_in, 8, 8)
-    reference = TorchvisionMBConv(MBConvConfig(expand, 3, stride, c_in, c_out, 1), 0.0, nn.BatchNorm2d)
+    reference = TorchvisionMBConv(
+        MBConvConfig(expand, 3, stride, c_in, c_out, 1), 0.0, nn.BatchNorm2d
+    )
     ours = MBConv(c_in, c_out, expand, stride)
     assert count_parameters(ours) == count_parameters(reference)
     assert agree(ours, reference, x) < 1e-5
@@ -216,14 +245,19 @@ def test_small_networks_output_shapes_on_mnist_and_shapes_inputs():
         assert build(10, 1)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
         assert build()(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
     assert resnet_small(2, 10, 1)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
-    assert efficientnet_small(width_mult=1.1, depth_mult=1.2)(torch.zeros(1, 3, 36, 36)).shape == (1, 5)
+    assert efficientnet_small(width_mult=1.1, depth_mult=1.2)(torch.zeros(1, 3, 36, 36)).shape == (
+        1,
+        5,
+    )
 
 
 def test_resnet_small_depth_and_hand_counted_parameters():
     for n in (1, 3, 5):
         model = resnet_small(n)
         weight_layers = [
-            m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and getattr(m, "kernel_size", (3,)) != (1, 1)
+            m
+            for m in model.modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and getattr(m, "kernel_size", (3,)) != (1, 1)
         ]
         assert len(weight_layers) == 6 * n + 2
     stem, stage1 = 1 * 8 * 9 + 2 * 8, 2 * (8 * 8 * 9) + 2 * 2 * 8
@@ -235,7 +269,9 @@ def test_resnet_small_depth_and_hand_counted_parameters():
 
 
 def test_stem_stride_sets_resolution():
-    assert count_macs(resnet_small(1, stem_stride=1), (3, 32, 32)) > 3.9 * count_macs(resnet_small(1, stem_stride=2), (3, 32, 32))
+    assert count_macs(resnet_small(1, stem_stride=1), (3, 32, 32)) > 3.9 * count_macs(
+        resnet_small(1, stem_stride=2), (3, 32, 32)
+    )
 
 
 def test_efficientnet_scaling_grows_width_and_depth():
@@ -265,28 +301,43 @@ def test_layer_norm_2d_normalises_each_position_and_matches_torchvision():
     nn.init.normal_(reference.weight), nn.init.normal_(reference.bias)
     ours.load_state_dict(reference.state_dict())
     assert (ours(x) - reference(x)).abs().max() < 1e-5
-    unit = LayerNorm2d(8)(x)  # weight 1, bias 0: mean 0 and variance 1 over the channels of each pixel
-    assert unit.mean(dim=1).abs().max() < 1e-5 and (unit.var(dim=1, unbiased=False) - 1).abs().max() < 1e-3
+    # weight 1, bias 0: mean 0 and variance 1 over the channels of each pixel
+    unit = LayerNorm2d(8)(x)
+    assert (
+        unit.mean(dim=1).abs().max() < 1e-5
+        and (unit.var(dim=1, unbiased=False) - 1).abs().max() < 1e-3
+    )
 
 
 def test_convnext_block_parameters_by_hand():
     c = 16
     depthwise, norm, expand, project, gamma = 49 * c + c, 2 * c, c * 4 * c + 4 * c, 4 * c * c + c, c
-    assert count_parameters(ConvNeXtBlock(c)) == depthwise + norm + expand + project + gamma  # 2976 = 8 C^2 + 58 C
+    # 2976 = 8 C^2 + 58 C
+    assert count_parameters(ConvNeXtBlock(c)) == depthwise + norm + expand + project + gamma
     assert count_parameters(ConvNeXtBlock(c, layer_scale=0)) == depthwise + norm + expand + project
-    assert count_macs(ConvNeXtBlock(c), (c, 8, 8)) == 64 * (49 * c + 8 * c * c)  # per pixel: depthwise 49 C, two 1x1s 4 C^2
+    # per pixel: depthwise 49 C, two 1x1s 4 C^2
+    assert count_macs(ConvNeXtBlock(c), (c, 8, 8)) == 64 * (49 * c + 8 * c * c)
 
 
 @pytest.mark.parametrize("channels,layer_scale", [(16, 1e-6), (24, 0.5)])
 def test_convnext_block_matches_torchvision(channels, layer_scale):
     torch.manual_seed(0)
-    reference, ours = CNBlock(channels, layer_scale, 0.0).eval(), ConvNeXtBlock(channels, layer_scale=layer_scale).eval()
+    reference, ours = (
+        CNBlock(channels, layer_scale, 0.0).eval(),
+        ConvNeXtBlock(channels, layer_scale=layer_scale).eval(),
+    )
     with torch.no_grad():
         reference.layer_scale.normal_()  # not the tiny initial value: the branch must count
         reference.block[2].weight.normal_(), reference.block[2].bias.normal_()  # the LayerNorm too
     assert count_parameters(ours) == count_parameters(reference)
-    # the same tensors in the same order; torchvision's 1x1 layers are nn.Linear, (out, in) instead of (out, in, 1, 1)
-    ours.load_state_dict({k: v.reshape(t.shape) for (k, t), v in zip(ours.state_dict().items(), reference.state_dict().values())})
+    # the same tensors in the same order; torchvision's 1x1 layers are nn.Linear, (out, in) instead
+    # of (out, in, 1, 1)
+    ours.load_state_dict(
+        {
+            k: v.reshape(t.shape)
+            for (k, t), v in zip(ours.state_dict().items(), reference.state_dict().values())
+        }
+    )
     x = torch.randn(2, channels, 8, 8)
     with torch.no_grad():
         assert (ours(x) - reference(x)).abs().max() < 1e-5
@@ -297,14 +348,21 @@ def test_convnext_block_starts_as_the_identity_and_stochastic_depth_matches_torc
     torch.manual_seed(0)
     x = torch.randn(4, 8, 6, 6)
     with torch.no_grad():
-        assert (ConvNeXtBlock(8)(x) - x).abs().max() < 1e-4  # layer scale 1e-6: the branch is almost silent
+        # layer scale 1e-6: the branch is almost silent
+        assert (ConvNeXtBlock(8)(x) - x).abs().max() < 1e-4
     reference, ours = CNBlock(8, 0.5, 0.5), ConvNeXtBlock(8, layer_scale=0.5, stochastic_depth=0.5)
-    ours.load_state_dict({k: v.reshape(t.shape) for (k, t), v in zip(ours.state_dict().items(), reference.state_dict().values())})
+    ours.load_state_dict(
+        {
+            k: v.reshape(t.shape)
+            for (k, t), v in zip(ours.state_dict().items(), reference.state_dict().values())
+        }
+    )
     torch.manual_seed(3)
     expected = reference.train()(x)
     torch.manual_seed(3)
     assert torch.allclose(ours.train()(x), expected, atol=1e-5)  # the same samples dropped
-    assert torch.allclose(ours.eval()(x), reference.eval()(x), atol=1e-5)  # no dropping in evaluation
+    # no dropping in evaluation
+    assert torch.allclose(ours.eval()(x), reference.eval()(x), atol=1e-5)
 
 
 def test_convnext_small_shapes_and_hand_counted_parameters():
@@ -332,7 +390,8 @@ def test_fit_for_seconds_keeps_to_its_budget_and_learns():
     X = torch.randn(256, 2)
     y = (X[:, 0] > 0).long()
     model, threads = nn.Linear(2, 2), torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny steps: a second thread only waits, and on a busy machine waits long
+    # tiny steps: a second thread only waits, and on a busy machine waits long
+    torch.set_num_threads(1)
     try:
         run = fit_for_seconds(model, (X, y), seconds=0.3, max_lr=0.1, device=torch.device("cpu"))
     finally:
@@ -369,19 +428,33 @@ def test_fit_for_seconds_keeps_to_its_budget_and_learns():
         (lambda: densenet_small(growth=0), "growth=0"),
         (lambda: efficientnet_small(in_channels=0), "in_channels=0"),
         (
-            lambda: fit_one_cycle(nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), epochs=0),
+            lambda: fit_one_cycle(
+                nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), epochs=0
+            ),
             "epochs and max_lr > 0, got 0",
         ),
         (lambda: LayerNorm2d(0), "channels=0"),
         (lambda: LayerNorm2d(4, eps=0.0), "eps > 0, got 0.0"),
-        (lambda: LayerNorm2d(4)(torch.zeros(1, 3, 2, 2)), r"expected a tensor \(B, 4, H, W\), got \(1, 3, 2, 2\)"),
+        (
+            lambda: LayerNorm2d(4)(torch.zeros(1, 3, 2, 2)),
+            r"expected a tensor \(B, 4, H, W\), got \(1, 3, 2, 2\)",
+        ),
         (lambda: ConvNeXtBlock(8, kernel_size=4), "odd positive kernel_size, got 4"),
         (lambda: ConvNeXtBlock(8, layer_scale=-1.0), "layer_scale >= 0, got -1.0"),
         (lambda: ConvNeXtBlock(8, stochastic_depth=1.0), r"stochastic_depth in \[0, 1\), got 1.0"),
-        (lambda: convnext_small(widths=(8, 16), depths=(1,)), "one depth per width, got 1 depths for 2 widths"),
+        (
+            lambda: convnext_small(widths=(8, 16), depths=(1,)),
+            "one depth per width, got 1 depths for 2 widths",
+        ),
         (lambda: convnext_small(depths=(1, 0, 1)), r"depths\[1\]=0"),
-        (lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), 0), "seconds > 0"),
-        (lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0).long()), 1), "at least one training"),
+        (
+            lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), 0),
+            "seconds > 0",
+        ),
+        (
+            lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0).long()), 1),
+            "at least one training",
+        ),
     ],
 )
 def test_errors_name_what_was_expected_and_what_came(call, message):

@@ -1,4 +1,5 @@
-"""The build executes each chapter once into jupyter-cache; stale or failed executions are not reused."""
+"""The build executes each chapter once into jupyter-cache; stale or failed executions are
+not reused."""
 
 import os
 import time
@@ -12,8 +13,15 @@ from visionbook.tools import bookbuild
 
 def _notebook(path, *sources):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), *map(nbformat.v4.new_code_cell, sources)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A chapter"),
+        *map(nbformat.v4.new_code_cell, sources),
+    ]
     nbformat.write(nb, path)
     return path
 
@@ -23,7 +31,9 @@ def test_chapters_are_the_table_of_contents_in_reading_order():
     found = [p.relative_to(bookbuild.ROOT).with_suffix("").as_posix() for p in bookbuild.chapters()]
     assert found[0] == toc["root"]
     assert found[1] == toc["parts"][0]["chapters"][0]["file"]
-    assert len(found) == len(set(found)) and all(p.endswith(".ipynb") for p in map(str, bookbuild.chapters()))
+    assert len(found) == len(set(found)) and all(
+        p.endswith(".ipynb") for p in map(str, bookbuild.chapters())
+    )
 
 
 def test_an_execution_is_cached_reused_and_matched_to_the_source(tmp_path):

@@ -1,10 +1,11 @@
 """The published book in a real browser: headless Chromium (Debian's) driven by Playwright.
 
-Needs the built HTML (`python -m visionbook.tools.bookbuild`) and Debian's Chromium (`apt-get install
-chromium`). Without either the tests are skipped with that reason, unless VISIONBOOK_REQUIRE_HTML=1
-and VISIONBOOK_REQUIRE_BROWSER=1 (CI sets both), which turn the missing piece into a failure.
-Requests to other hosts (the theme's CDN scripts, e.g. MathJax) are answered with an empty
-response, because the test machine has no network; they are recorded, not counted as errors.
+Needs the built HTML (`python -m visionbook.tools.bookbuild`) and Debian's Chromium
+(`apt-get install chromium`). Without either the tests are skipped with that reason, unless
+VISIONBOOK_REQUIRE_HTML=1 and VISIONBOOK_REQUIRE_BROWSER=1 (CI sets both), which turn the missing
+piece into a failure. Requests to other hosts (the theme's CDN scripts, e.g. MathJax) are answered
+with an empty response, because the test machine has no network; they are recorded, not counted
+as errors.
 """
 
 import functools
@@ -71,10 +72,14 @@ def browser():
     try:
         from playwright import sync_api
     except ImportError:
-        _no_browser("no browser test: Playwright is not installed (pip install -r requirements.txt)")
+        _no_browser(
+            "no browser test: Playwright is not installed (pip install -r requirements.txt)"
+        )
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
-        _no_browser("no browser test: Debian's chromium is not installed (apt-get install chromium)")
+        _no_browser(
+            "no browser test: Debian's chromium is not installed (apt-get install chromium)"
+        )
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         yield browser
@@ -110,18 +115,24 @@ def test_page_loads_without_errors_or_broken_images(site, browser, page):
     visit = Visit(browser, _page_url(site, page))
     assert visit.response.status == 200
     assert visit.errors == [], f"console errors on {page}: {visit.errors}"
-    images = visit.page.eval_on_selector_all("main img", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])")
+    images = visit.page.eval_on_selector_all(
+        "main img", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])"
+    )
     for src, width in images:
         assert width > 0, f"broken image {src} on {page}"
         assert visit.page.request.get(visit.page.url.rsplit("/", 1)[0] + "/" + src).status == 200
-    assert visit.external <= {"cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com"}, visit.external
+    assert visit.external <= {"cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com"}, (
+        visit.external
+    )
     visit.page.close()
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_headings_in_order_and_images_described(site, browser, page):
     visit = Visit(browser, _page_url(site, page))
-    levels = visit.page.eval_on_selector_all("main article :is(h1,h2,h3,h4,h5,h6)", "els => els.map(e => +e.tagName[1])")
+    levels = visit.page.eval_on_selector_all(
+        "main article :is(h1,h2,h3,h4,h5,h6)", "els => els.map(e => +e.tagName[1])"
+    )
     assert levels and levels[0] == 1, f"{page} must start with one h1, got {levels[:3]}"
     assert levels.count(1) == 1, f"{page} has {levels.count(1)} h1 headings"
     for before, after in zip(levels, levels[1:]):
@@ -130,9 +141,14 @@ def test_headings_in_order_and_images_described(site, browser, page):
     # image's file name, which a screen reader would read out.
     described = visit.page.eval_on_selector_all(
         "main img",
-        "els => els.map(e => [e.getAttribute('src'), (e.alt || '').trim(), !!e.closest('figure')?.querySelector('figcaption')])",
+        "els => els.map(e => [e.getAttribute('src'), (e.alt || '').trim(), "
+        "!!e.closest('figure')?.querySelector('figcaption')])",
     )
-    missing = [src for src, alt, caption in described if not caption and (not alt or alt.endswith((".png", ".jpg", ".svg")))]
+    missing = [
+        src
+        for src, alt, caption in described
+        if not caption and (not alt or alt.endswith((".png", ".jpg", ".svg")))
+    ]
     assert not missing, f"{page}: images without alt text or caption: {missing}"
     visit.page.close()
 
@@ -142,14 +158,18 @@ def test_next_links_follow_the_table_of_contents(site, browser):
     for expected in PAGES[1:]:
         visit.page.click("a.right-next")
         visit.page.wait_for_load_state("load")
-        assert visit.page.url.split("#")[0].endswith(f"/{expected}.html"), f"next after ... went to {visit.page.url}"
+        assert visit.page.url.split("#")[0].endswith(f"/{expected}.html"), (
+            f"next after ... went to {visit.page.url}"
+        )
     visit.page.close()
 
 
 def test_search_finds_a_chapter(site, browser):
     visit = Visit(browser, f"{site}/search.html?q=perceptron")
     visit.page.wait_for_selector("#search-results li a", timeout=15000)
-    hits = visit.page.eval_on_selector_all("#search-results li a", "els => els.map(e => e.getAttribute('href'))")
+    hits = visit.page.eval_on_selector_all(
+        "#search-results li a", "els => els.map(e => e.getAttribute('href'))"
+    )
     assert any("perceptron" in h for h in hits), hits
     visit.page.close()
 
@@ -160,15 +180,22 @@ def test_launch_and_download_buttons_point_at_the_notebook(site, browser, page):
     hrefs = visit.page.eval_on_selector_all("a", "els => els.map(e => e.href)")
     slug = REPO_URL.removeprefix("https://github.com/")
     assert f"https://colab.research.google.com/github/{slug}/blob/main/{page}.ipynb" in hrefs
-    assert any(h.startswith(f"https://mybinder.org/v2/gh/{slug}/main?") and f"{page}.ipynb" in h for h in hrefs)
-    assert any(h.endswith(f"/_sources/{page}.ipynb") for h in hrefs), "no download link to the notebook"
+    assert any(
+        h.startswith(f"https://mybinder.org/v2/gh/{slug}/main?") and f"{page}.ipynb" in h
+        for h in hrefs
+    )
+    assert any(h.endswith(f"/_sources/{page}.ipynb") for h in hrefs), (
+        "no download link to the notebook"
+    )
     visit.page.close()
 
 
 def _has_solutions(page: str) -> bool:
     cells = json.loads((ROOT / f"{page}.ipynb").read_text())["cells"]
     return any(
-        re.search(r"^[`:]{3,}\{solution\}", "".join(c["source"]), re.MULTILINE) for c in cells if c["cell_type"] == "markdown"
+        re.search(r"^[`:]{3,}\{solution\}", "".join(c["source"]), re.MULTILINE)
+        for c in cells
+        if c["cell_type"] == "markdown"
     )
 
 

@@ -7,7 +7,12 @@ import pytest
 import torch
 from sklearn.calibration import calibration_curve
 
-from visionbook.calibration import expected_calibration_error, fit_temperature, plot_reliability, reliability
+from visionbook.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    plot_reliability,
+    reliability,
+)
 
 
 def _loop_ece(probs, labels, n_bins):
@@ -34,14 +39,18 @@ def _random_predictions(n, k, seed, sharpness=3.0):
 @pytest.mark.parametrize("n_bins", [1, 5, 15])
 def test_ece_matches_an_independent_loop(n_bins):
     probs, labels = _random_predictions(300, 4, n_bins)
-    assert expected_calibration_error(probs, labels, n_bins) == pytest.approx(_loop_ece(probs, labels, n_bins), abs=1e-12)
+    assert expected_calibration_error(probs, labels, n_bins) == pytest.approx(
+        _loop_ece(probs, labels, n_bins), abs=1e-12
+    )
 
 
 def test_reliability_matches_sklearn_calibration_curve():
     probs, labels = _random_predictions(500, 3, 7)
     r = reliability(probs, labels, n_bins=10)
     conf, pred = probs.max(1)
-    prob_true, prob_pred = calibration_curve((pred == labels).numpy(), conf.numpy(), n_bins=10, strategy="uniform")
+    prob_true, prob_pred = calibration_curve(
+        (pred == labels).numpy(), conf.numpy(), n_bins=10, strategy="uniform"
+    )
     full = (r.counts > 0).numpy()
     np.testing.assert_allclose(r.accuracy.numpy()[full], prob_true, atol=1e-12)
     np.testing.assert_allclose(r.confidence.numpy()[full], prob_pred, atol=1e-12)
@@ -60,11 +69,17 @@ def test_hand_case_and_bin_edges():
 def test_a_calibrated_predictor_has_a_small_ece():
     g = torch.Generator().manual_seed(0)
     conf = 0.5 + 0.5 * torch.rand(20000, generator=g, dtype=torch.float64)
-    correct = torch.rand(20000, generator=g, dtype=torch.float64) < conf  # right with probability = confidence
+    # right with probability = confidence
+    correct = torch.rand(20000, generator=g, dtype=torch.float64) < conf
     probs = torch.stack([conf, 1 - conf], 1)
     labels = torch.where(correct, 0, 1)
     assert expected_calibration_error(probs, labels) < 0.02
-    assert expected_calibration_error(torch.stack([torch.ones(100), torch.zeros(100)], 1).double(), torch.ones(100).long()) == 1.0
+    assert (
+        expected_calibration_error(
+            torch.stack([torch.ones(100), torch.zeros(100)], 1).double(), torch.ones(100).long()
+        )
+        == 1.0
+    )
 
 
 def test_errors():
@@ -82,7 +97,9 @@ def test_errors():
 
 def test_temperature_known_answer():
     logits = torch.tensor([[4.0, 0.0], [4.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
-    assert fit_temperature(logits, torch.tensor([0, 0, 1, 1])) == pytest.approx(4 / math.log(3), rel=1e-4)
+    assert fit_temperature(logits, torch.tensor([0, 0, 1, 1])) == pytest.approx(
+        4 / math.log(3), rel=1e-4
+    )
 
 
 def test_temperature_matches_a_grid_search_and_recovers_a_known_scale():

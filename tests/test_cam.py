@@ -30,7 +30,8 @@ from visionbook.cam import (
 def _model(seed=0):
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3),
     )  # fmt: skip
 
@@ -45,8 +46,8 @@ def test_grad_cam_matches_captum_with_relu_and_bilinear_upsampling():
 
 
 def test_grad_cam_by_hand_for_a_linear_head():
-    # Features A (1, 2, 2, 2) -> global average -> linear w: dscore/dA_k = w_k / 4 at every position,
-    # so the weights are w_k / 4 and the map is relu(sum_k w_k / 4 * A_k).
+    # Features A (1, 2, 2, 2) -> global average -> linear w: dscore/dA_k = w_k / 4 at every
+    # position, so the weights are w_k / 4 and the map is relu(sum_k w_k / 4 * A_k).
     conv = nn.Conv2d(1, 2, 1, bias=False)
     conv.weight.data = torch.tensor([[[[1.0]]], [[[-1.0]]]])
     head = nn.Linear(2, 1, bias=False)
@@ -54,7 +55,9 @@ def test_grad_cam_by_hand_for_a_linear_head():
     model = nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
     x = torch.tensor([[[[1.0, -2.0], [3.0, 0.5]]]])
     expected = torch.relu(2 / 4 * x[0, 0] + 1 / 4 * (-x[0, 0]))
-    torch.testing.assert_close(grad_cam(model, conv, x, ClassTarget(0), upsample=False)[0], expected)
+    torch.testing.assert_close(
+        grad_cam(model, conv, x, ClassTarget(0), upsample=False)[0], expected
+    )
 
 
 def test_grad_cam_leaves_parameter_gradients_alone_and_rejects_an_unused_layer():
@@ -107,7 +110,10 @@ def test_saliency_equals_autograd_and_smoothgrad_without_noise():
     x_ = x.clone().requires_grad_(True)
     model(x_)[:, 1].sum().backward()
     torch.testing.assert_close(saliency(model, x, ClassTarget(1)), x_.grad.abs().amax(1))
-    torch.testing.assert_close(smoothgrad(model, x, ClassTarget(1), samples=3, sigma=0.0), saliency(model, x, ClassTarget(1)))
+    torch.testing.assert_close(
+        smoothgrad(model, x, ClassTarget(1), samples=3, sigma=0.0),
+        saliency(model, x, ClassTarget(1)),
+    )
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         saliency(model, torch.rand(3, 8, 8), ClassTarget(0))
 
@@ -169,7 +175,8 @@ def test_spearman_averages_tied_ranks_like_scipy():
     a = torch.tensor([[0.0, 0.0, 1.0, 2.0, 2.0, 2.0, 5.0, 0.0]])
     b = torch.tensor([[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]])
     assert spearman(a, b).item() == pytest.approx(spearmanr(a[0], b[0]).statistic, abs=1e-6)
-    assert spearman(torch.zeros(1, 9), torch.rand(1, 9)).item() == 0.0  # a constant map has no ranking
+    # a constant map has no ranking
+    assert spearman(torch.zeros(1, 9), torch.rand(1, 9)).item() == 0.0
 
 
 def test_guided_backprop_and_guided_grad_cam_match_captum():
@@ -178,19 +185,26 @@ def test_guided_backprop_and_guided_grad_cam_match_captum():
     model, x = _model(1), torch.rand(4, 3, 10, 10)
     for cls in range(3):
         ours = guided_backprop(model, x, ClassTarget(cls))
-        torch.testing.assert_close(ours, GuidedBackprop(model).attribute(x, target=cls), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(
+            ours, GuidedBackprop(model).attribute(x, target=cls), atol=1e-6, rtol=1e-5
+        )
         ours = guided_grad_cam(model, model[2], x, ClassTarget(cls))
-        theirs = GuidedGradCam(model, model[2]).attribute(x, target=cls, interpolate_mode="bilinear")
+        theirs = GuidedGradCam(model, model[2]).attribute(
+            x, target=cls, interpolate_mode="bilinear"
+        )
         torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
     assert not any(m._backward_hooks for m in model.modules())
 
 
 def test_guided_rule_by_hand():
-    # y = sum(relu(x) * w): the plain gradient is w where x > 0; the guided one also drops negative w.
+    # y = sum(relu(x) * w): the plain gradient is w where x > 0; the guided one also drops
+    # negative w.
     x = torch.tensor([[1.0, -1.0, 2.0, 3.0]])
     w = torch.tensor([2.0, 5.0, -3.0, 1.0])
     model = nn.Sequential(nn.ReLU())
-    grad = guided_backprop(model, x.view(1, 1, 1, 4), lambda out: (out.view(1, 4) * w).sum(1, keepdim=True)[:, 0])
+    grad = guided_backprop(
+        model, x.view(1, 1, 1, 4), lambda out: (out.view(1, 4) * w).sum(1, keepdim=True)[:, 0]
+    )
     assert grad.view(4).tolist() == [2.0, 0.0, 0.0, 1.0]
     with pytest.raises(ValueError, match="nn.ReLU modules"), guided_relus(nn.Linear(2, 2)):
         pass
@@ -216,9 +230,16 @@ def test_cascading_randomization_top_down_and_original_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     steps = list(cascading_randomization(model, ["7", "2", "0"], seed=3))
     assert [name for name, _ in steps] == ["7", "2", "0"]
-    changed = [[not torch.equal(m.state_dict()[k], before[k]) for k in ("7.weight", "2.weight", "0.weight")] for _, m in steps]
+    changed = [
+        [
+            not torch.equal(m.state_dict()[k], before[k])
+            for k in ("7.weight", "2.weight", "0.weight")
+        ]
+        for _, m in steps
+    ]
     assert changed == [[True, False, False], [True, True, False], [True, True, True]]
-    assert torch.equal(steps[0][1][7].weight, steps[2][1][7].weight)  # cumulative: earlier randomisations kept
+    # cumulative: earlier randomisations kept
+    assert torch.equal(steps[0][1][7].weight, steps[2][1][7].weight)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     again = list(cascading_randomization(model, ["7"], seed=3))
     assert torch.equal(again[0][1][7].weight, steps[0][1][7].weight)  # seeded
@@ -232,14 +253,18 @@ def test_resnet18_top_k_grad_cams_with_random_weights():
     image = torch.rand(3, 120, 150)
     out = top_k_grad_cams(model, image, k=3)
     assert out.image.shape == (3, 224, 224) and out.maps.shape == (3, 224, 224)
-    assert out.probabilities.shape == (3,) and bool((out.probabilities[:-1] >= out.probabilities[1:]).all())
+    assert out.probabilities.shape == (3,) and bool(
+        (out.probabilities[:-1] >= out.probabilities[1:]).all()
+    )
     from torchvision.models import ResNet18_Weights
 
     x = ResNet18_Weights.DEFAULT.transforms()(image).unsqueeze(0)
     with torch.no_grad():
         probs = model(x).softmax(1)[0]
     assert out.classes.tolist() == probs.topk(3).indices.tolist()
-    assert out.names == [ResNet18_Weights.DEFAULT.meta["categories"][i] for i in out.classes.tolist()]
+    assert out.names == [
+        ResNet18_Weights.DEFAULT.meta["categories"][i] for i in out.classes.tolist()
+    ]
     for j, cls in enumerate(out.classes.tolist()):
         theirs = LayerGradCam(model, model.layer4).attribute(x, target=cls, relu_attributions=True)
         theirs = LayerAttribution.interpolate(theirs, (224, 224), interpolate_mode="bilinear")[0, 0]

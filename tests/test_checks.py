@@ -1,4 +1,5 @@
-"""visionbook.checks: each check prints one ✓ line when it holds and raises with the numbers when not."""
+"""visionbook.checks: each check prints one ✓ line when it holds and raises with the numbers
+when not."""
 
 import math
 
@@ -18,16 +19,27 @@ from visionbook.checks import (
 
 
 def test_check_close_passes_prints_and_returns_the_worst_difference(capsys):
-    worst = check_close(torch.tensor([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0 + 5e-7]), name="sums")
+    worst = check_close(
+        torch.tensor([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0 + 5e-7]), name="sums"
+    )
     assert worst == pytest.approx(5e-7, rel=1e-6)
     assert capsys.readouterr().out == "✓ sums: max abs difference 5e-07 (tolerance 1e-06)\n"
 
 
 def test_check_close_fails_with_the_difference_and_where(capsys):
     with pytest.raises(
-        AssertionError, match=r"✗ conv: max abs difference 0\.5 at index \(1, 0\) exceeds tolerance \(atol=0\.001, rtol=0\)"
+        AssertionError,
+        match=(
+            r"✗ conv: max abs difference 0\.5 at index \(1, 0\) exceeds tolerance "
+            r"\(atol=0\.001, rtol=0\)"
+        ),
     ):
-        check_close(torch.tensor([[1.0, 2.0], [3.5, 4.0]]), torch.tensor([[1.0, 2.0], [3.0, 4.0]]), atol=1e-3, name="conv")
+        check_close(
+            torch.tensor([[1.0, 2.0], [3.5, 4.0]]),
+            torch.tensor([[1.0, 2.0], [3.0, 4.0]]),
+            atol=1e-3,
+            name="conv",
+        )
     assert capsys.readouterr().out == ""
 
 
@@ -39,7 +51,9 @@ def test_check_close_relative_tolerance():
 
 
 def test_check_close_shape_mismatch():
-    with pytest.raises(AssertionError, match=r"✗ values: shapes differ, got \(2, 3\), expected \(3, 2\)"):
+    with pytest.raises(
+        AssertionError, match=r"✗ values: shapes differ, got \(2, 3\), expected \(3, 2\)"
+    ):
         check_close(torch.zeros(2, 3), torch.zeros(3, 2))
 
 
@@ -90,7 +104,9 @@ def test_check_at_most(capsys):
 
 @pytest.mark.parametrize("check", [check_at_least, check_at_most])
 def test_bounds_reject_arrays(check):
-    with pytest.raises(ValueError, match=r"expected a single number for accuracy, got an array of shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected a single number for accuracy, got an array of shape \(2,\)"
+    ):
         check(torch.tensor([0.5, 0.6]), 0.5, "accuracy")
 
 
@@ -117,7 +133,9 @@ def test_check_true(capsys):
         check_true(torch.tensor([False]), "one-element tensor")
 
 
-@pytest.mark.parametrize("condition", [1, 0.0, "yes", None, torch.tensor(1.0), torch.tensor([True, True])])
+@pytest.mark.parametrize(
+    "condition", [1, 0.0, "yes", None, torch.tensor(1.0), torch.tensor([True, True])]
+)
 def test_check_true_rejects_non_bools(condition):
     with pytest.raises(TypeError, match="expected a bool .* for 'statement', got"):
         check_true(condition, "statement")
@@ -157,17 +175,25 @@ def test_check_close_and_check_equal_reject_bad_arguments():
         check_equal(1, 1, name=1)
 
 
-# --- exercise(): a student copy's checks report instead of raising ---------------------------------
+# --- exercise(): a student copy's checks report instead of raising --------------------------------
 
 
 def _run_cell(code: str, **names) -> dict:
     """Run ``code`` as a notebook cell does: its global names are the notebook's namespace."""
-    namespace = {"exercise": exercise, "check_equal": check_equal, "check_true": check_true, **names}
+    namespace = {
+        "exercise": exercise,
+        "check_equal": check_equal,
+        "check_true": check_true,
+        **names,
+    }
     exec(compile(code, "<cell>", "exec"), namespace)
     return namespace
 
 
-CHECK = 'with exercise("ex-w", w="the weights", f="a function") as outcome:\n    check_equal(f(w), 4, "f(w)")\n'
+CHECK = (
+    'with exercise("ex-w", w="the weights", f="a function") as outcome:\n'
+    '    check_equal(f(w), 4, "f(w)")\n'
+)
 
 
 def _stub_f(x):
@@ -177,11 +203,16 @@ def _stub_f(x):
 def test_exercise_on_stubs_says_not_attempted_and_what_to_define(capsys):
     ns = _run_cell(CHECK, w=..., f=_stub_f)
     assert ns["outcome"].status == "not attempted"
-    assert capsys.readouterr().out == "○ ex-w: not attempted yet: define `w`, the weights; `f`, a function\n"
-    ns = _run_cell(CHECK, w=2, f=_stub_f)  # the function is still the stub: found from where it raised
+    assert (
+        capsys.readouterr().out
+        == "○ ex-w: not attempted yet: define `w`, the weights; `f`, a function\n"
+    )
+    # the function is still the stub: found from where it raised
+    ns = _run_cell(CHECK, w=2, f=_stub_f)
     assert ns["outcome"].message == "not attempted yet: define `f`, a function"
     ns = _run_cell(CHECK.replace('f="a function"', 'f="the weights"'), w=..., f=len)
-    assert ns["outcome"].message == "not attempted yet: define `w`, the weights"  # f is written: only w is left
+    # f is written: only w is left
+    assert ns["outcome"].message == "not attempted yet: define `w`, the weights"
     ns = _run_cell(CHECK.replace('f="a function"', 'f="the weights"'), w=..., f=_stub_f)
     assert ns["outcome"].message == "not attempted yet: define `w` and `f`, the weights"
 
@@ -202,7 +233,9 @@ def test_exercise_on_a_right_answer_says_so_and_the_notebook_goes_on(capsys):
     ns = _run_cell(CHECK + "after = True\n", w=2, f=lambda x: x * 2)
     assert (ns["outcome"].status, ns["after"]) == ("passed", True)
     assert capsys.readouterr().out == "✓ f(w): 4\n✓ ex-w: all checks pass\n"
-    ns = _run_cell(CHECK.replace("check_equal", "1 / 0 or check_equal") + "after = True\n", w=2, f=len)
+    ns = _run_cell(
+        CHECK.replace("check_equal", "1 / 0 or check_equal") + "after = True\n", w=2, f=len
+    )
     assert ns["after"] is True  # a failing block does not stop the cells after it
 
 

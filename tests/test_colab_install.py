@@ -15,13 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "book" / "images_as_data.ipynb"
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("VISIONBOOK_TEST_INSTALL") != "1", reason="set VISIONBOOK_TEST_INSTALL=1 (CI does)"
+    os.environ.get("VISIONBOOK_TEST_INSTALL") != "1",
+    reason="set VISIONBOOK_TEST_INSTALL=1 (CI does)",
 )
 
 
 def _run(*cmd, **kwargs):
     done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    assert done.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(map(str, cmd))} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    )
     return done
 
 
@@ -29,16 +32,19 @@ def test_fresh_environment_with_only_the_package_runs_a_chapter(tmp_path):
     venv = tmp_path / "colab"
     _run(sys.executable, "-m", "venv", str(venv))
     python = venv / "bin" / "python"
-    # Colab ships a Jupyter kernel and nbclient; everything else must come from the package's own dependencies.
+    # Colab ships a Jupyter kernel and nbclient; everything else must come from the package's own
+    # dependencies.
     _run(python, "-m", "pip", "install", "-q", str(ROOT), "ipykernel", "nbclient")
     _run(python, "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "python3")
     # Colab's front end renders widgets itself; nbclient's imitation of one can hang a widget cell
     # (nbclient#312), so it is switched off here as in the book's build.
     script = (
         "import nbformat, sys; from nbclient import NotebookClient\n"
-        "from visionbook.tools.runtimes import skip_output_widget_mimic; skip_output_widget_mimic()\n"
+        "from visionbook.tools.runtimes import skip_output_widget_mimic; "
+        "skip_output_widget_mimic()\n"
         f"nb = nbformat.read({str(CHAPTER)!r}, as_version=4)\n"
-        f"NotebookClient(nb, timeout=600, kernel_name='python3', resources={{'metadata': {{'path': {str(CHAPTER.parent)!r}}}}}).execute()\n"
+        f"NotebookClient(nb, timeout=600, kernel_name='python3', resources={{'metadata': {{'path': "
+        f"{str(CHAPTER.parent)!r}}}}}).execute()\n"
         "print('executed', len(nb.cells), 'cells')\n"
     )
     env = {
@@ -50,4 +56,6 @@ def test_fresh_environment_with_only_the_package_runs_a_chapter(tmp_path):
     done = _run(python, "-c", script, env=env, cwd=tmp_path)
     assert "executed" in done.stdout
     listed = _run(python, "-m", "pip", "list").stdout.lower()
-    assert "jupyter-book" not in listed and "nbval" not in listed, "requirements.txt leaked into the Colab-like environment"
+    assert "jupyter-book" not in listed and "nbval" not in listed, (
+        "requirements.txt leaked into the Colab-like environment"
+    )

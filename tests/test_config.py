@@ -46,14 +46,19 @@ def test_seed_everything_asks_for_deterministic_algorithms():
 
 def test_largest_seed_is_accepted_and_reproduces_the_draws():
     def draws():
-        legacy = np.random.rand(3)  # noqa: NPY002 (the global NumPy state is what seed_everything seeds)
+        # the global NumPy state is what seed_everything seeds
+        legacy = np.random.rand(3)  # noqa: NPY002
         return torch.rand(3), legacy, random.random()
 
     config.seed_everything(2**32 - 1)
     first = draws()
     config.seed_everything(2**32 - 1)
     second = draws()
-    assert torch.equal(first[0], second[0]) and np.array_equal(first[1], second[1]) and first[2] == second[2]
+    assert (
+        torch.equal(first[0], second[0])
+        and np.array_equal(first[1], second[1])
+        and first[2] == second[2]
+    )
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0", None, True])
@@ -121,13 +126,21 @@ def test_switches_are_off_when_unset(monkeypatch, switch):
 
 @pytest.mark.parametrize("switch", [config.offline, config.full, config.progress_enabled])
 def test_switches_reject_garbage(monkeypatch, switch):
-    name = "VISIONBOOK_PROGRESS" if switch is config.progress_enabled else f"VISIONBOOK_{switch.__name__.upper()}"
+    name = (
+        "VISIONBOOK_PROGRESS"
+        if switch is config.progress_enabled
+        else f"VISIONBOOK_{switch.__name__.upper()}"
+    )
     monkeypatch.setenv(name, "maybe")
-    with pytest.raises(ValueError, match=f"expected {name} to be 1/true/yes/on or 0/false/no/off, got 'maybe'"):
+    with pytest.raises(
+        ValueError, match=f"expected {name} to be 1/true/yes/on or 0/false/no/off, got 'maybe'"
+    ):
         switch()
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, True), ("", True), ("1", True), ("0", False), ("false", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, True), ("", True), ("1", True), ("0", False), ("false", False)]
+)
 def test_progress_enabled(monkeypatch, value, expected):
     if value is None:
         monkeypatch.delenv("VISIONBOOK_PROGRESS", raising=False)

@@ -1,5 +1,5 @@
-"""Tests of visionbook.contrastive: NT-Xent against a direct loop and F.cross_entropy, its split into
-the positive-pair and negatives' terms, the two-view augmentations, the projection head and the
+"""Tests of visionbook.contrastive: NT-Xent against a direct loop and F.cross_entropy, its split
+into the positive-pair and negatives' terms, the two-view augmentations, the projection head and the
 SimCLR loop, kNN accuracy, the spread and effective rank of embeddings, and the toy CLIP (captioned
 shapes, the bag-of-words encoder, the symmetric loss, zero-shot prediction)."""
 
@@ -56,12 +56,18 @@ def test_nt_xent_gradients_match_the_loop():
     b1, b2 = z1.clone().requires_grad_(), z2.clone().requires_grad_()
     contrastive.nt_xent(a1, a2, 0.3).backward()
     _nt_xent_loop(b1, b2, 0.3).backward()
-    assert torch.allclose(a1.grad, b1.grad, atol=1e-10) and torch.allclose(a2.grad, b2.grad, atol=1e-10)
+    assert torch.allclose(a1.grad, b1.grad, atol=1e-10) and torch.allclose(
+        a2.grad, b2.grad, atol=1e-10
+    )
 
 
 def test_contrastive_logits_masks_the_diagonal_and_points_at_the_partner():
     logits, targets = contrastive.contrastive_logits(*_pairs(n=3), 0.5)
-    assert logits.shape == (6, 6) and torch.isinf(logits.diagonal()).all() and (logits.diagonal() < 0).all()
+    assert (
+        logits.shape == (6, 6)
+        and torch.isinf(logits.diagonal()).all()
+        and (logits.diagonal() < 0).all()
+    )
     assert targets.tolist() == [3, 4, 5, 0, 1, 2]
     off = ~torch.eye(6, dtype=torch.bool)
     assert (logits[off].abs() <= 1 / 0.5 + 1e-12).all()  # cosine over the temperature
@@ -71,7 +77,9 @@ def test_contrastive_logits_masks_the_diagonal_and_points_at_the_partner():
 def test_nt_xent_hand_computed_values():
     # orthogonal views: every candidate scores 0, so the loss is log(2N - 1)
     eye = torch.eye(6)
-    assert math.isclose(contrastive.nt_xent(eye[:3], eye[3:], 1.0).item(), math.log(5), rel_tol=1e-6)
+    assert math.isclose(
+        contrastive.nt_xent(eye[:3], eye[3:], 1.0).item(), math.log(5), rel_tol=1e-6
+    )
     # identical views of two orthogonal images: partner cos 1, the other image's two views cos 0
     z = torch.eye(2)
     expected = -math.log(math.e / (math.e + 2))
@@ -100,12 +108,18 @@ def test_positive_pair_loss_is_minimal_for_collapsed_embeddings():
 def test_losses_reject_bad_input():
     z = torch.zeros(3, 2)
     with pytest.raises(
-        ValueError, match=r"expected embeddings z1 and z2 of the same shape \(N, D\) with N >= 1, got \(3, 2\) and \(2, 2\)"
+        ValueError,
+        match=(
+            r"expected embeddings z1 and z2 of the same shape \(N, D\) with N >= 1, got \(3, 2\) "
+            r"and \(2, 2\)"
+        ),
     ):
         contrastive.nt_xent(z, torch.zeros(2, 2))
     with pytest.raises(ValueError, match=r"expected embeddings z1 of shape \(N, D\), got \(3,\)"):
         contrastive.positive_pair_loss(torch.zeros(3), z)
-    with pytest.raises(TypeError, match=r"expected embeddings z2 as a tensor of shape \(N, D\), got list"):
+    with pytest.raises(
+        TypeError, match=r"expected embeddings z2 as a tensor of shape \(N, D\), got list"
+    ):
         contrastive.contrastive_logits(z, [[0.0, 0.0]])
     with pytest.raises(ValueError, match=r"expected a positive temperature, got 0"):
         contrastive.nt_xent(z, z, 0)
@@ -129,18 +143,25 @@ def test_simclr_augment_keeps_shape_and_range_and_differs_per_call(channels):
 
 def test_simclr_augment_is_the_identity_without_randomness():
     X = torch.rand(3, 1, 16, 16)
-    same = contrastive.simclr_augment(X, crop_scale=(1.0, 1.0), degrees=0.0, jitter=0.0, grey=0.0, erase=0.0, noise=0.0)
+    same = contrastive.simclr_augment(
+        X, crop_scale=(1.0, 1.0), degrees=0.0, jitter=0.0, grey=0.0, erase=0.0, noise=0.0
+    )
     assert torch.allclose(same, X, atol=1e-5)
 
 
 def test_simclr_augment_erases_and_turns_grey():
     X = torch.ones(64, 3, 16, 16) * torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
     torch.manual_seed(0)
-    erased = contrastive.simclr_augment(X, crop_scale=(1.0, 1.0), degrees=0.0, jitter=0.0, grey=0.0, erase=1.0, noise=0.0)
+    erased = contrastive.simclr_augment(
+        X, crop_scale=(1.0, 1.0), degrees=0.0, jitter=0.0, grey=0.0, erase=1.0, noise=0.0
+    )
     zeros = (erased[:, 0] == 0).flatten(1).float().mean(1)  # fraction of each image blanked
     assert zeros.min() >= 0.03 and zeros.max() <= 0.25
-    grey = contrastive.simclr_augment(X, crop_scale=(1.0, 1.0), degrees=0.0, jitter=0.0, grey=1.0, erase=0.0, noise=0.0)
-    assert torch.allclose(grey, torch.full_like(grey, 0.299), atol=1e-5)  # red's luma in every channel
+    grey = contrastive.simclr_augment(
+        X, crop_scale=(1.0, 1.0), degrees=0.0, jitter=0.0, grey=1.0, erase=0.0, noise=0.0
+    )
+    # red's luma in every channel
+    assert torch.allclose(grey, torch.full_like(grey, 0.299), atol=1e-5)
 
 
 def test_simclr_augment_is_repeatable_with_the_seed():
@@ -152,11 +173,15 @@ def test_simclr_augment_is_repeatable_with_the_seed():
 
 
 def test_simclr_augment_rejects_bad_input():
-    with pytest.raises(ValueError, match=r"expected images of shape \(N, C, H, W\), got \(28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of shape \(N, C, H, W\), got \(28, 28\)"
+    ):
         contrastive.simclr_augment(torch.zeros(28, 28))
     with pytest.raises(ValueError, match=r"with 1 or 3 channels, got \(2, 2, 8, 8\)"):
         contrastive.simclr_augment(torch.zeros(2, 2, 8, 8))
-    with pytest.raises(ValueError, match=r"expected 0 < crop_scale\[0\] <= crop_scale\[1\] <= 1, got \(0.8, 0.5\)"):
+    with pytest.raises(
+        ValueError, match=r"expected 0 < crop_scale\[0\] <= crop_scale\[1\] <= 1, got \(0.8, 0.5\)"
+    ):
         contrastive.simclr_augment(torch.zeros(2, 1, 8, 8), crop_scale=(0.8, 0.5))
     with pytest.raises(TypeError, match=r"expected crop_scale as a pair"):
         contrastive.simclr_augment(torch.zeros(2, 1, 8, 8), crop_scale=0.5)
@@ -179,7 +204,14 @@ def test_simclr_pretrain_lowers_the_loss_and_records_the_callback():
     noisy = lambda X: (X + 0.05 * torch.randn_like(X), X + 0.05 * torch.randn_like(X))
     calls = []
     history = contrastive.simclr_pretrain(
-        model, X, 60, batch_size=32, lr=1e-2, augment=noisy, every=20, callback=lambda step: calls.append(step) or {"m": step}
+        model,
+        X,
+        60,
+        batch_size=32,
+        lr=1e-2,
+        augment=noisy,
+        every=20,
+        callback=lambda step: calls.append(step) or {"m": step},
     )
     assert len(history) == 61 and math.isnan(history[0]["loss"]) and calls == [0, 20, 40, 60]
     assert [h.get("m") for h in history if "m" in h] == [0, 20, 40, 60]
@@ -193,13 +225,17 @@ def test_simclr_pretrain_with_positive_pairs_only_collapses():
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8))
     noisy = lambda X: (X + 0.05 * torch.randn_like(X), X + 0.05 * torch.randn_like(X))
     before = contrastive.embedding_std(model(X).detach())
-    contrastive.simclr_pretrain(model, X, 100, batch_size=32, lr=1e-2, augment=noisy, loss_fn=contrastive.positive_pair_loss)
+    contrastive.simclr_pretrain(
+        model, X, 100, batch_size=32, lr=1e-2, augment=noisy, loss_fn=contrastive.positive_pair_loss
+    )
     assert contrastive.embedding_std(model(X).detach()) < 0.1 * before
 
 
 def test_simclr_pretrain_rejects_bad_input():
     model = nn.Linear(2, 2)
-    with pytest.raises(ValueError, match=r"expected images X of shape \(N, C, H, W\), got \(4, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images X of shape \(N, C, H, W\), got \(4, 2\)"
+    ):
         contrastive.simclr_pretrain(model, torch.zeros(4, 2), 1)
     with pytest.raises(ValueError, match=r"expected an integer batch_size of at least 2, got 1"):
         contrastive.simclr_pretrain(model, torch.zeros(4, 1, 1, 2), 1, batch_size=1)
@@ -207,7 +243,7 @@ def test_simclr_pretrain_rejects_bad_input():
         contrastive.simclr_pretrain("net", torch.zeros(4, 1, 1, 2), 1)
 
 
-# --- measures of an embedding -----------------------------------------------------------------------
+# --- measures of an embedding ---------------------------------------------------------------------
 
 
 def test_knn_accuracy_hand_computed_and_against_a_brute_force_vote():
@@ -215,21 +251,33 @@ def test_knn_accuracy_hand_computed_and_against_a_brute_force_vote():
     labels = torch.tensor([0, 0, 1, 1, 2])
     test = torch.tensor([[2.0, 0.1], [0.0, 3.0], [-1.0, 0.1]])
     assert contrastive.knn_accuracy(train, labels, test, torch.tensor([0, 1, 2]), k=1) == 1.0
-    assert contrastive.knn_accuracy(train, labels, test, torch.tensor([0, 1, 1]), k=1) == pytest.approx(2 / 3)
+    assert contrastive.knn_accuracy(
+        train, labels, test, torch.tensor([0, 1, 1]), k=1
+    ) == pytest.approx(2 / 3)
     g = torch.Generator().manual_seed(0)
     train, test = torch.randn(40, 5, generator=g), torch.randn(15, 5, generator=g)
-    labels, test_labels = torch.randint(0, 3, (40,), generator=g), torch.randint(0, 3, (15,), generator=g)
+    labels, test_labels = (
+        torch.randint(0, 3, (40,), generator=g),
+        torch.randint(0, 3, (15,), generator=g),
+    )
     sims = F.normalize(test, dim=1) @ F.normalize(train, dim=1).T
-    votes = [torch.bincount(labels[row.argsort(descending=True)[:7]], minlength=3).argmax() for row in sims]
+    votes = [
+        torch.bincount(labels[row.argsort(descending=True)[:7]], minlength=3).argmax()
+        for row in sims
+    ]
     expected = (torch.stack(votes) == test_labels).float().mean().item()
-    assert contrastive.knn_accuracy(train, labels, test, test_labels, k=7) == pytest.approx(expected)
+    assert contrastive.knn_accuracy(train, labels, test, test_labels, k=7) == pytest.approx(
+        expected
+    )
 
 
 def test_knn_accuracy_rejects_bad_input():
     f = torch.zeros(4, 2)
     with pytest.raises(ValueError, match=r"expected one label per example"):
         contrastive.knn_accuracy(f, torch.zeros(3).long(), f, torch.zeros(4).long())
-    with pytest.raises(ValueError, match=r"expected k of at most 4 \(the training examples\), got 5"):
+    with pytest.raises(
+        ValueError, match=r"expected k of at most 4 \(the training examples\), got 5"
+    ):
         contrastive.knn_accuracy(f, torch.zeros(4).long(), f, torch.zeros(4).long(), k=5)
     with pytest.raises(ValueError, match=r"expected features of the same width, got 2 and 3"):
         contrastive.knn_accuracy(f, torch.zeros(4).long(), torch.zeros(4, 3), torch.zeros(4).long())
@@ -237,9 +285,12 @@ def test_knn_accuracy_rejects_bad_input():
 
 def test_embedding_std_hand_computed():
     assert contrastive.embedding_std(torch.ones(5, 3)) == 0.0
-    # +-e1 in equal numbers: unit vectors, std 1 along the first coordinate (N - 1 denominator), 0 along the second
+    # +-e1 in equal numbers: unit vectors, std 1 along the first coordinate (N - 1 denominator), 0
+    # along the second
     z = torch.tensor([[2.0, 0.0], [-1.0, 0.0], [3.0, 0.0], [-5.0, 0.0]])
-    assert contrastive.embedding_std(z) == pytest.approx(torch.tensor([1.0, -1.0, 1.0, -1.0]).std().item() / 2)
+    assert contrastive.embedding_std(z) == pytest.approx(
+        torch.tensor([1.0, -1.0, 1.0, -1.0]).std().item() / 2
+    )
     g = torch.Generator().manual_seed(0)
     spread = contrastive.embedding_std(torch.randn(20000, 16, generator=g))
     assert spread == pytest.approx(1 / math.sqrt(16), rel=0.02)
@@ -266,7 +317,7 @@ def test_measures_reject_bad_input():
         contrastive.effective_rank(torch.zeros(3))
 
 
-# --- the toy CLIP -----------------------------------------------------------------------------------
+# --- the toy CLIP ---------------------------------------------------------------------------------
 
 
 def test_captioned_shapes_balanced_deterministic_and_captioned():
@@ -276,14 +327,20 @@ def test_captioned_shapes_balanced_deterministic_and_captioned():
     assert sorted(set(d.captions)) == ["a blue star", "a green cross", "a red circle"]
     assert all(d.captions.count(contrastive.caption(*p)) == 10 for p in pairs)
     colours = list(contrastive.COLOURS)
-    assert all(c == f"a {colours[k]} {SHAPES[s]}" for c, k, s in zip(d.captions, d.colours.tolist(), d.shapes.tolist()))
+    assert all(
+        c == f"a {colours[k]} {SHAPES[s]}"
+        for c, k, s in zip(d.captions, d.colours.tolist(), d.shapes.tolist())
+    )
     again = contrastive.captioned_shapes(30, pairs, size=24, seed=4)
     assert torch.equal(again.images, d.images) and again.captions == d.captions
 
 
 def test_captioned_shapes_colours_match_their_names():
-    d = contrastive.captioned_shapes(60, [("red", "square"), ("green", "square"), ("blue", "square")], seed=0)
-    centre = d.images[:, :, 14:18, 14:18].mean((2, 3))  # the square always covers the middle of the image
+    d = contrastive.captioned_shapes(
+        60, [("red", "square"), ("green", "square"), ("blue", "square")], seed=0
+    )
+    # the square always covers the middle of the image
+    centre = d.images[:, :, 14:18, 14:18].mean((2, 3))
     for name in ("red", "green", "blue"):
         rows = d.colours == list(contrastive.COLOURS).index(name)
         channel = ("red", "green", "blue").index(name)
@@ -291,7 +348,10 @@ def test_captioned_shapes_colours_match_their_names():
 
 
 def test_caption_and_captioned_shapes_reject_bad_input():
-    with pytest.raises(ValueError, match=r"expected a colour from .* and a shape from .*, got 'purple' and 'circle'"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected a colour from .* and a shape from .*, got 'purple' and 'circle'",
+    ):
         contrastive.caption("purple", "circle")
     with pytest.raises(TypeError, match=r"expected pairs as \(colour, shape\) tuples, got 'red'"):
         contrastive.captioned_shapes(4, ["red"])
@@ -303,11 +363,17 @@ def test_bag_of_words_ignores_word_order_and_rejects_unknown_words():
     torch.manual_seed(0)
     encoder = contrastive.BagOfWords(["a", "red", "blue", "star"], dim=4, out_features=3)
     out = encoder(["a red star", "star red a", "a blue star"])
-    assert out.shape == (3, 3) and torch.allclose(out[0], out[1]) and not torch.allclose(out[0], out[2])
+    assert (
+        out.shape == (3, 3)
+        and torch.allclose(out[0], out[1])
+        and not torch.allclose(out[0], out[2])
+    )
     words = encoder.words.weight
     expected = encoder.out((words[0] + words[1] + words[3]) / 3)
     assert torch.allclose(out[0], expected, atol=1e-6)
-    with pytest.raises(ValueError, match=r"expected captions of known words, got unknown words \['green'\]"):
+    with pytest.raises(
+        ValueError, match=r"expected captions of known words, got unknown words \['green'\]"
+    ):
         encoder(["a green star"])
     with pytest.raises(TypeError, match=r"expected a list of caption strings, got str"):
         encoder("a red star")
@@ -318,12 +384,21 @@ def test_bag_of_words_ignores_word_order_and_rejects_unknown_words():
 def test_clip_loss_matches_a_loop_and_is_symmetric():
     images, texts = _pairs(n=4, d=5, seed=7)
     loss = contrastive.clip_loss(images, texts, 0.2)
-    sims = torch.stack([torch.stack([F.cosine_similarity(i, t, dim=0) for t in texts]) for i in images]) / 0.2
+    sims = (
+        torch.stack(
+            [torch.stack([F.cosine_similarity(i, t, dim=0) for t in texts]) for i in images]
+        )
+        / 0.2
+    )
     rows = sum(-torch.log(torch.exp(sims[i, i]) / torch.exp(sims[i]).sum()) for i in range(4)) / 4
-    cols = sum(-torch.log(torch.exp(sims[i, i]) / torch.exp(sims[:, i]).sum()) for i in range(4)) / 4
+    cols = (
+        sum(-torch.log(torch.exp(sims[i, i]) / torch.exp(sims[:, i]).sum()) for i in range(4)) / 4
+    )
     assert torch.allclose(loss, (rows + cols) / 2, atol=1e-10)
     assert torch.allclose(loss, contrastive.clip_loss(texts, images, 0.2))
-    assert math.isclose(contrastive.clip_loss(torch.ones(3, 2), torch.ones(3, 2)).item(), math.log(3), rel_tol=1e-6)
+    assert math.isclose(
+        contrastive.clip_loss(torch.ones(3, 2), torch.ones(3, 2)).item(), math.log(3), rel_tol=1e-6
+    )
 
 
 def test_zero_shot_predict_picks_the_most_similar_caption():
@@ -339,22 +414,33 @@ def test_clip_pretrain_learns_a_tiny_pairing():
     pairs = [("red", "circle"), ("blue", "circle"), ("red", "cross"), ("blue", "cross")]
     d = contrastive.captioned_shapes(40, pairs, size=16, seed=0)
     image_encoder = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 8)
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 8),
     )
     text_encoder = contrastive.BagOfWords(["a", "red", "blue", "circle", "cross"], 8, 8)
-    losses = contrastive.clip_pretrain(image_encoder, text_encoder, d, 150, lr=1e-2, temperature=0.2)
+    losses = contrastive.clip_pretrain(
+        image_encoder, text_encoder, d, 150, lr=1e-2, temperature=0.2
+    )
     assert len(losses) == 150 and sum(losses[-10:]) / 10 < losses[0] - 0.3
     assert not image_encoder.training and not text_encoder.training
     with torch.no_grad():
         captions = sorted(set(d.captions))
         predicted = contrastive.zero_shot_predict(image_encoder(d.images), text_encoder(captions))
     colours = torch.tensor(["red" in captions[p] for p in predicted.tolist()])
-    assert (colours == (d.colours == list(contrastive.COLOURS).index("red"))).float().mean() >= 0.9  # colour is easy
+    # colour is easy
+    assert (colours == (d.colours == list(contrastive.COLOURS).index("red"))).float().mean() >= 0.9
 
 
 def test_clip_pretrain_rejects_bad_input():
     encoder = contrastive.BagOfWords(["a", "red", "circle"])
-    with pytest.raises(TypeError, match=r"expected data as CaptionedShapes \(from captioned_shapes\), got tuple"):
+    with pytest.raises(
+        TypeError, match=r"expected data as CaptionedShapes \(from captioned_shapes\), got tuple"
+    ):
         contrastive.clip_pretrain(nn.Linear(2, 2), encoder, (torch.zeros(1), ["a red circle"]), 1)
     with pytest.raises(TypeError, match=r"expected text_encoder as an nn.Module, got str"):
-        contrastive.clip_pretrain(nn.Linear(2, 2), "words", contrastive.captioned_shapes(2, [("red", "circle")]), 1)
+        contrastive.clip_pretrain(
+            nn.Linear(2, 2), "words", contrastive.captioned_shapes(2, [("red", "circle")]), 1
+        )

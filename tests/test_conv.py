@@ -1,4 +1,5 @@
-"""Tests of visionbook.conv: hand-computed cases, and every from-scratch operation against PyTorch."""
+"""Tests of visionbook.conv: hand-computed cases, and every from-scratch operation against
+PyTorch."""
 
 import pytest
 import torch
@@ -41,13 +42,21 @@ CASES = [
 def test_conv_matches_pytorch(conv, case):
     n, c, h, w, o, kh, kw, stride, padding, dilation = case
     g = torch.Generator().manual_seed(0)
-    x, weight, bias = torch.randn(n, c, h, w, generator=g), torch.randn(o, c, kh, kw, generator=g), torch.randn(o, generator=g)
+    x, weight, bias = (
+        torch.randn(n, c, h, w, generator=g),
+        torch.randn(o, c, kh, kw, generator=g),
+        torch.randn(o, generator=g),
+    )
     ours = conv(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
     ref = F.conv2d(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
     assert ours.shape == ref.shape
     assert (ours - ref).abs().max() <= 1e-5
-    ours64 = conv(x.double(), weight.double(), None, stride=stride, padding=padding, dilation=dilation)
-    ref64 = F.conv2d(x.double(), weight.double(), None, stride=stride, padding=padding, dilation=dilation)
+    ours64 = conv(
+        x.double(), weight.double(), None, stride=stride, padding=padding, dilation=dilation
+    )
+    ref64 = F.conv2d(
+        x.double(), weight.double(), None, stride=stride, padding=padding, dilation=dilation
+    )
     assert torch.allclose(ours64, ref64, atol=1e-12, rtol=0)
 
 
@@ -58,14 +67,22 @@ def test_conv_by_hand():
     expected = [[-1.0, 4.0], [3.0, 0.0]]
     assert conv2d_loops(x, k).view(2, 2).tolist() == expected
     assert conv2d_im2col(x, k).view(2, 2).tolist() == expected
-    assert conv2d_loops(x, k, torch.tensor([10.0])).view(2, 2).tolist() == [[9.0, 14.0], [13.0, 10.0]]
+    assert conv2d_loops(x, k, torch.tensor([10.0])).view(2, 2).tolist() == [
+        [9.0, 14.0],
+        [13.0, 10.0],
+    ]
 
 
 def test_cross_correlation_matches_scipy_and_convolution_flips_the_kernel():
     g = torch.Generator().manual_seed(1)
-    x, k = torch.randn(6, 7, generator=g, dtype=torch.float64), torch.randn(3, 3, generator=g, dtype=torch.float64)
+    x, k = (
+        torch.randn(6, 7, generator=g, dtype=torch.float64),
+        torch.randn(3, 3, generator=g, dtype=torch.float64),
+    )
     ours = conv2d_loops(x.view(1, 1, 6, 7), k.view(1, 1, 3, 3)).view(4, 5)
-    assert torch.allclose(ours, torch.from_numpy(correlate2d(x.numpy(), k.numpy(), mode="valid")), atol=1e-12)
+    assert torch.allclose(
+        ours, torch.from_numpy(correlate2d(x.numpy(), k.numpy(), mode="valid")), atol=1e-12
+    )
 
 
 def test_conv_runs_on_the_inputs_device_and_dtype():
@@ -101,8 +118,20 @@ def test_conv_output_size_matches_pytorch_on_a_grid():
                     for d in (1, 2):
                         if size + 2 * p < d * (k - 1) + 1:
                             continue
-                        out = F.conv2d(torch.zeros(1, 1, size, size), torch.zeros(1, 1, k, k), stride=s, padding=p, dilation=d)
-                        assert conv_output_size(size, k, s, p, d) == out.shape[-1], (size, k, s, p, d)
+                        out = F.conv2d(
+                            torch.zeros(1, 1, size, size),
+                            torch.zeros(1, 1, k, k),
+                            stride=s,
+                            padding=p,
+                            dilation=d,
+                        )
+                        assert conv_output_size(size, k, s, p, d) == out.shape[-1], (
+                            size,
+                            k,
+                            s,
+                            p,
+                            d,
+                        )
 
 
 def test_conv_output_size_errors():
@@ -121,14 +150,22 @@ def test_conv_input_errors():
     with pytest.raises(ValueError, match=r"expected input of shape \(N, C, H, W\), got \(5, 5\)"):
         conv2d_loops(torch.zeros(5, 5), k)
     with pytest.raises(
-        ValueError, match=r"expected weight of shape \(O, 2, kh, kw\) for an input with 2 channels, got \(3, 1, 3, 3\)"
+        ValueError,
+        match=(
+            r"expected weight of shape \(O, 2, kh, kw\) for an input with 2 channels, got "
+            r"\(3, 1, 3, 3\)"
+        ),
     ):
         conv2d_im2col(x, torch.zeros(3, 1, 3, 3))
     with pytest.raises(ValueError, match=r"expected bias of shape \(3,\), got \(2,\)"):
         conv2d_loops(x, k, torch.zeros(2))
-    with pytest.raises(ValueError, match="expected stride as an integer >= 1 or a pair of them, got 0"):
+    with pytest.raises(
+        ValueError, match="expected stride as an integer >= 1 or a pair of them, got 0"
+    ):
         conv2d_loops(x, k, stride=0)
-    with pytest.raises(ValueError, match=r"expected padding as an integer >= 0 or a pair of them, got \(1, 2, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"expected padding as an integer >= 0 or a pair of them, got \(1, 2, 3\)"
+    ):
         conv2d_im2col(x, k, padding=(1, 2, 3))
     with pytest.raises(ValueError, match="expected input of shape"):
         windows(torch.zeros(3, 5, 5), 3)
@@ -144,7 +181,8 @@ def test_zero_pad_and_windows_by_hand():
 
 
 @pytest.mark.parametrize(
-    "kernel, stride, padding, dilation", [(3, 1, 0, 1), (3, 2, 1, 1), ((2, 3), (1, 2), (1, 0), (2, 1)), (1, 1, 0, 1)]
+    "kernel, stride, padding, dilation",
+    [(3, 1, 0, 1), (3, 2, 1, 1), ((2, 3), (1, 2), (1, 0), (2, 1)), (1, 1, 0, 1)],
 )
 def test_im2col_matches_unfold(kernel, stride, padding, dilation):
     x = torch.randn(2, 3, 9, 8, generator=torch.Generator().manual_seed(2))
@@ -153,19 +191,29 @@ def test_im2col_matches_unfold(kernel, stride, padding, dilation):
 
 
 @pytest.mark.parametrize(
-    "kernel, stride, padding", [(2, None, 0), (3, 1, 0), (3, 2, 1), (2, 1, 1), ((2, 3), (2, 1), (1, 0)), (4, 4, 2)]
+    "kernel, stride, padding",
+    [(2, None, 0), (3, 1, 0), (3, 2, 1), (2, 1, 1), ((2, 3), (2, 1), (1, 0)), (4, 4, 2)],
 )
 def test_pooling_matches_pytorch(kernel, stride, padding):
     x = (
         torch.randn(2, 3, 10, 9, generator=torch.Generator().manual_seed(3)) - 2.0
     )  # mostly negative: padding must not win the max
     ref_stride = kernel if stride is None else stride
-    assert torch.equal(max_pool2d(x, kernel, stride, padding), F.max_pool2d(x, kernel, ref_stride, padding))
-    assert torch.allclose(avg_pool2d(x, kernel, stride, padding), F.avg_pool2d(x, kernel, ref_stride, padding), atol=1e-6, rtol=0)
+    assert torch.equal(
+        max_pool2d(x, kernel, stride, padding), F.max_pool2d(x, kernel, ref_stride, padding)
+    )
+    assert torch.allclose(
+        avg_pool2d(x, kernel, stride, padding),
+        F.avg_pool2d(x, kernel, ref_stride, padding),
+        atol=1e-6,
+        rtol=0,
+    )
 
 
 def test_pooling_by_hand():
-    x = torch.tensor([[1.0, 3.0, 2.0, 0.0], [4.0, -1.0, 5.0, 1.0], [0.0, 0.0, 1.0, 1.0], [2.0, 6.0, 1.0, 1.0]]).view(1, 1, 4, 4)
+    x = torch.tensor(
+        [[1.0, 3.0, 2.0, 0.0], [4.0, -1.0, 5.0, 1.0], [0.0, 0.0, 1.0, 1.0], [2.0, 6.0, 1.0, 1.0]]
+    ).view(1, 1, 4, 4)
     assert max_pool2d(x, 2).view(2, 2).tolist() == [[4.0, 5.0], [6.0, 1.0]]
     assert avg_pool2d(x, 2).view(2, 2).tolist() == [[1.75, 2.0], [2.0, 1.0]]
     assert max_pool2d(x, 3, stride=1).view(2, 2).tolist() == [[5.0, 5.0], [6.0, 6.0]]
@@ -185,14 +233,27 @@ def test_receptive_fields_by_hand():
     assert [r["jump"] for r in rows] == [1, 1, 1, 2, 2]
     assert [r["start"] for r in rows] == [0.0, 0.0, 0.0, 0.5, 4.5]
     assert rows[1]["type"] == "ReLU" and rows[4]["dilation"] == 2
-    lenet = [nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2)]
+    lenet = [
+        nn.Conv2d(1, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    ]
     assert [r["rf"] for r in receptive_fields(lenet)] == [5, 5, 6, 14, 14, 16]
     assert receptive_fields(nn.Sequential(nn.AvgPool2d(3, stride=2, padding=1)))[0]["start"] == 0.0
 
 
 def test_receptive_field_matches_the_gradients_footprint():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3, dilation=2), nn.AvgPool2d(2), nn.Conv2d(1, 1, 3))
+    net = nn.Sequential(
+        nn.Conv2d(1, 1, 3),
+        nn.MaxPool2d(2),
+        nn.Conv2d(1, 1, 3, dilation=2),
+        nn.AvgPool2d(2),
+        nn.Conv2d(1, 1, 3),
+    )
     for m in net:
         if isinstance(m, nn.Conv2d):
             nn.init.constant_(m.weight, 1.0)
@@ -206,9 +267,13 @@ def test_receptive_field_matches_the_gradients_footprint():
 
 
 def test_receptive_fields_errors():
-    with pytest.raises(TypeError, match="expected convolution, pooling or pointwise layers .* got Linear"):
+    with pytest.raises(
+        TypeError, match="expected convolution, pooling or pointwise layers .* got Linear"
+    ):
         receptive_fields([nn.Linear(4, 2)])
-    with pytest.raises(TypeError, match="expected convolution, pooling or pointwise layers .* got Flatten"):
+    with pytest.raises(
+        TypeError, match="expected convolution, pooling or pointwise layers .* got Flatten"
+    ):
         receptive_fields(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Flatten()))
     with pytest.raises(ValueError, match="expected numeric padding, got padding='same'"):
         receptive_fields([nn.Conv2d(1, 1, 3, padding="same")])
@@ -217,7 +282,14 @@ def test_receptive_fields_errors():
 
 
 def test_classic_kernels():
-    assert set(CLASSIC_KERNELS) >= {"sobel x", "sobel y", "box blur", "gaussian blur", "sharpen", "laplacian"}
+    assert set(CLASSIC_KERNELS) >= {
+        "sobel x",
+        "sobel y",
+        "box blur",
+        "gaussian blur",
+        "sharpen",
+        "laplacian",
+    }
     sums = {name: classic_kernel(name).sum().item() for name in CLASSIC_KERNELS}
     for name in ("identity", "box blur", "gaussian blur", "sharpen", "emboss"):
         assert sums[name] == pytest.approx(1.0)
@@ -227,7 +299,9 @@ def test_classic_kernels():
     k = classic_kernel("identity")
     k[1, 1] = 7.0  # a fresh copy each time
     assert classic_kernel("identity")[1, 1] == 1.0
-    with pytest.raises(ValueError, match="unknown kernel 'sobel'; expected one of identity, box blur"):
+    with pytest.raises(
+        ValueError, match="unknown kernel 'sobel'; expected one of identity, box blur"
+    ):
         classic_kernel("sobel")
 
 
@@ -249,11 +323,16 @@ def test_filter_image_by_hand_and_against_scipy():
 
 
 def test_filter_image_errors():
-    with pytest.raises(ValueError, match=r"expected an image \(C, H, W\) or a batch \(N, C, H, W\), got \(5, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"expected an image \(C, H, W\) or a batch \(N, C, H, W\), got \(5, 5\)"
+    ):
         filter_image(torch.zeros(5, 5), classic_kernel("identity"))
     with pytest.raises(ValueError, match=r"expected a 2-D kernel with odd sizes, got \(2, 2\)"):
         filter_image(torch.zeros(1, 5, 5), torch.ones(2, 2))
-    with pytest.raises(ValueError, match="expected padding_mode 'reflect', 'replicate', 'circular' or 'zeros', got 'mirror'"):
+    with pytest.raises(
+        ValueError,
+        match="expected padding_mode 'reflect', 'replicate', 'circular' or 'zeros', got 'mirror'",
+    ):
         filter_image(torch.zeros(1, 5, 5), classic_kernel("identity"), padding_mode="mirror")
 
 

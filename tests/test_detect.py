@@ -1,4 +1,5 @@
-"""CenterNet targets: encode then decode recovers boxes exactly; loss by hand; model and Faster R-CNN shapes."""
+"""CenterNet targets: encode then decode recovers boxes exactly; loss by hand; model and Faster
+R-CNN shapes."""
 
 import math
 
@@ -31,7 +32,10 @@ def test_encode_by_hand():
     t = encode(torch.tensor([[8.0, 8.0, 18.0, 14.0]]), torch.tensor([1]), 2, 32, 4)
     assert t["mask"].nonzero().tolist() == [[2, 3]]
     assert t["heatmap"][1, 2, 3] == 1.0 and t["heatmap"][0].sum() == 0
-    assert t["offset"][:, 2, 3].tolist() == [0.25, 0.75] and t["size"][:, 2, 3].tolist() == [2.5, 1.5]
+    assert t["offset"][:, 2, 3].tolist() == [0.25, 0.75] and t["size"][:, 2, 3].tolist() == [
+        2.5,
+        1.5,
+    ]
     sigma = gaussian_sigma(torch.tensor([[10.0, 6.0]]), 4).item()
     assert sigma == 0.5  # sqrt(60) / 24 < 0.5
     assert t["heatmap"][1, 2, 4].item() == pytest.approx(math.exp(-1 / (2 * sigma**2)))
@@ -46,7 +50,8 @@ def test_encode_then_decode_recovers_every_box_of_many_scenes_exactly():
         assert torch.equal(found["scores"], torch.ones(len(target["boxes"])))
         boxes, labels = _sorted(found["boxes"], found["labels"])
         true_boxes, true_labels = _sorted(target["boxes"], target["labels"])
-        assert torch.equal(boxes, true_boxes) and torch.equal(labels, true_labels)  # exact, not approximate
+        # exact, not approximate
+        assert torch.equal(boxes, true_boxes) and torch.equal(labels, true_labels)
 
 
 def test_encode_merges_peaks_of_one_class_by_maximum_and_checks_input():
@@ -63,7 +68,8 @@ def test_encode_merges_peaks_of_one_class_by_maximum_and_checks_input():
 
 def test_peaks_and_decode_errors():
     h = torch.tensor([[[[0.2, 0.9, 0.3], [0.1, 0.4, 0.9], [0.0, 0.0, 0.1]]]])
-    assert peaks(h).nonzero()[:, 2:].tolist() == [[0, 1], [1, 2]]  # ties with a neighbour both survive
+    # ties with a neighbour both survive
+    assert peaks(h).nonzero()[:, 2:].tolist() == [[0, 1], [1, 2]]
     with pytest.raises(ValueError, match=r"\(N, C, S, S\)"):
         peaks(h[0])
     with pytest.raises(ValueError, match="size and offset of shape"):
@@ -75,8 +81,12 @@ def test_decode_respects_k_and_threshold():
     h[0, 0, 1, 1], h[0, 1, 5, 5], h[0, 0, 6, 2] = 0.9, 0.6, 0.3
     size, offset = torch.ones(1, 2, 8, 8), torch.full((1, 2, 8, 8), 0.5)
     found = decode(h, size, offset, stride=4, k=2, threshold=0.1)[0]
-    assert found["scores"].tolist() == pytest.approx([0.9, 0.6]) and found["labels"].tolist() == [0, 1]
-    assert found["boxes"][0].tolist() == [4.0, 4.0, 8.0, 8.0]  # centre (1.5, 1.5) cells = (6, 6) px, size 4 px
+    assert found["scores"].tolist() == pytest.approx([0.9, 0.6]) and found["labels"].tolist() == [
+        0,
+        1,
+    ]
+    # centre (1.5, 1.5) cells = (6, 6) px, size 4 px
+    assert found["boxes"][0].tolist() == [4.0, 4.0, 8.0, 8.0]
     assert len(decode(h, size, offset, 4, k=10, threshold=0.5)[0]["boxes"]) == 2
 
 
@@ -85,7 +95,8 @@ def test_focal_loss_by_hand():
     target = torch.tensor([[[[1.0, 0.5]]]])
     p = torch.sigmoid(logits)[0, 0, 0]
     expected = -((1 - p[0]) ** 2) * math.log(p[0]) - (1 - 0.5) ** 4 * p[1] ** 2 * math.log(1 - p[1])
-    assert focal_loss(logits, target).item() == pytest.approx(expected.item(), rel=1e-6)  # one peak: divided by 1
+    # one peak: divided by 1
+    assert focal_loss(logits, target).item() == pytest.approx(expected.item(), rel=1e-6)
     with pytest.raises(ValueError, match="same shape"):
         focal_loss(logits, target[..., :1])
 
@@ -93,14 +104,16 @@ def test_focal_loss_by_hand():
 def test_centernet_loss_is_zero_for_perfect_regression_and_model_shapes():
     scenes = make_scenes(4, seed=0)
     targets = encode_batch(scenes.targets, 5, 64, 4)
-    big = torch.where(targets["heatmap"] == 1, 30.0, -30.0)  # near-certain scores at the peaks, nowhere else
+    # near-certain scores at the peaks, nowhere else
+    big = torch.where(targets["heatmap"] == 1, 30.0, -30.0)
     outputs = {"heatmap": big, "size": targets["size"].clone(), "offset": targets["offset"].clone()}
     losses = centernet_loss(outputs, targets)
     assert losses["size"] == 0 and losses["offset"] == 0 and losses["heatmap"] < 1e-3
     model = CenterNet(5)
     out = model(scenes.images)
     assert out["heatmap"].shape == (4, 5, 16, 16) and out["size"].shape == (4, 2, 16, 16)
-    assert torch.sigmoid(out["heatmap"]).mean().item() == pytest.approx(0.1, abs=0.05)  # prior of 0.1
+    # prior of 0.1
+    assert torch.sigmoid(out["heatmap"]).mean().item() == pytest.approx(0.1, abs=0.05)
     centernet_loss(out, targets)["loss"].backward()
     assert model.backbone[0].weight.grad is not None
     with pytest.raises(ValueError, match="three positive widths"):
@@ -119,7 +132,13 @@ def test_draw_boxes_adds_rectangles_and_captions():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    draw_boxes(ax, torch.tensor([[1.0, 2, 5, 6], [8.0, 8, 9, 9]]), torch.tensor([0, 1]), torch.tensor([0.5, 0.25]), ("a", "b"))
+    draw_boxes(
+        ax,
+        torch.tensor([[1.0, 2, 5, 6], [8.0, 8, 9, 9]]),
+        torch.tensor([0, 1]),
+        torch.tensor([0.5, 0.25]),
+        ("a", "b"),
+    )
     assert len(ax.patches) == 2 and [t.get_text() for t in ax.texts] == ["a 0.50", "b 0.25"]
     assert ax.patches[0].get_xy() == (0.5, 1.5) and ax.patches[0].get_width() == 4
     plt.close(fig)
@@ -147,18 +166,46 @@ def test_faster_rcnn_with_random_weights_train_and_eval_outputs():
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: gaussian_sigma(torch.ones(2, 3), 4), ValueError, r"expected box sizes wh of shape \(K, 2\), got \(2, 3\)"),
-        (lambda: gaussian_sigma(torch.ones(2, 2), "4"), TypeError, "expected an integer stride, got '4'"),
-        (lambda: encode(torch.zeros(1, 4), [0], 2, 32), TypeError, r"expected labels as a tensor of shape \(1,\), got list"),
-        (lambda: encode_batch("targets", 1, 16), TypeError, "expected targets as a list of dicts with boxes and labels, got str"),
+        (
+            lambda: gaussian_sigma(torch.ones(2, 3), 4),
+            ValueError,
+            r"expected box sizes wh of shape \(K, 2\), got \(2, 3\)",
+        ),
+        (
+            lambda: gaussian_sigma(torch.ones(2, 2), "4"),
+            TypeError,
+            "expected an integer stride, got '4'",
+        ),
+        (
+            lambda: encode(torch.zeros(1, 4), [0], 2, 32),
+            TypeError,
+            r"expected labels as a tensor of shape \(1,\), got list",
+        ),
+        (
+            lambda: encode_batch("targets", 1, 16),
+            TypeError,
+            "expected targets as a list of dicts with boxes and labels, got str",
+        ),
         (
             lambda: encode_batch([{"boxes": torch.zeros(1, 4)}], 1, 16),
             TypeError,
             "expected targets as a list of dicts with boxes and labels, got a list of dict",
         ),
-        (lambda: encode_batch([], 1, 16), ValueError, "expected at least one target dict, got none"),
-        (lambda: peaks(torch.zeros(1, 1, 4, 4), kernel=2), ValueError, "expected an odd kernel size, got 2"),
-        (lambda: decode([[0.0]], torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4)), TypeError, "expected heatmaps as a tensor"),
+        (
+            lambda: encode_batch([], 1, 16),
+            ValueError,
+            "expected at least one target dict, got none",
+        ),
+        (
+            lambda: peaks(torch.zeros(1, 1, 4, 4), kernel=2),
+            ValueError,
+            "expected an odd kernel size, got 2",
+        ),
+        (
+            lambda: decode([[0.0]], torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4)),
+            TypeError,
+            "expected heatmaps as a tensor",
+        ),
         (
             lambda: CenterNet(2, (4, 4, 4))(torch.zeros(1, 1, 32, 32)),
             ValueError,
@@ -171,18 +218,32 @@ def test_faster_rcnn_with_random_weights_train_and_eval_outputs():
             "expected outputs as a dict of tensors heatmap, size, offset, got str",
         ),
         (
-            lambda: centernet_loss({k: torch.zeros(1, 2, 8, 8) for k in ("heatmap", "size", "offset")}, _one_target()),
+            lambda: centernet_loss(
+                {k: torch.zeros(1, 2, 8, 8) for k in ("heatmap", "size", "offset")}, _one_target()
+            ),
             ValueError,
             r"expected outputs and targets on one grid \(N, 2, S, S\) with a mask \(N, S, S\)",
         ),
-        (lambda: detect(CenterNet(2, (4, 4, 4)), [[0.0]]), TypeError, "expected images as a tensor"),
-        (lambda: detect("net", torch.zeros(1, 3, 32, 32)), TypeError, "expected model as an nn.Module, got str"),
+        (
+            lambda: detect(CenterNet(2, (4, 4, 4)), [[0.0]]),
+            TypeError,
+            "expected images as a tensor",
+        ),
+        (
+            lambda: detect("net", torch.zeros(1, 3, 32, 32)),
+            TypeError,
+            "expected model as an nn.Module, got str",
+        ),
         (
             lambda: draw_boxes(None, torch.zeros(2, 4), torch.tensor([0])),
             ValueError,
             r"expected labels of shape \(2,\), one per box, got \(1,\)",
         ),
-        (lambda: faster_rcnn(pretrained="yes"), TypeError, "expected pretrained as a bool, got 'yes'"),
+        (
+            lambda: faster_rcnn(pretrained="yes"),
+            TypeError,
+            "expected pretrained as a bool, got 'yes'",
+        ),
         (lambda: faster_rcnn(timeout="60"), TypeError, "expected a number for timeout, got '60'"),
     ],
 )
@@ -192,20 +253,28 @@ def test_new_bad_input_messages(call, error, message):
 
 
 def _one_target() -> dict:
-    return encode_batch([{"boxes": torch.tensor([[0.0, 0, 8, 8]]), "labels": torch.tensor([0])}], 1, 16)
+    return encode_batch(
+        [{"boxes": torch.tensor([[0.0, 0, 8, 8]]), "labels": torch.tensor([0])}], 1, 16
+    )
 
 
 def test_coco_weights_are_cached_under_the_data_home_and_fail_fast_offline(monkeypatch, tmp_path):
-    from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights as Weights
+    from torchvision.models.detection import (
+        FasterRCNN_MobileNet_V3_Large_320_FPN_Weights as Weights,
+    )
 
     from visionbook.data import DataUnavailableError
 
     monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path))
-    with pytest.raises(DataUnavailableError, match=rf"VISIONBOOK_OFFLINE=1 .* put the file at {tmp_path}/torch-hub/checkpoints/"):
+    with pytest.raises(
+        DataUnavailableError,
+        match=rf"VISIONBOOK_OFFLINE=1 .* put the file at {tmp_path}/torch-hub/checkpoints/",
+    ):
         faster_rcnn(pretrained=True)
     cached = tmp_path / "torch-hub" / "checkpoints" / Weights.DEFAULT.url.rsplit("/", 1)[-1]
     cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"stand-in")  # torchvision would check its hash; here get_state_dict is replaced
+    # torchvision would check its hash; here get_state_dict is replaced
+    cached.write_bytes(b"stand-in")
     seen = {}
     state = faster_rcnn(num_classes=91).state_dict()
 

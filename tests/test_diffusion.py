@@ -48,7 +48,7 @@ def small_unet(predicts: str = "x0") -> dif.UNet:
     return dif.UNet(channels=(8, 8), emb_dim=8, predicts=predicts).eval()
 
 
-# --- the schedule ------------------------------------------------------------------------------------------
+# --- the schedule ---------------------------------------------------------------------------------
 
 
 def test_schedule_is_ho_et_al_at_T_1000():
@@ -63,8 +63,12 @@ def test_schedule_is_ho_et_al_at_T_1000():
 
 def test_scaled_defaults_keep_the_total_noise(schedule):
     """With T = 100 the betas are 10 times larger, so alpha_bar_T stays near the T = 1000 value."""
-    assert math.isclose(schedule.betas[1].item(), 1e-3) and math.isclose(schedule.betas[100].item(), 0.2)
-    assert 0.5 < schedule.alpha_bars[100].item() / dif.noise_schedule(1000).alpha_bars[1000].item() < 2
+    assert math.isclose(schedule.betas[1].item(), 1e-3) and math.isclose(
+        schedule.betas[100].item(), 0.2
+    )
+    assert (
+        0.5 < schedule.alpha_bars[100].item() / dif.noise_schedule(1000).alpha_bars[1000].item() < 2
+    )
     assert torch.all(schedule.alpha_bars[1:] < schedule.alpha_bars[:-1])
 
 
@@ -82,13 +86,15 @@ def test_schedule_rejects_bad_arguments():
         dif.noise_schedule(10)  # the default beta_T = 20 / T would be 2
 
 
-# --- the forward process -----------------------------------------------------------------------------------
+# --- the forward process --------------------------------------------------------------------------
 
 
 def test_q_sample_is_the_closed_form(schedule):
     x0, noise, t = f64(3, 1, 4, 4), f64(3, 1, 4, 4, seed=1), torch.tensor([0, 7, 100])
     ab = schedule.alpha_bars[t].view(-1, 1, 1, 1)
-    assert torch.allclose(dif.q_sample(x0, t, schedule, noise), ab.sqrt() * x0 + (1 - ab).sqrt() * noise, atol=1e-15)
+    assert torch.allclose(
+        dif.q_sample(x0, t, schedule, noise), ab.sqrt() * x0 + (1 - ab).sqrt() * noise, atol=1e-15
+    )
     assert torch.equal(dif.q_sample(x0, torch.tensor([0, 0, 0]), schedule), x0)
 
 
@@ -130,7 +136,8 @@ def test_posterior_is_gaussian_conditioning(schedule):
 
 
 def test_posterior_matches_the_forward_process_by_sampling(schedule):
-    """Draw (x_{t-1}, x_t) from the chain; among draws, the regression of x_{t-1} on x_t is the posterior."""
+    """Draw (x_{t-1}, x_t) from the chain; among draws, the regression of x_{t-1} on x_t is the
+    posterior."""
     torch.manual_seed(1)
     t, n, x0 = 10, 200000, torch.tensor([[[[0.5]]]], dtype=torch.float64)
     prev = dif.q_sample(x0.expand(n, -1, -1, -1), torch.full((n,), t - 1), schedule)
@@ -143,16 +150,23 @@ def test_posterior_matches_the_forward_process_by_sampling(schedule):
     assert abs(residual.var().item() / var.item() - 1) < 0.02
 
 
-# --- the loss ----------------------------------------------------------------------------------------------
+# --- the loss -------------------------------------------------------------------------------------
 
 
 def test_loss_is_the_mean_squared_error_of_the_models_target(schedule):
-    x0, noise, t, y = f64(2, 1, 28, 28), f64(2, 1, 28, 28, seed=1), torch.tensor([3, 90]), torch.tensor([4, 7])
+    x0, noise, t, y = (
+        f64(2, 1, 28, 28),
+        f64(2, 1, 28, 28, seed=1),
+        torch.tensor([3, 90]),
+        torch.tensor([4, 7]),
+    )
     x_t = dif.q_sample(x0, t, schedule, noise)
     for predicts, target in (("x0", x0), ("eps", noise)):
         net = small_unet(predicts).double()
         expected = F.mse_loss(net(x_t, t, y), target)
-        assert torch.allclose(dif.denoising_loss(net, x0, schedule, y, t=t, noise=noise), expected, atol=1e-12)
+        assert torch.allclose(
+            dif.denoising_loss(net, x0, schedule, y, t=t, noise=noise), expected, atol=1e-12
+        )
 
 
 def test_x0_loss_is_the_noise_loss_weighted_by_the_inverse_snr(schedule):
@@ -169,7 +183,12 @@ def test_x0_loss_is_the_noise_loss_weighted_by_the_inverse_snr(schedule):
 def test_label_dropout_and_step_drawing(schedule):
     rec, x0, y = Recorder(), torch.zeros(500, 1, 28, 28), torch.arange(500) % 10
     dif.denoising_loss(rec, x0, schedule, y, p_uncond=0.0)
-    assert torch.equal(rec.y, y) and rec.t.min() >= 1 and rec.t.max() <= schedule.T and rec.t.dtype == torch.long
+    assert (
+        torch.equal(rec.y, y)
+        and rec.t.min() >= 1
+        and rec.t.max() <= schedule.T
+        and rec.t.dtype == torch.long
+    )
     dif.denoising_loss(rec, x0, schedule, y, p_uncond=1.0)
     assert torch.all(rec.y == 10)
     torch.manual_seed(0)
@@ -195,14 +214,16 @@ def test_loss_rejects_bad_arguments(schedule):
         dif.denoising_loss(net, x0, (1, 2, 3))
 
 
-# --- the network -------------------------------------------------------------------------------------------
+# --- the network ----------------------------------------------------------------------------------
 
 
 def test_timestep_embedding_is_sines_and_cosines():
     emb = dif.timestep_embedding(torch.tensor([0, 3, 50]), 8)
     assert emb.shape == (3, 8) and torch.equal(emb[0], torch.tensor([0.0] * 4 + [1.0] * 4))
     freqs = 10000 ** (-torch.arange(4) / 4)
-    assert torch.allclose(emb[1], torch.cat([torch.sin(3 * freqs), torch.cos(3 * freqs)]), atol=1e-6)
+    assert torch.allclose(
+        emb[1], torch.cat([torch.sin(3 * freqs), torch.cos(3 * freqs)]), atol=1e-6
+    )
     assert torch.allclose(emb.norm(dim=1), torch.full((3,), 2.0))  # sqrt(dim / 2)
     with pytest.raises(ValueError, match="even"):
         dif.timestep_embedding(torch.tensor([1]), 5)
@@ -251,7 +272,7 @@ def test_unet_rejects_bad_arguments():
         dif.UNet(emb_dim=9)
 
 
-# --- sampling ----------------------------------------------------------------------------------------------
+# --- sampling -------------------------------------------------------------------------------------
 
 
 def test_predict_noise_converts_and_guides(schedule):
@@ -261,12 +282,16 @@ def test_predict_noise_converts_and_guides(schedule):
         cond = dif.eps_from_x0(x, net(x, steps, y), 40, schedule)
         uncond = dif.eps_from_x0(x, net(x, steps), 40, schedule)
         assert torch.allclose(dif.predict_noise(net, x, 40, schedule, y), cond, atol=1e-5)
-        assert torch.allclose(dif.predict_noise(net, x, 40, schedule, y, guidance=0.0), uncond, atol=1e-5)
+        assert torch.allclose(
+            dif.predict_noise(net, x, 40, schedule, y, guidance=0.0), uncond, atol=1e-5
+        )
         assert torch.allclose(dif.predict_noise(net, x, 40, schedule), uncond, atol=1e-5)
         guided = dif.predict_noise(net, x, 40, schedule, y, guidance=3.0)
         assert torch.allclose(guided, uncond + 3 * (cond - uncond), atol=1e-4)
     eps_net = Recorder()
-    assert torch.equal(dif.predict_noise(eps_net, x, 7, schedule), torch.zeros_like(x)) and eps_net.t.tolist() == [7, 7]
+    assert torch.equal(
+        dif.predict_noise(eps_net, x, 7, schedule), torch.zeros_like(x)
+    ) and eps_net.t.tolist() == [7, 7]
     with pytest.raises(ValueError, match="guidance"):
         dif.predict_noise(net, x, 40, schedule, y, guidance=-1.0)
     with pytest.raises(ValueError, match=r"step t in 1\.\.100"):
@@ -283,9 +308,14 @@ def test_ddpm_step_is_ho_et_al_algorithm_2(schedule):
 
 
 def test_ddpm_step_clips_the_guess_of_x0(schedule):
-    x_t, eps = torch.full((1, 1, 2, 2), 3.0, dtype=torch.float64), torch.zeros(1, 1, 2, 2, dtype=torch.float64)
+    x_t, eps = (
+        torch.full((1, 1, 2, 2), 3.0, dtype=torch.float64),
+        torch.zeros(1, 1, 2, 2, dtype=torch.float64),
+    )
     # at t = 1 the step returns the guess of x0 itself: x_t / sqrt(alpha_bar_1), or 1 once clipped
-    assert torch.allclose(dif.ddpm_step(x_t, eps, 1, schedule, clip=False), x_t / schedule.alpha_bars[1].sqrt())
+    assert torch.allclose(
+        dif.ddpm_step(x_t, eps, 1, schedule, clip=False), x_t / schedule.alpha_bars[1].sqrt()
+    )
     assert torch.allclose(dif.ddpm_step(x_t, eps, 1, schedule, clip=True), torch.ones_like(x_t))
 
 
@@ -293,13 +323,21 @@ def test_ddim_step_formula_and_its_ddpm_special_case(schedule):
     x_t, eps, z = f64(2, 1, 3, 3), f64(2, 1, 3, 3, seed=1), f64(2, 1, 3, 3, seed=2)
     ab = schedule.alpha_bars
     x0 = (x_t - (1 - ab[60]).sqrt() * eps) / ab[60].sqrt()
-    assert torch.allclose(dif.ddim_step(x_t, eps, 60, 25, schedule), ab[25].sqrt() * x0 + (1 - ab[25]).sqrt() * eps, atol=1e-12)
+    assert torch.allclose(
+        dif.ddim_step(x_t, eps, 60, 25, schedule),
+        ab[25].sqrt() * x0 + (1 - ab[25]).sqrt() * eps,
+        atol=1e-12,
+    )
     for t in (1, 30, 100):  # eta = 1 and one step back: DDPM's step with the posterior variance
         assert torch.allclose(
-            dif.ddim_step(x_t, eps, t, t - 1, schedule, eta=1.0, noise=z), dif.ddpm_step(x_t, eps, t, schedule, z), atol=1e-12
+            dif.ddim_step(x_t, eps, t, t - 1, schedule, eta=1.0, noise=z),
+            dif.ddpm_step(x_t, eps, t, schedule, z),
+            atol=1e-12,
         )
         clipped = dif.ddim_step(3 * x_t, eps, t, t - 1, schedule, eta=1.0, noise=z, clip=True)
-        assert torch.allclose(clipped, dif.ddpm_step(3 * x_t, eps, t, schedule, z, clip=True), atol=1e-12)
+        assert torch.allclose(
+            clipped, dif.ddpm_step(3 * x_t, eps, t, schedule, z, clip=True), atol=1e-12
+        )
 
 
 def test_ddim_step_rejects_bad_steps(schedule):
@@ -324,9 +362,13 @@ def test_ddim_times():
 def test_an_oracle_is_recovered_exactly_by_both_samplers(schedule):
     truth, x_T = f64(2, 1, 28, 28).clamp(-1, 1), f64(2, 1, 28, 28, seed=1)
     for steps in (1, 3, 100):
-        assert torch.allclose(dif.ddim_sample(Oracle(truth), x_T, schedule, steps, clip=False), truth, atol=1e-9)
+        assert torch.allclose(
+            dif.ddim_sample(Oracle(truth), x_T, schedule, steps, clip=False), truth, atol=1e-9
+        )
     assert torch.allclose(
-        dif.ddpm_sample(Oracle(truth), x_T, schedule, generator=torch.Generator().manual_seed(0)), truth, atol=1e-9
+        dif.ddpm_sample(Oracle(truth), x_T, schedule, generator=torch.Generator().manual_seed(0)),
+        truth,
+        atol=1e-9,
     )
 
 
@@ -334,7 +376,9 @@ def test_ddim_with_eta_1_and_all_steps_is_ddpm(schedule):
     net = small_unet()
     x_T = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     ddpm = dif.ddpm_sample(net, x_T, schedule, generator=torch.Generator().manual_seed(1))
-    ddim = dif.ddim_sample(net, x_T, schedule, 100, eta=1.0, generator=torch.Generator().manual_seed(1))
+    ddim = dif.ddim_sample(
+        net, x_T, schedule, 100, eta=1.0, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.allclose(ddpm, ddim, atol=1e-4)
     assert ddpm.min() >= -1 and ddpm.max() <= 1
 
@@ -351,7 +395,13 @@ def test_ddim_with_eta_0_is_deterministic_and_guided_sampling_runs(schedule):
 
 
 def test_to_pixels():
-    assert dif.to_pixels(torch.tensor([-2.0, -1.0, 0.0, 0.5, 3.0])).tolist() == [0.0, 0.0, 0.5, 0.75, 1.0]
+    assert dif.to_pixels(torch.tensor([-2.0, -1.0, 0.0, 0.5, 3.0])).tolist() == [
+        0.0,
+        0.0,
+        0.5,
+        0.75,
+        1.0,
+    ]
     with pytest.raises(TypeError, match="expected images x as a tensor"):
         dif.to_pixels([0.0])
 
@@ -359,9 +409,21 @@ def test_to_pixels():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_training_step_and_sampling_on_cuda(schedule):
     net = small_unet().cuda().train()
-    x0, y = torch.rand(4, 1, 28, 28, device="cuda") * 2 - 1, torch.tensor([0, 1, 2, 3], device="cuda")
+    x0, y = (
+        torch.rand(4, 1, 28, 28, device="cuda") * 2 - 1,
+        torch.tensor([0, 1, 2, 3], device="cuda"),
+    )
     dif.denoising_loss(net, x0, schedule, y, 0.5).backward()
     net.eval()
     x_T = torch.randn(2, 1, 28, 28, device="cuda")
-    out = dif.ddim_sample(net, x_T, schedule, 3, y=y[:2], guidance=2.0, eta=1.0, generator=torch.Generator().manual_seed(0))
+    out = dif.ddim_sample(
+        net,
+        x_T,
+        schedule,
+        3,
+        y=y[:2],
+        guidance=2.0,
+        eta=1.0,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.device.type == "cuda" and dif.to_pixels(out).device.type == "cpu"

@@ -1,4 +1,5 @@
-"""The face classifier as a fully convolutional detector: score maps equal window-by-window scores."""
+"""The face classifier as a fully convolutional detector: score maps equal window-by-window
+scores."""
 
 import pytest
 import torch
@@ -98,13 +99,15 @@ def test_rescale_shape_and_error():
 def test_detect_faces_maps_windows_back_to_the_photo():
     model = _bright_square_model()
     image = torch.zeros(3, 200, 240)
-    image[:, 48:98, 96:146] = 1.0  # a 50x50 "face" at x 96..146, y 48..98: a 25x25 window at half size
+    # a 50x50 "face" at x 96..146, y 48..98: a 25x25 window at half size
+    image[:, 48:98, 96:146] = 1.0
     boxes, scores = detect_faces(model, image, [0.5], threshold=0.5, iou_threshold=0.3)
     assert boxes.tolist() == [[96.0, 48.0, 146.0, 98.0]]
     boxes, scores = detect_faces(model, image, [1.0, 0.5, 0.25], threshold=0.5, iou_threshold=0.3)
     assert scores.tolist() == sorted(scores.tolist(), reverse=True)
     overlap = box_iou(boxes, torch.tensor([[96.0, 48.0, 146.0, 98.0]]))[:, 0]
-    assert len(boxes) >= 1 and bool((overlap > 0.1).all())  # only windows on the square fire, at any scale
+    # only windows on the square fire, at any scale
+    assert len(boxes) >= 1 and bool((overlap > 0.1).all())
     empty_boxes, _ = detect_faces(model, torch.zeros(3, 200, 240), [1.0, 0.5])
     assert len(empty_boxes) == 0
     with pytest.raises(ValueError, match="non-empty list of positive scales"):
@@ -119,7 +122,8 @@ def test_hard_negatives_returns_the_windows_above_threshold():
     expected = (score_map(model, image) > 0.5).sum().item()
     assert expected > 0 and found.shape == (expected, 1, 25, 25)
     assert hard_negatives(model, torch.zeros(1, 45, 45), [1.0]).shape == (0, 1, 25, 25)
-    assert hard_negatives(model, image, [0.1]).shape == (0, 1, 25, 25)  # too small: the scale is skipped
+    # too small: the scale is skipped
+    assert hard_negatives(model, image, [0.1]).shape == (0, 1, 25, 25)
 
 
 def test_embed_gives_unit_vectors_and_checks_shape():
@@ -139,11 +143,27 @@ def test_embed_gives_unit_vectors_and_checks_shape():
             ValueError,
             r"expected a grey image of shape \(1, H, W\).*, got \(33, 29\)",
         ),
-        (lambda: windows(torch.zeros(1, 10, 10)), ValueError, r"with H, W >= 25, got \(1, 10, 10\)"),
+        (
+            lambda: windows(torch.zeros(1, 10, 10)),
+            ValueError,
+            r"with H, W >= 25, got \(1, 10, 10\)",
+        ),
         (lambda: rescale([[0.0]], 0.5), TypeError, "expected a grey image as a tensor"),
-        (lambda: rescale(torch.zeros(1, 8, 8), "0.5"), ValueError, "expected a positive scale, got '0.5'"),
-        (lambda: map_to_boxes(torch.zeros(2, 2), 0.5, "0.5"), TypeError, "expected a number for threshold, got '0.5'"),
-        (lambda: map_to_boxes(torch.zeros(4), 0.5, 0.5), ValueError, r"expected a score map of shape \(H', W'\), got \(4,\)"),
+        (
+            lambda: rescale(torch.zeros(1, 8, 8), "0.5"),
+            ValueError,
+            "expected a positive scale, got '0.5'",
+        ),
+        (
+            lambda: map_to_boxes(torch.zeros(2, 2), 0.5, "0.5"),
+            TypeError,
+            "expected a number for threshold, got '0.5'",
+        ),
+        (
+            lambda: map_to_boxes(torch.zeros(4), 0.5, 0.5),
+            ValueError,
+            r"expected a score map of shape \(H', W'\), got \(4,\)",
+        ),
         (
             lambda: detect_faces(face_net(), torch.zeros(1, 30, 30), 1.0),
             TypeError,
@@ -154,7 +174,11 @@ def test_embed_gives_unit_vectors_and_checks_shape():
             ValueError,
             r"expected iou_threshold in \[0, 1\], got 2",
         ),
-        (lambda: score_map("net", torch.zeros(1, 30, 30)), TypeError, "expected model as an nn.Module, got str"),
+        (
+            lambda: score_map("net", torch.zeros(1, 30, 30)),
+            TypeError,
+            "expected model as an nn.Module, got str",
+        ),
     ],
 )
 def test_new_bad_input_messages(call, error, message):

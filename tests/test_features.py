@@ -20,7 +20,12 @@ from visionbook.features import (
 def _net() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(8, 2)
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3, 2, 3),
+        nn.Flatten(),
+        nn.Linear(8, 2),
     )
 
 
@@ -42,7 +47,9 @@ def test_capture_removes_its_hooks_and_keeps_the_exception():
 
 
 def test_capture_errors():
-    with pytest.raises(TypeError, match="expected a non-empty mapping of names to layers, got list"):
+    with pytest.raises(
+        TypeError, match="expected a non-empty mapping of names to layers, got list"
+    ):
         with capture([nn.ReLU()]):
             pass
     with pytest.raises(TypeError, match="expected an nn.Module layer, got str"):
@@ -81,9 +88,13 @@ def test_top_activating_agrees_with_a_full_forward_and_restores_training_mode():
 
 def test_top_activating_errors():
     net = _net()
-    with pytest.raises(ValueError, match="expected an integer k between 1 and the number of inputs 3, got 4"):
+    with pytest.raises(
+        ValueError, match="expected an integer k between 1 and the number of inputs 3, got 4"
+    ):
         top_activating(net, net[0], torch.rand(3, 1, 8, 8), k=4)
-    with pytest.raises(ValueError, match=r"expected the layer's output of shape \(N, C, h, w\), got \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"expected the layer's output of shape \(N, C, h, w\), got \(3, 2\)"
+    ):
         top_activating(net, net[5], torch.rand(3, 1, 8, 8), k=2)
 
 
@@ -94,19 +105,47 @@ def test_receptive_field_patches_match_the_input_a_unit_sees():
     images = torch.arange(2 * 12 * 12, dtype=torch.float32).view(2, 1, 12, 12)
     patches = receptive_field_patches(images, torch.tensor([[1, 2], [0, 0]]), rf)
     assert patches.shape == (2, 1, 8, 8)
-    assert torch.equal(patches[0, 0], images[0, 0, 1:9, 3:11])  # top = 2.5 + 2 * 1 - 3.5 = 1, left = 3
-    assert torch.equal(patches[1, 0, 1:, 1:], images[1, 0, :7, :7]) and patches[1, 0, 0].abs().sum() == 0
+    # top = 2.5 + 2 * 1 - 3.5 = 1, left = 3
+    assert torch.equal(patches[0, 0], images[0, 0, 1:9, 3:11])
+    assert (
+        torch.equal(patches[1, 0, 1:, 1:], images[1, 0, :7, :7])
+        and patches[1, 0, 0].abs().sum() == 0
+    )
 
 
 def test_receptive_field_patches_errors():
-    with pytest.raises(TypeError, match="expected tensors images and positions, got list and Tensor"):
-        receptive_field_patches([[0.0]], torch.zeros(1, 2, dtype=torch.long), {"rf": 3, "jump": 1, "start": 0.0})
-    with pytest.raises(TypeError, match="expected rf, a mapping with keys rf, jump and start, got {'rf': 3}"):
-        receptive_field_patches(torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, dtype=torch.long), {"rf": 3})
-    with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\) and positions \(N, 2\), got \(1, 4, 4\) and \(1, 2\)"):
-        receptive_field_patches(torch.zeros(1, 4, 4), torch.zeros(1, 2, dtype=torch.long), {"rf": 3, "jump": 1, "start": 0.0})
-    with pytest.raises(ValueError, match="expected a receptive field aligned with the pixel grid, got start 0.5 and size 3"):
-        receptive_field_patches(torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, dtype=torch.long), {"rf": 3, "jump": 2, "start": 0.5})
+    with pytest.raises(
+        TypeError, match="expected tensors images and positions, got list and Tensor"
+    ):
+        receptive_field_patches(
+            [[0.0]], torch.zeros(1, 2, dtype=torch.long), {"rf": 3, "jump": 1, "start": 0.0}
+        )
+    with pytest.raises(
+        TypeError, match="expected rf, a mapping with keys rf, jump and start, got {'rf': 3}"
+    ):
+        receptive_field_patches(
+            torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, dtype=torch.long), {"rf": 3}
+        )
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"expected images \(N, C, H, W\) and positions \(N, 2\), got \(1, 4, 4\) and \(1, 2\)"
+        ),
+    ):
+        receptive_field_patches(
+            torch.zeros(1, 4, 4),
+            torch.zeros(1, 2, dtype=torch.long),
+            {"rf": 3, "jump": 1, "start": 0.0},
+        )
+    with pytest.raises(
+        ValueError,
+        match="expected a receptive field aligned with the pixel grid, got start 0.5 and size 3",
+    ):
+        receptive_field_patches(
+            torch.zeros(1, 1, 4, 4),
+            torch.zeros(1, 2, dtype=torch.long),
+            {"rf": 3, "jump": 2, "start": 0.5},
+        )
 
 
 def test_to_unit_range():
@@ -115,7 +154,9 @@ def test_to_unit_range():
     assert torch.allclose(scaled.flatten(-2).amin(-1), torch.zeros(3, 2)) and torch.allclose(
         scaled.flatten(-2).amax(-1), torch.ones(3, 2)
     )
-    assert torch.allclose(scaled[1, 0], (maps[1, 0] - maps[1, 0].min()) / (maps[1, 0].max() - maps[1, 0].min()))
+    assert torch.allclose(
+        scaled[1, 0], (maps[1, 0] - maps[1, 0].min()) / (maps[1, 0].max() - maps[1, 0].min())
+    )
     with pytest.raises(ValueError, match=r"expected maps of shape \(\.\.\., H, W\), got \(4,\)"):
         to_unit_range(torch.zeros(4))
 
@@ -146,20 +187,33 @@ def test_top_activating_layers_border_by_hand():
 
 def test_top_activating_layers_errors():
     net = _net()
-    with pytest.raises(ValueError, match=r"expected a batch of inputs X of shape \(N, \.\.\.\), got \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected a batch of inputs X of shape \(N, \.\.\.\), got \(4,\)"
+    ):
         top_activating_layers(net, {"a": net[0]}, torch.rand(4), k=1)
-    with pytest.raises(ValueError, match="expected a batch of inputs X of shape \\(N, \\.\\.\\.\\), got list"):
+    with pytest.raises(
+        ValueError, match="expected a batch of inputs X of shape \\(N, \\.\\.\\.\\), got list"
+    ):
         top_activating(net, net[0], [[0.0, 1.0]], k=1)
     with pytest.raises(ValueError, match="expected a non-negative integer border, got -1"):
         top_activating_layers(net, {"a": net[0]}, torch.rand(3, 1, 8, 8), k=1, border=-1)
-    with pytest.raises(ValueError, match="expected a border that leaves units inside the 2x2 feature map, got 1"):
+    with pytest.raises(
+        ValueError, match="expected a border that leaves units inside the 2x2 feature map, got 1"
+    ):
         top_activating_layers(net, {"a": net[3]}, torch.rand(3, 1, 8, 8), k=1, border=1)
-    with pytest.raises(ValueError, match=r"expected the layer's output of shape \(N, C, h, w\), got \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"expected the layer's output of shape \(N, C, h, w\), got \(3, 2\)"
+    ):
         top_activating_layers(net, {"a": net[0], "b": net[5]}, torch.rand(3, 1, 8, 8), k=1)
 
 
 def _ones_chain() -> nn.Sequential:
-    net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.ReLU(), nn.Conv2d(1, 1, 3, stride=2, padding=1), nn.Conv2d(1, 1, 3))
+    net = nn.Sequential(
+        nn.Conv2d(1, 1, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(1, 1, 3, stride=2, padding=1),
+        nn.Conv2d(1, 1, 3),
+    )
     for conv in (net[0], net[2], net[3]):
         nn.init.ones_(conv.weight), nn.init.zeros_(conv.bias)
     return net
@@ -168,7 +222,9 @@ def _ones_chain() -> nn.Sequential:
 def test_gradient_receptive_fields_match_the_formula():
     net = _ones_chain()
     net.train()
-    rows = gradient_receptive_fields(net, {"a": net[0], "b": net[2], "c": net[3]}, torch.rand(1, 1, 32, 32))
+    rows = gradient_receptive_fields(
+        net, {"a": net[0], "b": net[2], "c": net[3]}, torch.rand(1, 1, 32, 32)
+    )
     assert net.training  # restored
     formula = receptive_fields(net)
     for row, ref in zip(rows, (formula[0], formula[2], formula[3])):
@@ -178,15 +234,19 @@ def test_gradient_receptive_fields_match_the_formula():
 
 
 def test_gradient_receptive_fields_effective_by_hand():
-    # Two 3x3 convolutions of ones: the gradient is the outer product of (1, 2, 3, 2, 1) with itself,
-    # 81 in all; the central 3x3 holds 7 * 7 = 49, the central 1x1 holds 9.
-    net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, bias=False), nn.Conv2d(1, 1, 3, padding=1, bias=False))
+    # Two 3x3 convolutions of ones: the gradient is the outer product of (1, 2, 3, 2, 1) with
+    # itself, 81 in all; the central 3x3 holds 7 * 7 = 49, the central 1x1 holds 9.
+    net = nn.Sequential(
+        nn.Conv2d(1, 1, 3, padding=1, bias=False), nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    )
     for conv in net:
         nn.init.ones_(conv.weight)
     x = torch.rand(1, 1, 11, 11)
     assert gradient_receptive_fields(net, {"b": net[1]}, x)[0]["effective"] == 5  # 49 / 81 < 0.9
-    assert gradient_receptive_fields(net, {"b": net[1]}, x, mass=0.6)[0]["effective"] == 3  # 49 / 81 >= 0.6
-    assert gradient_receptive_fields(net, {"b": net[1]}, x, mass=0.1)[0]["effective"] == 1  # 9 / 81 >= 0.1
+    # 49 / 81 >= 0.6
+    assert gradient_receptive_fields(net, {"b": net[1]}, x, mass=0.6)[0]["effective"] == 3
+    # 9 / 81 >= 0.1
+    assert gradient_receptive_fields(net, {"b": net[1]}, x, mass=0.1)[0]["effective"] == 1
 
 
 def test_gradient_receptive_fields_clipped_by_a_small_input():
@@ -197,41 +257,61 @@ def test_gradient_receptive_fields_clipped_by_a_small_input():
 
 def test_gradient_receptive_fields_errors():
     net = _ones_chain()
-    with pytest.raises(ValueError, match=r"expected one input of shape \(1, C, H, W\), got \(2, 1, 8, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"expected one input of shape \(1, C, H, W\), got \(2, 1, 8, 8\)"
+    ):
         gradient_receptive_fields(net, {"a": net[0]}, torch.rand(2, 1, 8, 8))
     with pytest.raises(ValueError, match=r"expected mass in \(0, 1\], got 1.5"):
         gradient_receptive_fields(net, {"a": net[0]}, torch.rand(1, 1, 8, 8), mass=1.5)
     nn.init.zeros_(net[0].weight)
-    with pytest.raises(ValueError, match="expected the centre unit to depend on the input, got a zero gradient everywhere"):
+    with pytest.raises(
+        ValueError,
+        match="expected the centre unit to depend on the input, got a zero gradient everywhere",
+    ):
         gradient_receptive_fields(net, {"a": net[0]}, torch.rand(1, 1, 8, 8))
 
 
 def test_orientation_share_by_hand():
     edge = torch.zeros(1, 3, 6, 6)
     edge[..., 3:] = 1.0  # a vertical edge: every gradient horizontal
-    diagonal = (torch.arange(6.0).view(6, 1) + torch.arange(6.0)).view(1, 1, 6, 6)  # a ramp: gx = gy = 1 everywhere
+    # a ramp: gx = gy = 1 everywhere
+    diagonal = (torch.arange(6.0).view(6, 1) + torch.arange(6.0)).view(1, 1, 6, 6)
     dot = torch.zeros(1, 1, 3, 3)
-    dot[0, 0, 1, 1] = 1.0  # gx = [[0, 0], [1, -1]], gy = [[0, 1], [0, -1]]: J = [[2, 1], [1, 2]], eigenvalues 3 and 1
+    # gx = [[0, 0], [1, -1]], gy = [[0, 1], [0, -1]]: J = [[2, 1], [1, 2]], eigenvalues 3 and 1
+    dot[0, 0, 1, 1] = 1.0
     shares = [orientation_share(x).item() for x in (edge, diagonal, dot, torch.ones(1, 2, 4, 4))]
     assert shares == pytest.approx([1.0, 1.0, 0.75, 0.5])
-    with pytest.raises(ValueError, match=r"expected images of shape \(N, C, H, W\) with H, W >= 2, got \(1, 1, 1, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected images of shape \(N, C, H, W\) with H, W >= 2, got \(1, 1, 1, 5\)",
+    ):
         orientation_share(torch.zeros(1, 1, 1, 5))
 
 
 def test_edges_and_gratings():
     stimuli = edges_and_gratings(16, periods=(4, 8), orientations=4)
     assert stimuli.shape == (2 * 4 + 4 * 4, 3, 16, 16) and stimuli.min() >= 0 and stimuli.max() <= 1
-    vertical = stimuli[0, 0]  # period 4, angle 0: constant down each column, repeating every 4 columns
+    # period 4, angle 0: constant down each column, repeating every 4 columns
+    vertical = stimuli[0, 0]
     assert torch.allclose(vertical, vertical[:1].expand(16, -1))
     assert torch.allclose(vertical[:, :-4], vertical[:, 4:], atol=1e-6)
     assert torch.equal(stimuli[0, 0], stimuli[0, 2])  # grey
     red_cyan = stimuli[8 + 4]  # second colour pair, angle 0: red left of the centre, cyan right
-    assert red_cyan[:, 0, 0].tolist() == [1.0, 0.0, 0.0] and red_cyan[:, 0, -1].tolist() == [0.0, 1.0, 1.0]
+    assert red_cyan[:, 0, 0].tolist() == [1.0, 0.0, 0.0] and red_cyan[:, 0, -1].tolist() == [
+        0.0,
+        1.0,
+        1.0,
+    ]
     with pytest.raises(ValueError, match="expected an integer size of at least 2, got 1"):
         edges_and_gratings(1)
-    with pytest.raises(ValueError, match="expected a positive integer number of orientations, got 0"):
+    with pytest.raises(
+        ValueError, match="expected a positive integer number of orientations, got 0"
+    ):
         edges_and_gratings(8, orientations=0)
     with pytest.raises(ValueError, match=r"expected positive grating periods, got \(4, 0\)"):
         edges_and_gratings(8, periods=(4, 0))
-    with pytest.raises(ValueError, match=r"expected pairs of RGB colours in \[0, 1\], of shape \(n, 2, 3\), got \(1, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected pairs of RGB colours in \[0, 1\], of shape \(n, 2, 3\), got \(1, 3\)",
+    ):
         edges_and_gratings(8, colours=[(0, 0, 1)])

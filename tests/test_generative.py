@@ -1,4 +1,5 @@
-"""Tests of visionbook.generative: builders, GAN losses and steps, the VAE, and the sample metrics."""
+"""Tests of visionbook.generative: builders, GAN losses and steps, the VAE, and the sample
+metrics."""
 
 import math
 
@@ -26,9 +27,12 @@ def test_frechet_of_a_gaussian_sample_with_itself_is_zero():
 def test_frechet_matches_closed_form_for_diagonal_gaussians():
     mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.5])
     s1, s2 = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
-    expected = ((mu1 - mu2) ** 2).sum() + (s1 + s2 - 2 * np.sqrt(s1 * s2)).sum()  # 1 + 6.25 + (4 + 1 + 0)
+    # 1 + 6.25 + (4 + 1 + 0)
+    expected = ((mu1 - mu2) ** 2).sum() + (s1 + s2 - 2 * np.sqrt(s1 * s2)).sum()
     assert expected == pytest.approx(12.25)
-    assert gen.frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected, abs=1e-12)
+    assert gen.frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(
+        expected, abs=1e-12
+    )
 
 
 def test_frechet_matches_scipy_sqrtm_for_full_covariances():
@@ -38,7 +42,9 @@ def test_frechet_matches_scipy_sqrtm_for_full_covariances():
     mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
     reference = ((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * scipy.linalg.sqrtm(c1 @ c2).real)
     assert gen.frechet_distance(mu1, c1, mu2, c2) == pytest.approx(reference, rel=1e-9)
-    assert gen.frechet_distance(mu1, c1, mu2, c2) == pytest.approx(gen.frechet_distance(mu2, c2, mu1, c1), rel=1e-9)
+    assert gen.frechet_distance(mu1, c1, mu2, c2) == pytest.approx(
+        gen.frechet_distance(mu2, c2, mu1, c1), rel=1e-9
+    )
 
 
 def test_frechet_of_samples_approaches_the_closed_form():
@@ -55,7 +61,9 @@ def test_frechet_accepts_singular_covariances():
 
 
 def test_frechet_rejects_mismatched_shapes():
-    with pytest.raises(ValueError, match=r"expected means \(F,\) and covariances \(F, F\) of one size F"):
+    with pytest.raises(
+        ValueError, match=r"expected means \(F,\) and covariances \(F, F\) of one size F"
+    ):
         gen.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
     with pytest.raises(ValueError, match="expected means"):
         gen.frechet_distance(np.zeros((2, 2)), np.eye(2), np.zeros(2), np.eye(2))
@@ -66,7 +74,9 @@ def test_gaussian_stats_match_numpy_and_reject_bad_input():
     mu, cov = gen.gaussian_stats(f)
     np.testing.assert_allclose(mu, f.double().mean(0).numpy(), atol=1e-12)
     np.testing.assert_allclose(cov, np.cov(f.double().numpy(), rowvar=False), atol=1e-12)
-    with pytest.raises(ValueError, match=r"expected features of shape \(N, F\) with N >= 2, got \(1, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"expected features of shape \(N, F\) with N >= 2, got \(1, 3\)"
+    ):
         gen.gaussian_stats(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="expected features of shape"):
         gen.gaussian_stats(np.zeros(5))
@@ -99,7 +109,9 @@ def test_class_histogram_counts_the_argmax():
     np.testing.assert_allclose(hist, [2 / 6, 0, 0, 1 / 6, 0, 0, 0, 0, 0, 3 / 6])
     uniform = gen.class_histogram(F.one_hot(torch.arange(10).repeat(3), 10).float())
     assert gen.entropy(uniform) == pytest.approx(math.log(10))
-    with pytest.raises(ValueError, match=r"expected logits of shape \(N, 10\) with N >= 1, got \(4, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"expected logits of shape \(N, 10\) with N >= 1, got \(4, 3\)"
+    ):
         gen.class_histogram(torch.zeros(4, 3))
 
 
@@ -122,7 +134,9 @@ def test_classifier_outputs_are_penultimate_features_and_logits():
     torch.testing.assert_close(logits, clf(x), rtol=0, atol=1e-6)
     with pytest.raises(TypeError, match="expected an nn.Sequential classifier"):
         gen.classifier_outputs(nn.Linear(784, 10), x)
-    with pytest.raises(ValueError, match=r"expected images of shape \(N, 1, 28, 28\), got \(7, 784\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of shape \(N, 1, 28, 28\), got \(7, 784\)"
+    ):
         gen.classifier_outputs(clf, x.flatten(1))
 
 
@@ -170,23 +184,38 @@ def test_conditional_shapes():
 def test_projection_discriminator_starts_unconditional_and_uses_the_label():
     D = gen.ConditionalDiscriminator(channels=4).eval()
     x = torch.rand(2, 1, 28, 28)
-    torch.testing.assert_close(D(x, torch.tensor([0, 0])), D(x, torch.tensor([5, 7])))  # embedding starts at 0
+    # embedding starts at 0
+    torch.testing.assert_close(D(x, torch.tensor([0, 0])), D(x, torch.tensor([5, 7])))
     with torch.no_grad():
         D.embed.weight[5] = 1.0
     h = D.trunk(x)
-    torch.testing.assert_close(D(x, torch.tensor([5, 5])) - D(x, torch.tensor([0, 0])), h.sum(1, keepdim=True))
+    torch.testing.assert_close(
+        D(x, torch.tensor([5, 5])) - D(x, torch.tensor([0, 0])), h.sum(1, keepdim=True)
+    )
 
 
 @pytest.mark.parametrize(
     ("build", "message"),
     [
         (lambda: gen.dcgan_generator(0), "expected a positive integer z_dim, got 0"),
-        (lambda: gen.dcgan_generator(8, channels=2.5), "expected a positive integer channels, got 2.5"),
-        (lambda: gen.dcgan_generator(8, cond_dim=-1), "expected a non-negative integer cond_dim, got -1"),
+        (
+            lambda: gen.dcgan_generator(8, channels=2.5),
+            "expected a positive integer channels, got 2.5",
+        ),
+        (
+            lambda: gen.dcgan_generator(8, cond_dim=-1),
+            "expected a non-negative integer cond_dim, got -1",
+        ),
         (lambda: gen.dcgan_discriminator(True), "expected a positive integer channels, got True"),
         (lambda: gen.mlp_generator(8, hidden=0), "expected a positive integer hidden, got 0"),
-        (lambda: gen.mlp_discriminator(8, minibatch_kernels=-2), "expected a non-negative integer minibatch_kernels, got -2"),
-        (lambda: gen.MinibatchDiscrimination(4, num_kernels=0), "expected a positive integer num_kernels, got 0"),
+        (
+            lambda: gen.mlp_discriminator(8, minibatch_kernels=-2),
+            "expected a non-negative integer minibatch_kernels, got -2",
+        ),
+        (
+            lambda: gen.MinibatchDiscrimination(4, num_kernels=0),
+            "expected a positive integer num_kernels, got 0",
+        ),
         (lambda: gen.VAE(z_dim=0), "expected a positive integer z_dim, got 0"),
     ],
 )
@@ -208,7 +237,8 @@ def test_minibatch_discrimination_counts_near_duplicates():
     assert out.shape == (4, 5)
     torch.testing.assert_close(out[:, :3], same)
     torch.testing.assert_close(out[:, 3:], torch.full((4, 2), 3.0))
-    far = torch.tensor([[0.0, 0.0, 0.0], [1e4, -1e4, 1e4]])  # two very different samples: no duplicates
+    # two very different samples: no duplicates
+    far = torch.tensor([[0.0, 0.0, 0.0], [1e4, -1e4, 1e4]])
     torch.testing.assert_close(layer(far)[:, 3:], torch.zeros(2, 2))
 
 
@@ -233,9 +263,15 @@ def test_d_loss_matches_the_formula():
     real, fake = torch.randn(8, 1), torch.randn(8, 1)
     by_hand = -torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean()
     torch.testing.assert_close(gen.d_loss(real, fake), by_hand, rtol=1e-5, atol=1e-6)
-    assert gen.d_loss(torch.zeros(3, 1), torch.zeros(3, 1)).item() == pytest.approx(2 * math.log(2), abs=1e-6)
-    smoothed = -(0.9 * F.logsigmoid(real) + 0.1 * F.logsigmoid(-real)).mean() - F.logsigmoid(-fake).mean()
-    torch.testing.assert_close(gen.d_loss(real, fake, real_target=0.9), smoothed, rtol=1e-5, atol=1e-6)
+    assert gen.d_loss(torch.zeros(3, 1), torch.zeros(3, 1)).item() == pytest.approx(
+        2 * math.log(2), abs=1e-6
+    )
+    smoothed = (
+        -(0.9 * F.logsigmoid(real) + 0.1 * F.logsigmoid(-real)).mean() - F.logsigmoid(-fake).mean()
+    )
+    torch.testing.assert_close(
+        gen.d_loss(real, fake, real_target=0.9), smoothed, rtol=1e-5, atol=1e-6
+    )
     with pytest.raises(ValueError, match=r"expected a real_target in \(0, 1\], got 1.5"):
         gen.d_loss(real, fake, real_target=1.5)
 
@@ -274,9 +310,13 @@ def test_d_step_moves_only_the_discriminator():
     assert 0 < stats["D_x"] < 1 and 0 < stats["D_G_z"] < 1 and stats["loss_D"] > 0
     assert _changed(d0, D) and not _changed(g0, G)
     assert all(p.grad is None for p in G.parameters())  # the generated batch was detached
-    with pytest.raises(ValueError, match=r"expected real images of shape \(N, 1, 28, 28\), got \(4, 784\)"):
+    with pytest.raises(
+        ValueError, match=r"expected real images of shape \(N, 1, 28, 28\), got \(4, 784\)"
+    ):
         gen.d_step(D, opt_D, torch.rand(4, 784), fake)
-    with pytest.raises(ValueError, match=r"expected generated images of shape \(N, 1, 28, 28\), got \(4, 784\)"):
+    with pytest.raises(
+        ValueError, match=r"expected generated images of shape \(N, 1, 28, 28\), got \(4, 784\)"
+    ):
         gen.d_step(D, opt_D, torch.rand(4, 1, 28, 28), fake.flatten(1))
 
 
@@ -286,14 +326,18 @@ def test_g_step_moves_only_the_generator_and_reports_the_gradient_norm():
     z = torch.randn(4, 8)
     G_copy, D_copy = _tiny_gan()
     loss = gen.g_loss(D_copy(G_copy(z)))
-    norm = torch.sqrt(sum((g**2).sum() for g in torch.autograd.grad(loss, list(G_copy.parameters()))))
+    norm = torch.sqrt(
+        sum((g**2).sum() for g in torch.autograd.grad(loss, list(G_copy.parameters())))
+    )
     g0, d0 = _params(G), _params(D)
     stats = gen.g_step(G, D, opt_G, G(z))
     assert set(stats) == {"loss_G", "grad_G"}
     assert stats["loss_G"] == pytest.approx(loss.item(), rel=1e-6)
     assert stats["grad_G"] == pytest.approx(norm.item(), rel=1e-5)
     assert _changed(g0, G) and not _changed(d0, D)
-    with pytest.raises(ValueError, match="expected generated images attached to the generator's graph"):
+    with pytest.raises(
+        ValueError, match="expected generated images attached to the generator's graph"
+    ):
         gen.g_step(G, D, opt_G, G(z).detach())
 
 
@@ -313,7 +357,11 @@ def test_conditional_steps_run():
     y = torch.tensor([1, 2, 3, 4])
     opt_G, opt_D = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
     fake = G(torch.randn(4, 8), y)
-    assert set(gen.d_step(D, opt_D, torch.rand(4, 1, 28, 28), fake, y)) == {"loss_D", "D_x", "D_G_z"}
+    assert set(gen.d_step(D, opt_D, torch.rand(4, 1, 28, 28), fake, y)) == {
+        "loss_D",
+        "D_x",
+        "D_G_z",
+    }
     assert gen.g_step(G, D, opt_G, fake, y)["grad_G"] > 0
 
 
@@ -326,25 +374,34 @@ def test_vae_shapes_and_modes():
     recon, mu, logvar = vae(x)
     assert recon.shape == (5, 1, 28, 28) and mu.shape == (5, 3) and logvar.shape == (5, 3)
     vae.eval()
-    torch.testing.assert_close(vae(x)[0], vae.decoder(vae.encode(x)[0]))  # eval: the code is the mean
+    # eval: the code is the mean
+    torch.testing.assert_close(vae(x)[0], vae.decoder(vae.encode(x)[0]))
     images = vae.decode(torch.randn(4, 3))
     assert images.shape == (4, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
     with pytest.raises(ValueError, match=r"expected codes of shape \(B, 3\), got \(4, 2\)"):
         vae.decode(torch.randn(4, 2))
-    with pytest.raises(ValueError, match=r"expected images of shape \(N, 1, 28, 28\), got \(5, 28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of shape \(N, 1, 28, 28\), got \(5, 28, 28\)"
+    ):
         vae.encode(torch.rand(5, 28, 28))
 
 
 def test_reparameterize_is_differentiable_and_checks_shapes():
-    mu, logvar = torch.tensor([[1.0, -1.0]], requires_grad=True), torch.tensor([[0.0, 2.0]], requires_grad=True)
+    mu, logvar = (
+        torch.tensor([[1.0, -1.0]], requires_grad=True),
+        torch.tensor([[0.0, 2.0]], requires_grad=True),
+    )
     eps = torch.tensor([[0.5, 2.0]])
     z = gen.reparameterize(mu, logvar, eps)
     torch.testing.assert_close(z, torch.tensor([[1.5, -1.0 + math.e * 2.0]]))
     d_mu, d_logvar = torch.autograd.grad(z.sum(), (mu, logvar))
     torch.testing.assert_close(d_mu, torch.ones(1, 2))
     torch.testing.assert_close(d_logvar, 0.5 * torch.exp(0.5 * logvar.detach()) * eps)
-    assert gen.reparameterize(torch.zeros(100, 4), torch.zeros(100, 4)).std() > 0.5  # noise is drawn
-    with pytest.raises(ValueError, match=r"expected mu and logvar of the same shape, got \(1, 2\) and \(1, 3\)"):
+    # noise is drawn
+    assert gen.reparameterize(torch.zeros(100, 4), torch.zeros(100, 4)).std() > 0.5
+    with pytest.raises(
+        ValueError, match=r"expected mu and logvar of the same shape, got \(1, 2\) and \(1, 3\)"
+    ):
         gen.reparameterize(torch.zeros(1, 2), torch.zeros(1, 3))
 
 
@@ -360,7 +417,10 @@ def test_vae_loss_terms():
     torch.testing.assert_close(losses["kl"], kl)
     torch.testing.assert_close(losses["loss"], recon + kl)
     assert gen.vae_loss(x, logits, torch.zeros(3, 4), torch.zeros(3, 4))["kl"].item() == 0.0
-    with pytest.raises(ValueError, match=r"expected recon_logits of the images' shape \(3, 1, 28, 28\), got \(3, 784\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected recon_logits of the images' shape \(3, 1, 28, 28\), got \(3, 784\)",
+    ):
         gen.vae_loss(x, logits.flatten(1), mu, logvar)
 
 
@@ -377,11 +437,31 @@ def test_vae_loss_terms():
             ValueError,
             r"expected one label per code, shape \(3,\), got \(2,\)",
         ),
-        (lambda: gen.ConditionalDiscriminator(4)(torch.zeros(2, 1, 28, 28), [0, 1]), TypeError, "expected labels as a tensor"),
-        (lambda: gen.ConditionalGenerator(num_classes="10"), ValueError, "expected a positive integer num_classes, got '10'"),
-        (lambda: gen.MinibatchDiscrimination(5)([[0.0]]), TypeError, r"expected features as a tensor of shape \(N, 5\)"),
-        (lambda: gen.one_hot(torch.tensor([5]), 4), ValueError, "expected labels in 0..3, got values from 5 to 5"),
-        (lambda: gen.d_loss([[0.0]], torch.zeros(1, 1)), TypeError, "expected real_logits as a tensor"),
+        (
+            lambda: gen.ConditionalDiscriminator(4)(torch.zeros(2, 1, 28, 28), [0, 1]),
+            TypeError,
+            "expected labels as a tensor",
+        ),
+        (
+            lambda: gen.ConditionalGenerator(num_classes="10"),
+            ValueError,
+            "expected a positive integer num_classes, got '10'",
+        ),
+        (
+            lambda: gen.MinibatchDiscrimination(5)([[0.0]]),
+            TypeError,
+            r"expected features as a tensor of shape \(N, 5\)",
+        ),
+        (
+            lambda: gen.one_hot(torch.tensor([5]), 4),
+            ValueError,
+            "expected labels in 0..3, got values from 5 to 5",
+        ),
+        (
+            lambda: gen.d_loss([[0.0]], torch.zeros(1, 1)),
+            TypeError,
+            "expected real_logits as a tensor",
+        ),
         (lambda: gen.g_loss([[0.0]]), TypeError, "expected fake_logits as a tensor"),
         (
             lambda: gen.reparameterize(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 3)),
@@ -389,12 +469,19 @@ def test_vae_loss_terms():
             r"expected noise eps of mu's shape \(1, 2\), got \(1, 3\)",
         ),
         (
-            lambda: gen.vae_loss(torch.zeros(1, 1, 28, 28), torch.zeros(1, 1, 28, 28), torch.zeros(2, 2), torch.zeros(2, 2)),
+            lambda: gen.vae_loss(
+                torch.zeros(1, 1, 28, 28),
+                torch.zeros(1, 1, 28, 28),
+                torch.zeros(2, 2),
+                torch.zeros(2, 2),
+            ),
             ValueError,
             r"expected mu and logvar of shape \(1, z_dim\), got \(2, 2\) and \(2, 2\)",
         ),
         (
-            lambda: gen.classifier_outputs(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), torch.zeros(1, 1, 28, 28), "5"),
+            lambda: gen.classifier_outputs(
+                nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), torch.zeros(1, 1, 28, 28), "5"
+            ),
             TypeError,
             "expected an integer batch_size",
         ),

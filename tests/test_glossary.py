@@ -1,4 +1,5 @@
-"""The glossary: every term links to its definition, and every definition comes at the term's first use.
+"""The glossary: every term links to its definition, and every definition comes at the term's
+first use.
 
 Static checks, nothing is executed. ``book/glossary.md`` holds one Sphinx ``{glossary}`` block, in
 alphabetical order; each entry says "Defined in {ref}`Chapter title <gloss-...>`", the title being
@@ -70,9 +71,18 @@ SPELLINGS = {
     "hyper-parameter": ("hyper-parameter", "hyper-parameters", "hyperparameter", "hyperparameters"),
     "IoU": ("IoU", "intersection over union"),
     "Jensen-Shannon divergence": ("Jensen-Shannon divergence", "JSD"),
-    "k-nearest-neighbour classifier": ("k-nearest-neighbour classifier", "k-nearest-neighbour classifiers", "kNN"),
+    "k-nearest-neighbour classifier": (
+        "k-nearest-neighbour classifier",
+        "k-nearest-neighbour classifiers",
+        "kNN",
+    ),
     "layer normalisation": ("layer normalisation", "layer norm"),
-    "learning-rate schedule": ("learning-rate schedule", "learning-rate schedules", "schedule", "schedules"),
+    "learning-rate schedule": (
+        "learning-rate schedule",
+        "learning-rate schedules",
+        "schedule",
+        "schedules",
+    ),
     "linearly separable": ("linearly separable", "linear separability"),
     "mini-batch": ("mini-batch", "mini-batches", "minibatch", "minibatches", "batch", "batches"),
     "multilayer perceptron": ("multilayer perceptron", "multilayer perceptrons", "MLP", "MLPs"),
@@ -82,11 +92,24 @@ SPELLINGS = {
     "overfitting": ("overfitting", "overfit", "overfits"),
     "pretrained": ("pretrained", "pre-trained", "pretraining", "pre-training"),
     "query, key, value": ("query", "queries"),
-    "regularisation": ("regularisation", "regularise", "regularises", "regularising", "regulariser", "regularisers"),
+    "regularisation": (
+        "regularisation",
+        "regularise",
+        "regularises",
+        "regularising",
+        "regulariser",
+        "regularisers",
+    ),
     "saliency map": ("saliency",),
     "self-supervised learning": ("self-supervised learning", "self-supervised", "self-supervision"),
     "SGD": ("SGD", "stochastic gradient descent"),
-    "standardisation": ("standardisation", "standardise", "standardised", "standardises", "standardising"),
+    "standardisation": (
+        "standardisation",
+        "standardise",
+        "standardised",
+        "standardises",
+        "standardising",
+    ),
     "stride": ("stride", "strides", "strided"),
     "translation equivariance": ("translation equivariance", "translation equivariant"),
     "validation set": ("validation",),
@@ -141,7 +164,8 @@ def _lines(text: str):
         if fence and (not stack or not stack[-1][1]):
             stack.append((fence.group(1), not fence.group(2).startswith("{")))
             if not stack[-1][1]:
-                yield n, re.sub(r"^\{[^}]*\}", "", fence.group(2)), False, True  # a directive's title
+                # a directive's title
+                yield n, re.sub(r"^\{[^}]*\}", "", fence.group(2)), False, True
             continue
         yield n, line, any(code for _, code in stack), bool(stack)
 
@@ -158,7 +182,12 @@ def _prose(text: str) -> str:
             objectives = True
         elif objectives and stripped.startswith("**Prerequisites.**"):
             objectives = False
-        if objectives or stripped.startswith("#") or TARGET.match(stripped) or re.match(r"^:\w+:", stripped):
+        if (
+            objectives
+            or stripped.startswith("#")
+            or TARGET.match(stripped)
+            or re.match(r"^:\w+:", stripped)
+        ):
             continue
         kept.append(line)
     prose = "\n".join(kept)
@@ -170,7 +199,9 @@ def _prose(text: str) -> str:
 
 def _pattern(term: str) -> re.Pattern:
     spellings = SPELLINGS.get(term, (term, term + "s"))
-    alternatives = "|".join(r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", s)) for s in spellings)
+    alternatives = "|".join(
+        r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", s)) for s in spellings
+    )
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
@@ -201,7 +232,8 @@ def _glossary() -> list[tuple[str, str]]:
 
 
 def _targets() -> dict[str, list[tuple[str, int, str, str]]]:
-    """For every gloss- target: (chapter, cell index, text above it in the cell, the block it labels)."""
+    """For every gloss- target: (chapter, cell index, text above it in the cell, the block it
+    labels)."""
     found: dict[str, list] = {}
     for stem in _reading_order():
         for index, source in enumerate(_markdown_cells(stem)):
@@ -218,9 +250,15 @@ def _targets() -> dict[str, list[tuple[str, int, str, str]]]:
                     after.append(following)
                 where = (stem, index, "\n".join(lines[:n]), "\n".join(after))
                 found.setdefault(match.group(1), []).append(where)
-                assert not inside.get(n, True), f"{match.group(1)} in {stem} lies inside a directive"
-                assert n == 0 or not lines[n - 1].strip(), f"{match.group(1)} in {stem}: no blank line before it"
-                assert after and line == line.strip(), f"{match.group(1)} in {stem}: not directly before a block"
+                assert not inside.get(n, True), (
+                    f"{match.group(1)} in {stem} lies inside a directive"
+                )
+                assert n == 0 or not lines[n - 1].strip(), (
+                    f"{match.group(1)} in {stem}: no blank line before it"
+                )
+                assert after and line == line.strip(), (
+                    f"{match.group(1)} in {stem}: not directly before a block"
+                )
     return found
 
 
@@ -236,31 +274,47 @@ def test_the_glossary_is_in_the_back_matter_before_the_bibliography():
 def test_the_entries_are_alphabetical_and_each_is_defined_once():
     terms = [term for term, _ in _glossary()]
     assert len(terms) >= 60, f"only {len(terms)} glossary entries"
-    assert terms == sorted(terms, key=str.casefold), "glossary entries are not in alphabetical order"
+    assert terms == sorted(terms, key=str.casefold), (
+        "glossary entries are not in alphabetical order"
+    )
     assert len({t.casefold() for t in terms}) == len(terms), "a term appears twice in the glossary"
 
 
 @pytest.mark.parametrize("term,definition", _glossary(), ids=[t for t, _ in _glossary()])
 def test_the_entry_links_to_the_definition_at_the_first_use(term, definition):
     refs = DEFINED.findall(definition)
-    assert len(refs) == 1, f"{term}: the entry needs one 'Defined in {{ref}}`Chapter title <gloss-...>`'"
+    assert len(refs) == 1, (
+        f"{term}: the entry needs one 'Defined in {{ref}}`Chapter title <gloss-...>`'"
+    )
     title, label = refs[0]
     targets = _targets().get(label, [])
-    assert len(targets) == 1, f"{term}: target ({label})= found {len(targets)} times in the chapters"
+    assert len(targets) == 1, (
+        f"{term}: target ({label})= found {len(targets)} times in the chapters"
+    )
     stem, index, above, block = targets[0]
-    assert title == _title(stem), f"{term}: the link says {title!r}, but {label} is in {_title(stem)!r}"
-    assert _mentions(term, block), f"{term}: the block after ({label})= in {stem} does not mention it"
+    assert title == _title(stem), (
+        f"{term}: the link says {title!r}, but {label} is in {_title(stem)!r}"
+    )
+    assert _mentions(term, block), (
+        f"{term}: the block after ({label})= in {stem} does not mention it"
+    )
     order = _reading_order()
     first = next(s for s in order if any(_mentions(term, cell) for cell in _markdown_cells(s)))
     assert first == stem, f"{term}: first used in {first}, before its definition in {stem}"
     earlier = [i for i, cell in enumerate(_markdown_cells(stem)[:index]) if _mentions(term, cell)]
-    assert not earlier, f"{term}: used in markdown cells {earlier} of {stem} before the definition in cell {index}"
-    assert not _mentions(term, above), f"{term}: used in cell {index} of {stem} above its definition"
+    assert not earlier, (
+        f"{term}: used in markdown cells {earlier} of {stem} before the definition in cell {index}"
+    )
+    assert not _mentions(term, above), (
+        f"{term}: used in cell {index} of {stem} above its definition"
+    )
 
 
 def test_every_listed_spelling_belongs_to_a_glossary_term():
     terms = {term for term, _ in _glossary()}
-    assert not set(SPELLINGS) - terms, f"SPELLINGS for terms not in the glossary: {sorted(set(SPELLINGS) - terms)}"
+    assert not set(SPELLINGS) - terms, (
+        f"SPELLINGS for terms not in the glossary: {sorted(set(SPELLINGS) - terms)}"
+    )
 
 
 def test_every_target_in_the_chapters_is_used_by_the_glossary():

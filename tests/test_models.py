@@ -26,7 +26,14 @@ def test_mlp_without_hidden_layers_is_logistic_regression():
 
 def test_mlp_uses_the_activation_given():
     model = mlp(4, [3, 3], 2, activation=nn.Tanh)
-    assert [type(m).__name__ for m in model] == ["Flatten", "Linear", "Tanh", "Linear", "Tanh", "Linear"]
+    assert [type(m).__name__ for m in model] == [
+        "Flatten",
+        "Linear",
+        "Tanh",
+        "Linear",
+        "Tanh",
+        "Linear",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -47,8 +54,10 @@ def test_mlp_bad_arguments(args, error, message):
 def test_lenet_shapes():
     model = lenet()
     assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
-    assert model[:3](torch.zeros(1, 1, 28, 28)).shape == (1, 6, 14, 14)  # conv with padding 2 keeps 28x28, pool halves
-    assert model[:6](torch.zeros(1, 1, 28, 28)).shape == (1, 16, 5, 5)  # 5x5 conv: 14 -> 10, pool -> 5
+    # conv with padding 2 keeps 28x28, pool halves
+    assert model[:3](torch.zeros(1, 1, 28, 28)).shape == (1, 6, 14, 14)
+    # 5x5 conv: 14 -> 10, pool -> 5
+    assert model[:6](torch.zeros(1, 1, 28, 28)).shape == (1, 16, 5, 5)
     assert lenet(num_classes=4, in_channels=3)(torch.zeros(2, 3, 28, 28)).shape == (2, 4)
 
 
@@ -65,12 +74,16 @@ def test_lenet_has_the_classic_parameter_count():
 
 
 def test_lenet_width_multiplies_channels_and_units():
-    # width 2: conv 1->12 (312), conv 12->32 (9,632), 800->240 (192,240), 240->168 (40,488), 168->10 (1,690)
+    # width 2: conv 1->12 (312), conv 12->32 (9,632), 800->240 (192,240), 240->168 (40,488),
+    # 168->10 (1,690)
     assert _params(lenet(width=2)) == 312 + 9_632 + 192_240 + 40_488 + 1_690
     assert lenet(width=2)(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
 
 
-@pytest.mark.parametrize("kwargs", [{"num_classes": 0}, {"in_channels": 0}, {"width": 0}, {"width": 1.5}, {"num_classes": True}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"num_classes": 0}, {"in_channels": 0}, {"width": 0}, {"width": 1.5}, {"num_classes": True}],
+)
 def test_lenet_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="expected positive integers, got num_classes="):
         lenet(**kwargs)
@@ -79,16 +92,20 @@ def test_lenet_bad_arguments(kwargs):
 def test_conv_block_halves_the_image():
     block = conv_block(3, 8)
     assert block(torch.zeros(2, 3, 16, 12)).shape == (2, 8, 8, 6)
-    assert _params(block) == 3 * 8 * 9 + 2 * 8  # no conv bias (BatchNorm has one), BatchNorm's weight and bias
+    # no conv bias (BatchNorm has one), BatchNorm's weight and bias
+    assert _params(block) == 3 * 8 * 9 + 2 * 8
 
 
 def test_small_cnn_shapes_and_parameters():
     model = small_cnn(5)
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
-    assert model(torch.zeros(2, 3, 64, 48)).shape == (2, 5)  # global average pooling: any size that survives 3 halvings
+    # global average pooling: any size that survives 3 halvings
+    assert model(torch.zeros(2, 3, 64, 48)).shape == (2, 5)
     assert model[-4](model[:-4](torch.zeros(1, 3, 32, 32))).shape == (1, 64, 4, 4)
     # blocks 3->16, 16->32, 32->64 (3x3 conv without bias + BatchNorm) and a 64->5 linear layer
-    assert _params(model) == (3 * 16 * 9 + 32) + (16 * 32 * 9 + 64) + (32 * 64 * 9 + 128) + (64 * 5 + 5)
+    assert _params(model) == (3 * 16 * 9 + 32) + (16 * 32 * 9 + 64) + (32 * 64 * 9 + 128) + (
+        64 * 5 + 5
+    )
 
 
 def test_small_cnn_features_layer_is_the_last_conv_block():
@@ -114,5 +131,7 @@ def test_small_cnn_bad_arguments(kwargs, error):
 
 
 def test_conv_block_bad_arguments():
-    with pytest.raises(ValueError, match="expected positive integer channel counts, got c_in='3' and c_out=8"):
+    with pytest.raises(
+        ValueError, match="expected positive integer channel counts, got c_in='3' and c_out=8"
+    ):
         conv_block("3", 8)

@@ -43,7 +43,8 @@ PENDING = {
 
 @pytest.fixture
 def empty_caches(tmp_path, monkeypatch):
-    """Empty VISIONBOOK_HOME and torch hub cache, offline (the unit tests' conftest sets OFFLINE too)."""
+    """Empty VISIONBOOK_HOME and torch hub cache, offline (the unit tests' conftest sets
+    OFFLINE too)."""
     monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
@@ -68,7 +69,8 @@ def test_a_network_path_offline_fails_fast_with_a_clear_error(name, empty_caches
             NETWORK_PATHS[name]()
         except data.DataUnavailableError as err:
             error: Exception | None = err
-        except NetworkBlocked as err:  # reached for the network: the offline switch was not honoured
+        # reached for the network: the offline switch was not honoured
+        except NetworkBlocked as err:
             error = err
         else:
             error = None
@@ -76,7 +78,10 @@ def test_a_network_path_offline_fails_fast_with_a_clear_error(name, empty_caches
     if not isinstance(error, data.DataUnavailableError):
         problems.append(f"expected DataUnavailableError, got {error!r}")
     elif "VISIONBOOK_OFFLINE=1" not in str(error) or str(empty_caches) not in str(error):
-        problems.append(f"expected a message naming VISIONBOOK_OFFLINE=1 and a place under VISIONBOOK_HOME, got {error}")
+        problems.append(
+            "expected a message naming VISIONBOOK_OFFLINE=1 and a place under "
+            f"VISIONBOOK_HOME, got {error}"
+        )
     if name in PENDING:
         if problems:
             pytest.xfail(f"{PENDING[name]}: " + "; ".join(problems))
@@ -102,7 +107,8 @@ def test_the_guard_blocks_and_logs_the_network_but_not_the_loopback():
         with server, socket.create_connection(server.getsockname(), timeout=1):
             pass
     assert attempts == ["create_connection 'example.org'", "connect_ex '192.0.2.1'"]
-    assert socket.socket.connect_ex is no_network._ORIGINAL["connect_ex"]  # the guard is gone after the block
+    # the guard is gone after the block
+    assert socket.socket.connect_ex is no_network._ORIGINAL["connect_ex"]
 
 
 def _offline_env(tmp_path: Path) -> dict[str, str]:
@@ -110,10 +116,17 @@ def _offline_env(tmp_path: Path) -> dict[str, str]:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        "import os\n\nimport no_network\n\nno_network.install(os.environ['VISIONBOOK_NETWORK_LOG'])\n"
+        "import os\n\nimport no_network\n\n"
+        "no_network.install(os.environ['VISIONBOOK_NETWORK_LOG'])\n"
     )
-    path = os.pathsep.join(p for p in (str(site), str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, "VISIONBOOK_NETWORK_LOG": str(tmp_path / "network.log")}
+    path = os.pathsep.join(
+        p for p in (str(site), str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if p
+    )
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "VISIONBOOK_NETWORK_LOG": str(tmp_path / "network.log"),
+    }
 
 
 @pytest.mark.slow
@@ -127,18 +140,38 @@ def test_the_unit_suite_never_tries_the_network(tmp_path):
         "VISIONBOOK_PROGRESS": "0",
     }
     env.pop("VISIONBOOK_FULL", None)
-    env.pop("VISIONBOOK_TEST_INSTALL", None)  # the Colab-install test needs the package index by design
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "-m", "not slow", "-x"]
+    # the Colab-install test needs the package index by design
+    env.pop("VISIONBOOK_TEST_INSTALL", None)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "-m",
+        "not slow",
+        "-x",
+    ]
     command += ["--ignore", str(ROOT / "tests" / "test_offline.py"), "src", "tests"]
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     attempts = log.read_text() if log.exists() else ""
-    assert run.returncode == 0, f"the offline unit suite failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"
+    assert run.returncode == 0, (
+        f"the offline unit suite failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"
+    )
     assert not attempts, f"the unit suite tried the network:\n{attempts[:4000]}"
     assert " passed" in run.stdout
 
 
 def test_the_sitecustomize_guard_reaches_child_processes(tmp_path):
     env, log = _offline_env(tmp_path), tmp_path / "network.log"
-    code = "import urllib.request\ntry:\n    urllib.request.urlopen('http://example.org', timeout=1)\nexcept OSError as e:\n    print(type(e).__name__)"
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    code = (
+        "import urllib.request\ntry:\n    urllib.request.urlopen('http://example.org', timeout=1)\n"
+        "except OSError as e:\n    print(type(e).__name__)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert run.stdout.strip() == "URLError" and "create_connection 'example.org'" in log.read_text()

@@ -21,7 +21,11 @@ from visionbook.optim import (
 
 PAIRS = [
     ("sgd", lambda ps: SGD(ps, lr=0.1), lambda ps: torch.optim.SGD(ps, lr=0.1)),
-    ("momentum", lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9)),
+    (
+        "momentum",
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+    ),
     (
         "nesterov",
         lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
@@ -73,7 +77,9 @@ def test_adam_first_step_is_lr_times_sign():
     w = torch.tensor([1.0, 1.0], requires_grad=True, dtype=torch.float64)
     w.grad = torch.tensor([3.0, -0.001], dtype=torch.float64)
     Adam([w], lr=0.1, eps=0.0).step()  # m_hat = g, v_hat = g^2: the step is lr * g / |g|
-    torch.testing.assert_close(w.detach(), torch.tensor([0.9, 1.1], dtype=torch.float64), atol=1e-15, rtol=0)
+    torch.testing.assert_close(
+        w.detach(), torch.tensor([0.9, 1.1], dtype=torch.float64), atol=1e-15, rtol=0
+    )
 
 
 def test_parameters_without_gradients_are_left_alone_and_closure_is_returned():
@@ -99,7 +105,9 @@ def test_optimiser_errors():
         SGD(params, lr=0)
     with pytest.raises(ValueError, match=r"expected momentum in \[0, 1\), got 1.0"):
         SGD(params, lr=0.1, momentum=1.0)
-    with pytest.raises(ValueError, match="expected momentum > 0 with nesterov=True, got momentum=0"):
+    with pytest.raises(
+        ValueError, match="expected momentum > 0 with nesterov=True, got momentum=0"
+    ):
         SGD(params, lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match=r"expected weight_decay in \[0, inf\), got -1"):
         SGD(params, lr=0.1, weight_decay=-1)
@@ -107,7 +115,9 @@ def test_optimiser_errors():
         RMSProp(params, alpha=1.5)
     with pytest.raises(ValueError, match=r"expected eps in \[0, inf\), got -1"):
         RMSProp(params, eps=-1)
-    with pytest.raises(ValueError, match=r"expected betas as a tuple \(b1, b2\), got \[0.9, 0.999\]"):
+    with pytest.raises(
+        ValueError, match=r"expected betas as a tuple \(b1, b2\), got \[0.9, 0.999\]"
+    ):
         Adam(params, betas=[0.9, 0.999])
     with pytest.raises(ValueError, match=r"expected betas\[1\] in \[0, 1\), got 1.0"):
         Adam(params, betas=(0.9, 1.0))
@@ -131,15 +141,21 @@ def test_schedules_match_torch():
     n = 50
     step = _torch_lrs(lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.3), n)
     assert step == pytest.approx([step_schedule(s, 0.1, 7, 0.3) for s in range(n)], abs=1e-15)
-    cosine = _torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=n, eta_min=0.001), n + 1)
-    assert cosine == pytest.approx([cosine_schedule(s, n, 0.1, 0.001) for s in range(n + 1)], abs=1e-12)
+    cosine = _torch_lrs(
+        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=n, eta_min=0.001), n + 1
+    )
+    assert cosine == pytest.approx(
+        [cosine_schedule(s, n, 0.1, 0.001) for s in range(n + 1)], abs=1e-12
+    )
     one = _torch_lrs(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=n), n)
     assert one == pytest.approx([one_cycle_schedule(s, n, 0.5) for s in range(n)], abs=1e-12)
 
 
 def test_schedules_by_hand():
     assert [step_schedule(s, 1.0, 2, 0.5) for s in range(5)] == [1.0, 1.0, 0.5, 0.5, 0.25]
-    assert cosine_schedule(0, 10, 1.0, 0.1) == 1.0 and cosine_schedule(10, 10, 1.0, 0.1) == pytest.approx(0.1)
+    assert cosine_schedule(0, 10, 1.0, 0.1) == 1.0 and cosine_schedule(
+        10, 10, 1.0, 0.1
+    ) == pytest.approx(0.1)
     assert one_cycle_schedule(0, 100, 1.0) == pytest.approx(0.04)
     assert one_cycle_schedule(29, 100, 1.0) == pytest.approx(1.0)
     assert one_cycle_schedule(99, 100, 1.0) == pytest.approx(0.04 / 1e4)
@@ -152,11 +168,13 @@ def test_schedule_errors():
         step_schedule(0, 0.1, 0)
     with pytest.raises(ValueError, match="expected an integer total_steps >= 2, got 1"):
         cosine_schedule(0, 1, 0.1)
-    with pytest.raises(ValueError, match=r"expected 1 < pct_start \* total_steps < total_steps, got pct_start=0.01"):
+    with pytest.raises(
+        ValueError, match=r"expected 1 < pct_start \* total_steps < total_steps, got pct_start=0.01"
+    ):
         one_cycle_schedule(0, 50, 0.1, pct_start=0.01)
 
 
-# ---------------------------------------------------------------------------- range test, gradient norm
+# ------------------------------------------------------------------------ range test, gradient norm
 
 
 def _toy_problem():
@@ -169,7 +187,9 @@ def _toy_problem():
 def test_lr_range_test_restores_the_model_and_finds_divergence():
     model, data = _toy_problem()
     before = [p.detach().clone() for p in model.parameters()]
-    result = lr_range_test(model, data, lr_min=1e-4, lr_max=100.0, num_steps=60, device=torch.device("cpu"))
+    result = lr_range_test(
+        model, data, lr_min=1e-4, lr_max=100.0, num_steps=60, device=torch.device("cpu")
+    )
     for a, b in zip(before, model.parameters()):
         assert torch.equal(a, b)
     lrs, losses = result["lrs"], result["losses"]
@@ -181,9 +201,15 @@ def test_lr_range_test_restores_the_model_and_finds_divergence():
 
 def test_lr_range_test_and_suggest_lr_errors():
     model, data = _toy_problem()
-    with pytest.raises(ValueError, match="expected 0 < lr_min < lr_max and an integer num_steps >= 2, got 1.0, 0.1, 10"):
+    with pytest.raises(
+        ValueError,
+        match="expected 0 < lr_min < lr_max and an integer num_steps >= 2, got 1.0, 0.1, 10",
+    ):
         lr_range_test(model, data, lr_min=1.0, lr_max=0.1, num_steps=10)
-    with pytest.raises(ValueError, match="expected a range-test result with equal, non-empty 'lrs' and 'losses', got 0 and 0"):
+    with pytest.raises(
+        ValueError,
+        match="expected a range-test result with equal, non-empty 'lrs' and 'losses', got 0 and 0",
+    ):
         suggest_lr({"lrs": [], "losses": []})
 
 
@@ -193,14 +219,20 @@ def test_gradient_norm_matches_clip_grad_norm():
     ours = gradient_norm(model.parameters())
     theirs = nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf)
     assert ours == pytest.approx(theirs.item(), rel=1e-6)
-    with pytest.raises(ValueError, match=r"expected parameters with gradients; call loss.backward\(\) first"):
+    with pytest.raises(
+        ValueError, match=r"expected parameters with gradients; call loss.backward\(\) first"
+    ):
         gradient_norm(nn.Linear(2, 2).parameters())
 
 
 def test_new_bad_input_messages():
     w = torch.zeros(2, requires_grad=True)
     with pytest.raises(
-        TypeError, match=r"expected params as an iterable of tensors \(model.parameters\(\)\) or of groups, got str"
+        TypeError,
+        match=(
+            r"expected params as an iterable of tensors \(model.parameters\(\)\) or of "
+            r"groups, got str"
+        ),
     ):
         SGD("params", lr=0.1)
     with pytest.raises(TypeError, match="got items of type str"):

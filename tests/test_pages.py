@@ -11,7 +11,9 @@ import pytest
 
 from visionbook.tools.bookbuild import CACHE, ROOT, chapters, fresh_execution
 
-LOCAL_PATH = re.compile(r"(/work/|/root/|/home/|/tmp/|site-packages|\.visionbook-home|\.cache/visionbook|[A-Z]:\\\\)")
+LOCAL_PATH = re.compile(
+    r"(/work/|/root/|/home/|/tmp/|site-packages|\.visionbook-home|\.cache/visionbook|[A-Z]:\\\\)"
+)
 HIDDEN = {"remove-output", "remove-cell", "hide-output", "hide-cell"}
 MAX_LOG_LINES = 15
 
@@ -38,8 +40,8 @@ def _shown(cell) -> bool:
 
 
 def _texts(cell):
-    """Each visible text output of a cell: streams (consecutive pieces of one stream joined, as the page
-    shows them) and plain-text results."""
+    """Each visible text output of a cell: streams (consecutive pieces of one stream joined, as the
+    page shows them) and plain-text results."""
     stream, pieces = None, []
     for out in cell.outputs:
         name = out.get("name", "stdout") if out.output_type == "stream" else None
@@ -73,7 +75,11 @@ def test_no_page_shows_a_local_path(pages):
 
 def test_no_page_shows_a_python_warning(pages):
     def warnings(cell):
-        return [text.strip()[:120] for name, text in _texts(cell) if name == "stderr" and "Warning" in text]
+        return [
+            text.strip()[:120]
+            for name, text in _texts(cell)
+            if name == "stderr" and "Warning" in text
+        ]
 
     assert not _offenders(pages, warnings)
 
@@ -81,7 +87,8 @@ def test_no_page_shows_a_python_warning(pages):
 def test_no_page_shows_a_wall_of_log_lines(pages):
     def walls(cell):
         return [f"{len(text.splitlines())} lines" for name, text in _texts(cell)
-                if name in ("stdout", "stderr") and len(text.splitlines()) > MAX_LOG_LINES]  # fmt: skip
+                if name in ("stdout", "stderr")
+                and len(text.splitlines()) > MAX_LOG_LINES]  # fmt: skip
 
     assert not _offenders(pages, walls)
 

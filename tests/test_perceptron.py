@@ -1,4 +1,5 @@
-"""Tests of visionbook.perceptron: hand-computed runs, scikit-learn's Perceptron, the mistake bound."""
+"""Tests of visionbook.perceptron: hand-computed runs, scikit-learn's Perceptron, the
+mistake bound."""
 
 import matplotlib
 
@@ -24,16 +25,21 @@ XOR_X, XOR_Y = np.array([[0, 0], [1, 1], [0, 1], [1, 0]], dtype=float), np.array
 
 
 def test_augment_appends_ones_and_accepts_tensors():
-    np.testing.assert_array_equal(augment(torch.tensor([[1.0, 2.0], [3.0, 4.0]])), [[1, 2, 1], [3, 4, 1]])
+    np.testing.assert_array_equal(
+        augment(torch.tensor([[1.0, 2.0], [3.0, 4.0]])), [[1, 2, 1], [3, 4, 1]]
+    )
 
 
 def test_predict_by_hand_and_zero_score_is_negative():
     # scores: 1*2 - 1*1 + 0 = 1 > 0; 0 - 3 = -3; 1 - 1 = 0 -> -1
-    np.testing.assert_array_equal(perceptron_predict([1.0, -1.0, 0.0], [[2.0, 1.0], [0.0, 3.0], [1.0, 1.0]]), [1, -1, -1])
+    np.testing.assert_array_equal(
+        perceptron_predict([1.0, -1.0, 0.0], [[2.0, 1.0], [0.0, 3.0], [1.0, 1.0]]), [1, -1, -1]
+    )
 
 
 def test_train_by_hand():
-    # w = 0: x1 = (2, 0) label +1 is a mistake -> w = (2, 0, 1); x2 = (0, 1) label -1: score 1 > 0, mistake -> w = (2, -1, 0)
+    # w = 0: x1 = (2, 0) label +1 is a mistake -> w = (2, 0, 1); x2 = (0, 1) label -1: score 1 > 0,
+    # mistake -> w = (2, -1, 0)
     run = train_perceptron([[2.0, 0.0], [0.0, 1.0]], [1, -1], shuffle=False)
     np.testing.assert_array_equal(run.history, [[0, 0, 0], [2, 0, 1], [2, -1, 0]])
     assert run.mistakes == [2, 0] and run.epoch_ends == [2, 2] and run.converged
@@ -91,7 +97,9 @@ def test_separability_by_linear_program():
 
 
 def test_plot_decision_boundary_draws_regions_and_points():
-    ax = plot_decision_boundary(lambda P: perceptron_predict(W_STAR, P), XOR_X, XOR_Y, resolution=20, title="t")
+    ax = plot_decision_boundary(
+        lambda P: perceptron_predict(W_STAR, P), XOR_X, XOR_Y, resolution=20, title="t"
+    )
     assert ax.get_title() == "t" and len(ax.collections) >= 2
     plt.close("all")
 
@@ -100,18 +108,39 @@ def test_plot_decision_boundary_draws_regions_and_points():
     ("call", "message"),
     [
         (lambda: augment(np.zeros(3)), r"expected X of shape \(N, D\), got \(3,\)"),
-        (lambda: train_perceptron(XOR_X, [0, 1, 1, 0]), r"expected labels in \{-1, \+1\}, got values \[0, 1\]"),
-        (lambda: train_perceptron(XOR_X, XOR_Y[:3]), r"expected labels of shape \(4,\), got \(3,\)"),
+        (
+            lambda: train_perceptron(XOR_X, [0, 1, 1, 0]),
+            r"expected labels in \{-1, \+1\}, got values \[0, 1\]",
+        ),
+        (
+            lambda: train_perceptron(XOR_X, XOR_Y[:3]),
+            r"expected labels of shape \(4,\), got \(3,\)",
+        ),
         (lambda: train_perceptron(XOR_X, XOR_Y, lr=0), "expected a positive learning rate, got 0"),
-        (lambda: train_perceptron(XOR_X, XOR_Y, epochs=0), "expected a positive integer number of epochs, got 0"),
+        (
+            lambda: train_perceptron(XOR_X, XOR_Y, epochs=0),
+            "expected a positive integer number of epochs, got 0",
+        ),
         (
             lambda: train_perceptron(XOR_X, XOR_Y, w0=[0.0, 0.0]),
             r"expected weights of shape \(3,\) \(D weights and the bias\), got \(2,\)",
         ),
-        (lambda: geometric_margin([0.0, 0.0, 0.0], XOR_X, XOR_Y), "expected a non-zero weight vector"),
-        (lambda: mistake_bound([1.0, 0.0, 0.0], XOR_X, XOR_Y), "expected weights that separate the data"),
-        (lambda: margin_data(0, 0.1, W_STAR), "expected a positive integer n and a margin >= 0, got n=0"),
-        (lambda: plot_decision_boundary(lambda P: P[:, 0], np.zeros((3, 3)), [0, 1, 0]), r"expected 2-D points \(N, 2\)"),
+        (
+            lambda: geometric_margin([0.0, 0.0, 0.0], XOR_X, XOR_Y),
+            "expected a non-zero weight vector",
+        ),
+        (
+            lambda: mistake_bound([1.0, 0.0, 0.0], XOR_X, XOR_Y),
+            "expected weights that separate the data",
+        ),
+        (
+            lambda: margin_data(0, 0.1, W_STAR),
+            "expected a positive integer n and a margin >= 0, got n=0",
+        ),
+        (
+            lambda: plot_decision_boundary(lambda P: P[:, 0], np.zeros((3, 3)), [0, 1, 0]),
+            r"expected 2-D points \(N, 2\)",
+        ),
     ],
 )
 def test_errors_name_what_was_expected(call, message):
@@ -124,7 +153,11 @@ def test_inputs_that_are_not_numbers_are_named():
         augment("X")
     with pytest.raises(TypeError, match="expected a number, array or tensor for weights, got str"):
         perceptron_predict("w", [[1.0, 2.0]])
-    with pytest.raises(ValueError, match="expected a positive integer n and a margin >= 0, got n=5, margin='0.1'"):
+    with pytest.raises(
+        ValueError, match="expected a positive integer n and a margin >= 0, got n=5, margin='0.1'"
+    ):
         margin_data(5, "0.1", [1.0, -1.0, 0.0])
-    with pytest.raises(TypeError, match=r"expected predict as a callable on points \(M, 2\), got str"):
+    with pytest.raises(
+        TypeError, match=r"expected predict as a callable on points \(M, 2\), got str"
+    ):
         plot_decision_boundary("f", [[0.0, 1.0]], [1])

@@ -9,7 +9,9 @@ from visionbook.profile import count_macs, count_parameters, layer_table, time_p
 
 
 def _small() -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10)
+    )
 
 
 def test_count_parameters():
@@ -44,7 +46,8 @@ def test_layer_table_rows_by_hand():
 
 
 def test_macs_of_strided_and_grouped_convolutions():
-    # stride 2 on 8x8 with padding 1: 4x4 outputs per channel; each takes 3*3*(4/2) MACs with 2 groups
+    # stride 2 on 8x8 with padding 1: 4x4 outputs per channel; each takes 3*3*(4/2) MACs with
+    # 2 groups
     conv = nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)
     assert count_macs(conv, (4, 8, 8)) == (6 * 4 * 4) * (3 * 3 * 2)
 
@@ -66,7 +69,8 @@ def test_layer_table_leaves_the_model_as_it_was():
     running_mean = model[1].running_mean.clone()
     layer_table(model, (3,))
     assert model.training and all(m.training for m in model)
-    assert torch.equal(model[1].running_mean, running_mean)  # ran in eval mode: no statistics updated
+    # ran in eval mode: no statistics updated
+    assert torch.equal(model[1].running_mean, running_mean)
     assert all(not m._forward_hooks for m in model.modules())
 
 
@@ -74,13 +78,19 @@ def test_layer_table_wrong_input_shape_for_the_model():
     model = lenet()
     model.train()
     with pytest.raises(
-        ValueError, match=r"the model cannot take an input of shape \(1, 32, 32\) \(with a batch: \(1, 1, 32, 32\)\)"
+        ValueError,
+        match=(
+            r"the model cannot take an input of shape \(1, 32, 32\) \(with a batch: "
+            r"\(1, 1, 32, 32\)\)"
+        ),
     ):
         layer_table(model, (1, 32, 32))
     assert model.training and all(not m._forward_hooks for m in model.modules())
 
 
-@pytest.mark.parametrize("shape", [[1, 28, 28], (), (0, 28, 28), (1, 28.0, 28), (1, True, 28), None])
+@pytest.mark.parametrize(
+    "shape", [[1, 28, 28], (), (0, 28, 28), (1, 28.0, 28), (1, True, 28), None]
+)
 def test_bad_input_shape(shape):
     message = "expected input_shape as a tuple of positive ints without the batch, such as"
     with pytest.raises(ValueError, match=message):

@@ -16,7 +16,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
-NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts]
+NOTEBOOKS = [
+    p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts
+]
 
 
 def _ids(paths):
@@ -61,23 +63,35 @@ def test_there_are_notebooks():
 
 def test_every_notebook_is_in_the_table_of_contents():
     listed = set(_toc_files())
-    missing = [str(p.relative_to(ROOT)) for p in NOTEBOOKS if str(p.relative_to(ROOT).with_suffix("")) not in listed]
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in NOTEBOOKS
+        if str(p.relative_to(ROOT).with_suffix("")) not in listed
+    ]
     assert not missing, f"notebooks missing from _toc.yml: {missing}"
 
 
 def test_every_toc_entry_exists():
     files = _toc_files()
-    absent = [f for f in files if not ((ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists())]
+    absent = [
+        f for f in files if not ((ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists())
+    ]
     assert not absent, f"_toc.yml lists pages that do not exist: {absent}"
     assert len(files) == len(set(files)), "a page is listed twice in _toc.yml"
 
 
 def test_every_chapter_has_a_measured_cost_within_the_budget():
-    """The preface's table (book/_data/runtimes.json, written by python -m visionbook.tools.runtimes)."""
-    measured = json.loads((ROOT / "book" / "_data" / "runtimes.json").read_text())["cpu"]["chapters"]
+    """The preface's table (book/_data/runtimes.json, written by python -m
+    visionbook.tools.runtimes)."""
+    measured = json.loads((ROOT / "book" / "_data" / "runtimes.json").read_text())["cpu"][
+        "chapters"
+    ]
     chapters = [Path(f).name for f in _toc_files() if (ROOT / f"{f}.ipynb").exists()]
     unmeasured = [c for c in chapters if c not in measured]
-    assert not unmeasured, f"chapters without a measured run time: {unmeasured}; run python -m visionbook.tools.runtimes on them"
+    assert not unmeasured, (
+        f"chapters without a measured run time: {unmeasured}; run python -m "
+        "visionbook.tools.runtimes on them"
+    )
     over = {c: measured[c]["seconds"] for c in chapters if measured[c]["seconds"] > 90}
     assert not over, f"chapters over the 90 s budget on the 2-core CPU: {over}"
 
@@ -85,9 +99,14 @@ def test_every_chapter_has_a_measured_cost_within_the_budget():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_is_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
-    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    dirty = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and (c.outputs or c.execution_count is not None)
+    ]
     assert not dirty, (
-        f"{path.name}: cells {dirty} have outputs or execution counts; run jupyter nbconvert --clear-output --inplace {path.name}"
+        f"{path.name}: cells {dirty} have outputs or execution counts; run jupyter nbconvert "
+        f"--clear-output --inplace {path.name}"
     )
     assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in the metadata"
 
@@ -100,7 +119,9 @@ def test_first_code_cell_is_the_colab_cell(path):
     assert first.source.strip() == _colab_cell().strip(), (
         f"{path.name}: the first code cell is not the Colab cell of CONTRIBUTING.md"
     )
-    assert "remove-cell" in first.metadata.get("tags", []), f"{path.name}: the Colab cell is not tagged remove-cell"
+    assert "remove-cell" in first.metadata.get("tags", []), (
+        f"{path.name}: the Colab cell is not tagged remove-cell"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -108,7 +129,10 @@ def test_solution_code_folds_away_with_its_output(path):
     cells = nbformat.read(path, as_version=4).cells
     tags = [set(c.metadata.get("tags", [])) for c in cells if c.cell_type == "code"]
     open_answers = [i for i, t in enumerate(tags) if "solution" in t and "hide-cell" not in t]
-    assert not open_answers, f"{path.name}: solution code cells {open_answers} are not tagged hide-cell (CONTRIBUTING.md)"
+    assert not open_answers, (
+        f"{path.name}: solution code cells {open_answers} are not tagged hide-cell "
+        "(CONTRIBUTING.md)"
+    )
 
 
 def test_colab_cell_installs_from_the_configured_repository():
@@ -117,7 +141,9 @@ def test_colab_cell_installs_from_the_configured_repository():
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
 
 
 def test_ruff_lint():
@@ -131,10 +157,16 @@ def test_ruff_format():
 
 
 def test_requirements_pin_every_package_and_end_with_the_helper():
-    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    lines = [
+        line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+    ]
     lines = [line for line in lines if line]
     assert lines[-1] == "-e .", "requirements.txt must end by installing the helper package: -e ."
-    unpinned = [line for line in lines[:-1] if not re.fullmatch(r"[A-Za-z0-9._\[\],-]+==[A-Za-z0-9.+!-]+", line)]
+    unpinned = [
+        line
+        for line in lines[:-1]
+        if not re.fullmatch(r"[A-Za-z0-9._\[\],-]+==[A-Za-z0-9.+!-]+", line)
+    ]
     assert not unpinned, f"requirements.txt lines without an exact == pin: {unpinned}"
     names = [re.split(r"[\[=]", line)[0].lower().replace("_", "-") for line in lines[:-1]]
     assert len(names) == len(set(names)), "a package is pinned twice in requirements.txt"
@@ -146,18 +178,23 @@ def test_pyproject_states_lower_bounds_only():
         d for extra in project.get("optional-dependencies", {}).values() for d in extra
     ]
     pinned = [d for d in dependencies if "==" in d or "===" in d or "~=" in d]
-    assert not pinned, f"pyproject.toml must not pin exact versions (Colab keeps its own torch): {pinned}"
+    assert not pinned, (
+        f"pyproject.toml must not pin exact versions (Colab keeps its own torch): {pinned}"
+    )
     assert any(d.startswith("torch>=") for d in project["dependencies"])
 
 
 def test_every_pyproject_dependency_is_pinned_in_requirements():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pinned = {
-        line.split("==")[0].strip().lower() for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line
+        line.split("==")[0].strip().lower()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if "==" in line
     }
     names = [re.split(r"[<>=!~ \[]", d)[0].lower() for d in project["dependencies"]]
     assert not [n for n in names if n not in pinned], (
-        f"pyproject dependencies not pinned in requirements.txt: {[n for n in names if n not in pinned]}"
+        "pyproject dependencies not pinned in requirements.txt: "
+        f"{[n for n in names if n not in pinned]}"
     )
 
 
@@ -170,8 +207,8 @@ def _readme_commands() -> list[str]:
 
 
 def _normalised(command: str) -> str:
-    """A command without leading VAR=value settings, ``python3 -m``/``python -m``, pip's ``-q`` and pytest's
-    ``--durations=N`` (CI lists the slowest tests; it changes nothing that is tested)."""
+    """A command without leading VAR=value settings, ``python3 -m``/``python -m``, pip's ``-q`` and
+    pytest's ``--durations=N`` (CI lists the slowest tests; it changes nothing that is tested)."""
     words = command.split()
     while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
         words.pop(0)
@@ -180,14 +217,23 @@ def _normalised(command: str) -> str:
 
 
 def test_ci_runs_the_readme_commands_in_order():
-    """The README's install, build and test commands are exactly what .ci/run executes, in that order."""
+    """The README's install, build and test commands are exactly what .ci/run executes, in
+    that order."""
     script = (ROOT / ".ci" / "run").read_text().replace("\\\n", " ")
-    ci = [_normalised(line) for line in script.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    ci = [
+        _normalised(line)
+        for line in script.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     readme = [_normalised(c) for c in _readme_commands()]
-    assert len(readme) == 3, f"expected install, build and test commands in the README, got {readme}"
+    assert len(readme) == 3, (
+        f"expected install, build and test commands in the README, got {readme}"
+    )
     missing = [c for c in readme if c not in ci]
     assert not missing, f".ci/run does not run these README commands: {missing}"
-    assert [ci.index(c) for c in readme] == sorted(ci.index(c) for c in readme), ".ci/run runs them out of order"
+    assert [ci.index(c) for c in readme] == sorted(ci.index(c) for c in readme), (
+        ".ci/run runs them out of order"
+    )
 
 
 def test_the_publishing_workflow_publishes_what_ci_built_and_tested():
@@ -195,7 +241,9 @@ def test_the_publishing_workflow_publishes_what_ci_built_and_tested():
     steps = workflow["jobs"]["build"]["steps"]
     runs = [s["run"] for s in steps if "run" in s]
     assert runs == ["bash .ci/run"], f"the publishing build must be exactly .ci/run, got {runs}"
-    assert "env" not in workflow["jobs"]["build"], "the publishing build must use CI's settings, not its own"
+    assert "env" not in workflow["jobs"]["build"], (
+        "the publishing build must use CI's settings, not its own"
+    )
     upload = [s for s in steps if "upload-pages-artifact" in s.get("uses", "")]
     assert upload and steps.index(upload[0]) > steps.index(next(s for s in steps if "run" in s))
 
@@ -236,7 +284,9 @@ def test_every_module_a_chapter_imports_is_declared_by_the_helper():
         names = {d.lower().replace("_", "-") for d in providers.get(module, [])}
         if not names & declared:
             undeclared[module] = sorted(names) or ["not installed"]
-    assert not undeclared, f"chapters import modules that pyproject.toml does not declare: {undeclared}"
+    assert not undeclared, (
+        f"chapters import modules that pyproject.toml does not declare: {undeclared}"
+    )
 
 
 # The only cells that an offline build does not execute: each needs weights that only a network
@@ -261,8 +311,9 @@ def _network_only_cells() -> dict[str, int]:
 
 def test_only_the_listed_cells_need_a_network():
     assert _network_only_cells() == dict.fromkeys(NETWORK_ONLY, 1), (
-        "a cell gated on config.offline() was added or removed: an offline build must execute everything "
-        "a reader comes for; update NETWORK_ONLY only for content that exists solely behind a network"
+        "a cell gated on config.offline() was added or removed: an offline build must execute "
+        "everything a reader comes for; update NETWORK_ONLY only for content that exists solely "
+        "behind a network"
     )
 
 
@@ -282,7 +333,9 @@ def test_in_the_built_book_only_network_cells_say_not_executed():
         for cell in _executed_code_cells(cache, record):
             text = " ".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
             if re.search(r"not executed", text, re.IGNORECASE):
-                assert "config.offline()" in cell.source, f"{stem}: a cell not gated on the network says it was not executed"
+                assert "config.offline()" in cell.source, (
+                    f"{stem}: a cell not gated on the network says it was not executed"
+                )
                 saying[stem] = saying.get(stem, 0) + 1
     assert saying == dict.fromkeys(NETWORK_ONLY, 1)
 

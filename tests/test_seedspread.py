@@ -16,7 +16,9 @@ def test_the_seed_offset_changes_every_seed(monkeypatch):
     config.seed_everything(1)
     torch.testing.assert_close(torch.rand(3), base)  # 1 + 2 = 3
     monkeypatch.setenv("VISIONBOOK_SEED_OFFSET", "-1")
-    with pytest.raises(ValueError, match="expected VISIONBOOK_SEED_OFFSET to be a non-negative integer, got '-1'"):
+    with pytest.raises(
+        ValueError, match="expected VISIONBOOK_SEED_OFFSET to be a non-negative integer, got '-1'"
+    ):
         config.seed_offset()
 
 
@@ -38,16 +40,29 @@ def test_the_seed_offset_changes_the_shuffling_of_fit(monkeypatch):
 
 def test_checks_are_read_from_printed_lines_and_failures():
     ok = nbformat.v4.new_output("stream", text="✓ acc: 0.98 ≥ 0.97\n✓ loss: 0.2 ≤ 0.5\nother\n")
-    bad = nbformat.v4.new_output("error", ename="AssertionError", evalue="✗ acc: 0.95 is below the required 0.97", traceback=[])
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[ok]), nbformat.v4.new_code_cell(outputs=[bad])])
-    assert seedspread.parse_checks(nb) == [(0, "acc", "≥", 0.98, 0.97), (0, "loss", "≤", 0.2, 0.5), (1, "acc", "≥", 0.95, 0.97)]
+    bad = nbformat.v4.new_output(
+        "error",
+        ename="AssertionError",
+        evalue="✗ acc: 0.95 is below the required 0.97",
+        traceback=[],
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(outputs=[ok]), nbformat.v4.new_code_cell(outputs=[bad])]
+    )
+    assert seedspread.parse_checks(nb) == [
+        (0, "acc", "≥", 0.98, 0.97),
+        (0, "loss", "≤", 0.2, 0.5),
+        (1, "acc", "≥", 0.95, 0.97),
+    ]
 
 
 def test_the_table_flags_thresholds_less_than_three_std_inside():
-    safe = [[(0, "acc", "≥", v, 0.90)] for v in (0.95, 0.96, 0.97)]  # mean gap 0.06, std 0.01: 6 std
+    # mean gap 0.06, std 0.01: 6 std
+    safe = [[(0, "acc", "≥", v, 0.90)] for v in (0.95, 0.96, 0.97)]
     tight = [[(0, "acc", "≥", v, 0.94)] for v in (0.95, 0.96, 0.97)]  # mean gap 0.02: 2 std
     table, flagged = seedspread.spread_table({"safe": safe, "tight": tight})
     assert flagged == ["tight: acc"]
     assert "| safe | acc (≥) | 0.9 | 0.96 | 0.01 | 3 | 6.0 |" in table
-    moving = [[(0, "a vs b", "≥", 0.9 + d, 0.8 + d)] for d in (0.0, 0.01, 0.02)]  # gap constant: inf
+    # gap constant: inf
+    moving = [[(0, "a vs b", "≥", 0.9 + d, 0.8 + d)] for d in (0.0, 0.01, 0.02)]
     assert seedspread.spread_table({"m": moving})[1] == []

@@ -1,4 +1,5 @@
-"""U-Net shapes; Dice and IoU on hand-counted masks and against scikit-learn's F1 and Jaccard scores."""
+"""U-Net shapes; Dice and IoU on hand-counted masks and against scikit-learn's F1 and
+Jaccard scores."""
 
 import pytest
 import torch
@@ -18,7 +19,8 @@ def test_unet_output_has_the_input_size(widths, size):
 
 
 def test_unet_skip_connections_carry_fine_detail():
-    # With the expanding path's input zeroed, the output still depends on the input through the skips.
+    # With the expanding path's input zeroed, the output still depends on the input through
+    # the skips.
     torch.manual_seed(0)
     model = UNet(widths=(4, 8)).eval()
     model.bottom = torch.nn.Conv2d(4, 8, 1)
@@ -56,8 +58,12 @@ def test_dice_is_pixel_f1_and_iou_is_jaccard_per_mask():
     d, j = dice(pred, true), iou(pred, true)
     assert d.shape == (5,)
     for k in range(5):
-        assert d[k].item() == pytest.approx(f1_score(true[k].flatten(), pred[k].flatten()), abs=1e-6)
-        assert j[k].item() == pytest.approx(jaccard_score(true[k].flatten(), pred[k].flatten()), abs=1e-6)
+        assert d[k].item() == pytest.approx(
+            f1_score(true[k].flatten(), pred[k].flatten()), abs=1e-6
+        )
+        assert j[k].item() == pytest.approx(
+            jaccard_score(true[k].flatten(), pred[k].flatten()), abs=1e-6
+        )
     torch.testing.assert_close(d, 2 * j / (1 + j))  # the identity that links the two scores
 
 
@@ -73,7 +79,9 @@ def test_soft_dice_loss_hand_case_and_error():
     logits = torch.tensor([[[0.0, 0.0]]])  # probabilities 0.5 and 0.5
     expected = 1 - (2 * 0.5 + 1) / (1.0 + 1.0 + 1)
     assert soft_dice_loss(logits, target).item() == pytest.approx(expected)
-    assert soft_dice_loss(torch.full((2, 3, 3), -30.0), torch.zeros(2, 3, 3)).item() == pytest.approx(0.0, abs=1e-6)
+    assert soft_dice_loss(
+        torch.full((2, 3, 3), -30.0), torch.zeros(2, 3, 3)
+    ).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="same shape"):
         soft_dice_loss(torch.zeros(1, 2, 2), torch.zeros(1, 3, 3))
 
@@ -81,11 +89,16 @@ def test_soft_dice_loss_hand_case_and_error():
 def test_new_bad_input_messages():
     with pytest.raises(TypeError, match="expected an integer c_in, got '3'"):
         double_conv("3", 8)
-    with pytest.raises(ValueError, match=r"expected images \(B, 3, H, W\) with H and W divisible by 2, got \(2, 1, 16, 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected images \(B, 3, H, W\) with H and W divisible by 2, got \(2, 1, 16, 16\)",
+    ):
         UNet(widths=(4, 8))(torch.zeros(2, 1, 16, 16))
     with pytest.raises(TypeError, match="expected images as a tensor"):
         UNet(widths=(4, 8))([[0.0]])
-    with pytest.raises(ValueError, match=r"expected logits of shape \(B, 1, H, W\) or \(B, H, W\), got \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected logits of shape \(B, 1, H, W\) or \(B, H, W\), got \(4,\)"
+    ):
         soft_dice_loss(torch.zeros(4), torch.zeros(4))
     with pytest.raises(TypeError, match="expected a number for eps, got 'a'"):
         soft_dice_loss(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), eps="a")

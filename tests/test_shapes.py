@@ -59,9 +59,14 @@ def test_labels_index_the_classes_given():
     d = make_shapes(30, classes=("star", "circle"), seed=0)
     assert d.classes == ("star", "circle")
     assert torch.bincount(d.labels).tolist() == [15, 15]
-    # label 0 is the star here: it fills less of its box than the circle does (about 0.47 against pi / 4)
-    stars = d.masks[d.labels == 0].flatten(1).sum(1).float() / (d.boxes[d.labels == 0, 2:] - d.boxes[d.labels == 0, :2]).prod(1)
-    circles = d.masks[d.labels == 1].flatten(1).sum(1).float() / (d.boxes[d.labels == 1, 2:] - d.boxes[d.labels == 1, :2]).prod(1)
+    # label 0 is the star here: it fills less of its box than the circle does (about 0.47
+    # against pi / 4)
+    stars = d.masks[d.labels == 0].flatten(1).sum(1).float() / (
+        d.boxes[d.labels == 0, 2:] - d.boxes[d.labels == 0, :2]
+    ).prod(1)
+    circles = d.masks[d.labels == 1].flatten(1).sum(1).float() / (
+        d.boxes[d.labels == 1, 2:] - d.boxes[d.labels == 1, :2]
+    ).prod(1)
     assert stars.mean() < 0.6 < 0.7 < circles.mean()
 
 
@@ -78,7 +83,9 @@ def test_boxes_lie_within_the_image(shapes):
 
 def test_the_object_is_drawn_where_its_mask_is(shapes):
     # fully covered pixels (the mask shrunk by one pixel) all carry the object's single colour
-    inner = -F.max_pool2d(-shapes.masks.float().unsqueeze(1), 3, stride=1, padding=1).squeeze(1) > 0.5
+    inner = (
+        -F.max_pool2d(-shapes.masks.float().unsqueeze(1), 3, stride=1, padding=1).squeeze(1) > 0.5
+    )
     for image, mask in zip(shapes.images[:50], inner[:50]):
         pixels = image[:, mask]
         assert pixels.shape[1] > 0
@@ -101,7 +108,8 @@ EXPECTED_AREAS = {  # in units of R^2, by hand from the definitions in shapes._i
     # star: r(theta) = 0.45 + 0.6 t with t uniform in [0, 1] over each of the 5 periods,
     # area = 1/2 * 2 pi * E[r^2] = pi * (0.45^2 + 0.45 * 0.6 + 0.6^2 / 3) = pi * 0.5925
     "star": math.pi * 0.5925,
-    "cross": 2 * (0.6 * 1.9) - 0.6 * 0.6,  # two 0.6 R x 1.9 R bars minus their 0.6 R x 0.6 R overlap
+    # two 0.6 R x 1.9 R bars minus their 0.6 R x 0.6 R overlap
+    "cross": 2 * (0.6 * 1.9) - 0.6 * 0.6,
 }
 
 
@@ -109,7 +117,11 @@ EXPECTED_AREAS = {  # in units of R^2, by hand from the definitions in shapes._i
 @pytest.mark.parametrize("angle", [0.0, 0.7])
 def test_rendered_area_matches_the_geometry(name, angle):
     cover = render_masks(
-        torch.tensor([SHAPES.index(name)]), torch.tensor([[32.0, 32.0]]), torch.tensor([R]), torch.tensor([angle]), 64
+        torch.tensor([SHAPES.index(name)]),
+        torch.tensor([[32.0, 32.0]]),
+        torch.tensor([R]),
+        torch.tensor([angle]),
+        64,
     )
     assert cover.shape == (1, 64, 64) and cover.min() >= 0 and cover.max() <= 1
     assert cover.sum().item() == pytest.approx(EXPECTED_AREAS[name] * R**2, rel=0.02)
@@ -117,7 +129,10 @@ def test_rendered_area_matches_the_geometry(name, angle):
 
 def test_each_class_renders_a_different_mask():
     kinds = torch.arange(len(SHAPES))
-    masks = render_masks(kinds, torch.full((5, 2), 32.0), torch.full((5,), R), torch.zeros(5), 64) >= 0.5
+    masks = (
+        render_masks(kinds, torch.full((5, 2), 32.0), torch.full((5,), R), torch.zeros(5), 64)
+        >= 0.5
+    )
     for i in range(5):
         for j in range(i + 1, 5):
             iou = (masks[i] & masks[j]).sum() / (masks[i] | masks[j]).sum()
@@ -126,7 +141,13 @@ def test_each_class_renders_a_different_mask():
 
 def test_rotation_turns_the_square_but_not_the_circle():
     def draw(kind, angle):
-        return render_masks(torch.tensor([kind]), torch.tensor([[32.0, 32.0]]), torch.tensor([R]), torch.tensor([angle]), 64)[0]
+        return render_masks(
+            torch.tensor([kind]),
+            torch.tensor([[32.0, 32.0]]),
+            torch.tensor([R]),
+            torch.tensor([angle]),
+            64,
+        )[0]
 
     assert (draw(0, 0.0) - draw(0, 1.0)).abs().sum() < 20  # the circle: aliasing only
     assert (draw(1, 0.0) - draw(1, math.pi / 4)).abs().sum() > 200  # the square's corners move
@@ -145,7 +166,11 @@ def test_textured_background_is_deterministic_and_in_range():
 def test_scenes_are_deterministic():
     a, b, c = make_scenes(6, seed=1), make_scenes(6, seed=1), make_scenes(6, seed=2)
     assert torch.equal(a.images, b.images)
-    assert all(torch.equal(s[k], t[k]) for s, t in zip(a.targets, b.targets) for k in ("boxes", "labels", "masks"))
+    assert all(
+        torch.equal(s[k], t[k])
+        for s, t in zip(a.targets, b.targets)
+        for k in ("boxes", "labels", "masks")
+    )
     assert not torch.equal(a.images, c.images)
 
 
@@ -167,16 +192,22 @@ def test_scene_shapes_and_consistent_targets(scenes):
 
 
 def test_scene_objects_do_not_overlap_or_touch_the_border():
-    # crowded scenes of the shapes that reach farthest from their centres (square corners, star tips)
-    crowded = make_scenes(200, size=48, min_objects=4, max_objects=8, classes=("square", "star"), seed=0)
+    # crowded scenes of the shapes that reach farthest from their centres (square corners,
+    # star tips)
+    crowded = make_scenes(
+        200, size=48, min_objects=4, max_objects=8, classes=("square", "star"), seed=0
+    )
     for t in crowded.targets:
         assert t["masks"].sum(0).max() <= 1  # no pixel belongs to two objects
-        assert (t["boxes"][:, :2] > 0).all() and (t["boxes"][:, 2:] < 48).all()  # none is clipped by the border
+        # none is clipped by the border
+        assert (t["boxes"][:, :2] > 0).all() and (t["boxes"][:, 2:] < 48).all()
 
 
 def test_scene_objects_are_drawn_where_their_masks_are(scenes):
     for image, t in zip(scenes.images[:10], scenes.targets[:10]):
-        inner = -F.max_pool2d(-t["masks"].float().unsqueeze(1), 3, stride=1, padding=1).squeeze(1) > 0.5
+        inner = (
+            -F.max_pool2d(-t["masks"].float().unsqueeze(1), 3, stride=1, padding=1).squeeze(1) > 0.5
+        )
         for mask in inner:
             pixels = image[:, mask]
             assert pixels.shape[1] > 0 and (pixels - pixels[:, :1]).abs().max() < 1e-6
@@ -208,7 +239,11 @@ def test_bad_size(size):
 @pytest.mark.parametrize("classes", [("hexagon",), (), ("circle", "circle"), "circle"])
 def test_bad_classes(classes):
     with pytest.raises(
-        ValueError, match=r"expected distinct classes from \('circle', 'square', 'triangle', 'star', 'cross'\), got"
+        ValueError,
+        match=(
+            r"expected distinct classes from \('circle', 'square', 'triangle', 'star', "
+            r"'cross'\), got"
+        ),
     ):
         make_shapes(4, classes=classes)
     with pytest.raises(ValueError, match="expected distinct classes"):
@@ -222,13 +257,17 @@ def test_bad_object_counts(low, high):
 
 
 def test_too_many_objects_for_the_scene():
-    with pytest.raises(ValueError, match="could not fit 9 non-overlapping objects into a 16x16 scene"):
+    with pytest.raises(
+        ValueError, match="could not fit 9 non-overlapping objects into a 16x16 scene"
+    ):
         make_scenes(3, size=16, min_objects=9, max_objects=9)
 
 
 def test_render_masks_rejects_unknown_kinds():
     with pytest.raises(ValueError, match="expected a shape index in 0..4, got 7"):
-        render_masks(torch.tensor([7]), torch.tensor([[8.0, 8.0]]), torch.tensor([4.0]), torch.zeros(1), 16)
+        render_masks(
+            torch.tensor([7]), torch.tensor([[8.0, 8.0]]), torch.tensor([4.0]), torch.zeros(1), 16
+        )
 
 
 # ---------------------------------------------------------------- speed
@@ -245,8 +284,12 @@ def test_ten_thousand_images_are_cheap():
 
 
 def test_render_masks_and_backgrounds_reject_bad_input():
-    with pytest.raises(ValueError, match=r"expected centers of shape \(1, 2\) for 1 kinds, got \(2,\)"):
-        render_masks(torch.tensor([0]), torch.tensor([8.0, 8.0]), torch.tensor([4.0]), torch.zeros(1), 16)
+    with pytest.raises(
+        ValueError, match=r"expected centers of shape \(1, 2\) for 1 kinds, got \(2,\)"
+    ):
+        render_masks(
+            torch.tensor([0]), torch.tensor([8.0, 8.0]), torch.tensor([4.0]), torch.zeros(1), 16
+        )
     with pytest.raises(TypeError, match="expected kinds as a tensor"):
         render_masks([0], torch.zeros(1, 2), torch.ones(1), torch.zeros(1), 16)
     with pytest.raises(TypeError, match="expected a torch.Generator, got int"):

@@ -35,7 +35,13 @@ Compute them.
 @pytest.fixture
 def chapter(tmp_path):
     v4 = nbformat.v4
-    nb = v4.new_notebook(cells=[v4.new_markdown_cell(INTRO), v4.new_code_cell("x = 1"), v4.new_markdown_cell(EXERCISES)])
+    nb = v4.new_notebook(
+        cells=[
+            v4.new_markdown_cell(INTRO),
+            v4.new_code_cell("x = 1"),
+            v4.new_markdown_cell(EXERCISES),
+        ]
+    )
     path = tmp_path / "convolution.ipynb"
     nbformat.write(nb, path)
     return path
@@ -49,13 +55,18 @@ def test_chapter_facts_reads_title_objectives_prerequisites_and_exercises(chapte
         "vectorise it with unfold and check it against `F.conv2d`;",
         "compute output sizes.",
     ]
-    assert facts["prerequisites"] == "The multilayer networks of [](mlp.ipynb); array indexing in NumPy."
+    assert (
+        facts["prerequisites"]
+        == "The multilayer networks of [](mlp.ipynb); array indexing in NumPy."
+    )
     assert facts["exercises"] == ["Output sizes", "A blur kernel"]
 
 
 def test_guide_markdown_includes_measured_times(chapter, tmp_path):
     runtimes = tmp_path / "runtimes.json"
-    runtimes.write_text(json.dumps({"cpu": {"chapters": {"convolution": {"seconds": 21.4, "peak_mib": 700}}}}))
+    runtimes.write_text(
+        json.dumps({"cpu": {"chapters": {"convolution": {"seconds": 21.4, "peak_mib": 700}}}})
+    )
     text = guide_markdown([chapter], runtimes)
     assert "**Convolution and pooling** (`convolution.ipynb`)" in text
     assert "Run time: 21 s on a 2-core CPU" in text

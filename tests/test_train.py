@@ -34,7 +34,9 @@ def _separable(n: int = 64, seed: int = 0):
 # ---------------------------------------------------------------- batches
 
 
-@pytest.mark.parametrize("data", [_tensors(), TensorDataset(*_tensors())], ids=["tuple", "TensorDataset"])
+@pytest.mark.parametrize(
+    "data", [_tensors(), TensorDataset(*_tensors())], ids=["tuple", "TensorDataset"]
+)
 def test_batches_in_order(data):
     out = list(batches(data, 3))
     assert [len(y) for _, y in out] == [3, 3, 3, 1]
@@ -52,7 +54,14 @@ def test_batches_shuffled_cover_every_example_once():
 
 def test_batches_shuffle_is_repeatable_with_a_seeded_generator():
     def order(seed):
-        return torch.cat([y for _, y in batches(_tensors(50), 7, shuffle=True, generator=torch.Generator().manual_seed(seed))])
+        return torch.cat(
+            [
+                y
+                for _, y in batches(
+                    _tensors(50), 7, shuffle=True, generator=torch.Generator().manual_seed(seed)
+                )
+            ]
+        )
 
     assert torch.equal(order(3), order(3))
     assert not torch.equal(order(3), order(4))
@@ -66,7 +75,14 @@ def test_batches_of_a_generic_dataset_go_through_a_dataloader():
     assert X.shape == (11, 1) and torch.equal(y, torch.arange(11) ** 2)
 
     def shuffled(seed):
-        return torch.cat([y for _, y in batches(Squares(), 4, shuffle=True, generator=torch.Generator().manual_seed(seed))])
+        return torch.cat(
+            [
+                y
+                for _, y in batches(
+                    Squares(), 4, shuffle=True, generator=torch.Generator().manual_seed(seed)
+                )
+            ]
+        )
 
     assert sorted(shuffled(0).tolist()) == [i * i for i in range(11)]
     assert torch.equal(shuffled(0), shuffled(0))
@@ -80,7 +96,9 @@ def test_batches_bad_batch_size_fails_at_the_call(batch_size):
 
 
 def test_batches_bad_data():
-    with pytest.raises(TypeError, match=r"expected a Dataset or a tuple \(X, y\) of tensors, got list"):
+    with pytest.raises(
+        TypeError, match=r"expected a Dataset or a tuple \(X, y\) of tensors, got list"
+    ):
         batches([1, 2, 3], 2)
     with pytest.raises(TypeError, match="expected data as a Dataset or a tuple"):
         batches((torch.zeros(3), torch.zeros(3), torch.zeros(3)), 2)
@@ -109,12 +127,16 @@ def test_accuracy_on_a_hand_example():
     ],
 )
 def test_accuracy_bad_shapes(logits, y):
-    with pytest.raises(ValueError, match=r"expected logits \(N, K\) and labels \(N,\) with N > 0, got"):
+    with pytest.raises(
+        ValueError, match=r"expected logits \(N, K\) and labels \(N,\) with N > 0, got"
+    ):
         accuracy(logits, y)
 
 
 def test_accuracy_needs_tensors():
-    with pytest.raises(TypeError, match="expected logits and labels as tensors, got list and Tensor"):
+    with pytest.raises(
+        TypeError, match="expected logits and labels as tensors, got list and Tensor"
+    ):
         accuracy([[1.0, 0.0]], torch.tensor([0]))
 
 
@@ -132,7 +154,8 @@ def test_fit_separates_a_linearly_separable_problem(capsys):
     assert history["train_loss"][-1] < history["train_loss"][0] / 2
     assert all(s > 0 for s in history["seconds"])
     lines = capsys.readouterr().out.splitlines()
-    assert [int(line.split()[1].split("/")[0]) for line in lines] == [1, 5, 9, 12, 16, 20]  # a short log
+    # a short log
+    assert [int(line.split()[1].split("/")[0]) for line in lines] == [1, 5, 9, 12, 16, 20]
     assert lines[-1].startswith("epoch 20/20  train loss") and "val loss" in lines[-1]
     assert evaluate(model, val)["accuracy"] == 1.0
 
@@ -147,26 +170,48 @@ def test_fit_logs_the_first_and_last_epoch_and_at_most_six(epochs, capsys):
 
 def test_fit_without_validation_and_quietly(capsys):
     history = fit(nn.Linear(2, 2), _separable(16), epochs=3, verbose=False)
-    assert len(history["train_loss"]) == 3 and history["val_loss"] == [] and history["val_accuracy"] == []
+    assert (
+        len(history["train_loss"]) == 3
+        and history["val_loss"] == []
+        and history["val_accuracy"] == []
+    )
     assert capsys.readouterr().out == ""
 
 
 def test_fit_is_repeatable_with_the_same_seed():
     def run(seed):
         torch.manual_seed(0)  # the same initial weights
-        return fit(nn.Linear(2, 2), _separable(64), epochs=3, lr=0.05, batch_size=8, seed=seed, verbose=False)["train_loss"]
+        return fit(
+            nn.Linear(2, 2),
+            _separable(64),
+            epochs=3,
+            lr=0.05,
+            batch_size=8,
+            seed=seed,
+            verbose=False,
+        )["train_loss"]
 
     assert run(0) == run(0)
     assert run(0) != run(1)  # the seed decides the order of the batches
 
 
 def test_fit_matches_a_hand_written_loop():
-    """With shuffling fixed by the seed, fit() is exactly zero_grad, forward, backward, step per batch."""
+    """With shuffling fixed by the seed, fit() is exactly zero_grad, forward, backward, step
+    per batch."""
     X, y = _separable(24)
     torch.manual_seed(0)
     ours, reference = nn.Linear(2, 2), nn.Linear(2, 2)
     reference.load_state_dict(ours.state_dict())
-    fit(ours, (X, y), epochs=2, lr=0.1, batch_size=8, optimizer=torch.optim.SGD(ours.parameters(), lr=0.1), seed=5, verbose=False)
+    fit(
+        ours,
+        (X, y),
+        epochs=2,
+        lr=0.1,
+        batch_size=8,
+        optimizer=torch.optim.SGD(ours.parameters(), lr=0.1),
+        seed=5,
+        verbose=False,
+    )
     g, opt = torch.Generator().manual_seed(5), torch.optim.SGD(reference.parameters(), lr=0.1)
     for _ in range(2):
         order = torch.randperm(24, generator=g)
@@ -175,14 +220,24 @@ def test_fit_matches_a_hand_written_loop():
             opt.zero_grad()
             F.cross_entropy(reference(X[idx]), y[idx]).backward()
             opt.step()
-    assert torch.allclose(ours.weight, reference.weight, atol=1e-6) and torch.allclose(ours.bias, reference.bias, atol=1e-6)
+    assert torch.allclose(ours.weight, reference.weight, atol=1e-6) and torch.allclose(
+        ours.bias, reference.bias, atol=1e-6
+    )
 
 
 def test_fit_steps_the_scheduler_once_per_batch():
     model = nn.Linear(2, 2)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5**step)
-    fit(model, _separable(20), epochs=2, batch_size=8, optimizer=opt, scheduler=scheduler, verbose=False)
+    fit(
+        model,
+        _separable(20),
+        epochs=2,
+        batch_size=8,
+        optimizer=opt,
+        scheduler=scheduler,
+        verbose=False,
+    )
     assert scheduler.last_epoch == 6  # 3 batches (8, 8, 4) in each of 2 epochs
     assert opt.param_groups[0]["lr"] == 0.5**6
 
@@ -205,13 +260,23 @@ def test_fit_on_a_generic_dataset():
 def test_train_epoch_reports_the_mean_loss_and_accuracy_over_its_batches():
     model = nn.Linear(2, 2)
     X, y = _separable(20)
-    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # the weights stay, so the epoch sees one model
+    # the weights stay, so the epoch sees one model
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)
     model.eval()
-    result = train_epoch(model, (X, y), frozen, F.cross_entropy, 8, torch.Generator().manual_seed(0), torch.device("cpu"))
+    result = train_epoch(
+        model,
+        (X, y),
+        frozen,
+        F.cross_entropy,
+        8,
+        torch.Generator().manual_seed(0),
+        torch.device("cpu"),
+    )
     assert model.training  # train_epoch switches to training mode
     with torch.no_grad():
         logits = model(X)
-    assert result["loss"] == pytest.approx(F.cross_entropy(logits, y).item(), abs=1e-6)  # batches of 8, 8, 4, weighted
+    # batches of 8, 8, 4, weighted
+    assert result["loss"] == pytest.approx(F.cross_entropy(logits, y).item(), abs=1e-6)
     assert result["accuracy"] == pytest.approx(accuracy(logits, y))
 
 
@@ -232,7 +297,12 @@ def test_fit_bad_batch_size(batch_size):
 
 def test_fit_empty_data():
     with pytest.raises(ValueError, match="expected at least one training example"):
-        fit(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), epochs=1, verbose=False)
+        fit(
+            nn.Linear(2, 2),
+            (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)),
+            epochs=1,
+            verbose=False,
+        )
 
 
 def test_evaluate_by_hand():
@@ -257,7 +327,8 @@ def test_predict_returns_logits_and_labels_in_order_in_eval_mode():
     assert logits.shape == (10, 3) and logits.device.type == "cpu"
     assert torch.equal(labels, y)
     with torch.no_grad():
-        assert torch.allclose(logits, model(X), atol=1e-6)  # eval mode: dropout is off, so this is repeatable
+        # eval mode: dropout is off, so this is repeatable
+        assert torch.allclose(logits, model(X), atol=1e-6)
 
 
 def test_predict_with_a_model_without_parameters():
@@ -279,4 +350,12 @@ def test_batches_and_train_epoch_reject_bad_helpers():
     with pytest.raises(TypeError, match="expected a torch.Generator or None, got int"):
         batches(data, 2, shuffle=True, generator=0)
     with pytest.raises(TypeError, match="expected a torch.optim.Optimizer, got str"):
-        train_epoch(nn.Linear(2, 2), data, "sgd", nn.functional.cross_entropy, 2, torch.Generator(), torch.device("cpu"))
+        train_epoch(
+            nn.Linear(2, 2),
+            data,
+            "sgd",
+            nn.functional.cross_entropy,
+            2,
+            torch.Generator(),
+            torch.device("cpu"),
+        )

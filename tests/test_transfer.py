@@ -1,6 +1,6 @@
 """Tests of visionbook.transfer: few-shot subsets, freezing and batch norm, discriminative
-learning rates, linear probes, fine-tuning, texture patches, ImageNet features, cutting a network for
-cached fine-tuning, and the ResNet-18 recipe with random weights (and offline)."""
+learning rates, linear probes, fine-tuning, texture patches, ImageNet features, cutting a network
+for cached fine-tuning, and the ResNet-18 recipe with random weights (and offline)."""
 
 import socket
 import urllib.error
@@ -44,7 +44,9 @@ def test_subset_classes_keeps_and_relabels_in_the_given_order():
 
 
 def test_subset_classes_rejects_bad_input():
-    with pytest.raises(ValueError, match=r"expected labels \(N,\) for N examples, got labels \(2,\) for 3 examples"):
+    with pytest.raises(
+        ValueError, match=r"expected labels \(N,\) for N examples, got labels \(2,\) for 3 examples"
+    ):
         transfer.subset_classes(torch.zeros(3), torch.tensor([0, 1]), [0])
     with pytest.raises(ValueError, match=r"expected distinct classes, got \[1, 1\]"):
         transfer.subset_classes(torch.zeros(2), torch.tensor([0, 1]), [1, 1])
@@ -97,7 +99,9 @@ def test_frozen_parameters_do_not_freeze_batch_norm_statistics_but_bn_eval_does(
 
 
 def test_bn_eval_counts_every_kind_of_batch_norm():
-    model = nn.Sequential(nn.BatchNorm1d(2), nn.BatchNorm2d(2), nn.BatchNorm3d(2), nn.Linear(2, 2)).train()
+    model = nn.Sequential(
+        nn.BatchNorm1d(2), nn.BatchNorm2d(2), nn.BatchNorm3d(2), nn.Linear(2, 2)
+    ).train()
     assert transfer.bn_eval(model) == 3 and model[3].training
 
 
@@ -154,9 +158,14 @@ def test_linear_probe_separates_and_agrees_with_scikit_learn():
 
 def test_linear_probe_is_deterministic_and_checks_shapes():
     X, y = _blobs()
-    a, b = transfer.train_linear_probe(X, y, 3, steps=5), transfer.train_linear_probe(X, y, 3, steps=5)
+    a, b = (
+        transfer.train_linear_probe(X, y, 3, steps=5),
+        transfer.train_linear_probe(X, y, 3, steps=5),
+    )
     assert torch.equal(a.weight, b.weight)
-    with pytest.raises(ValueError, match=r"expected features \(N, D\) and labels \(N,\), got \(60,\) and \(60,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected features \(N, D\) and labels \(N,\), got \(60,\) and \(60,\)"
+    ):
         transfer.train_linear_probe(X[:, 0], y, 3)
 
 
@@ -167,7 +176,9 @@ def test_fine_tune_full_batch_sgd_matches_a_hand_written_loop():
     X, y = _blobs(5)
     ours, ref = nn.Linear(2, 3), nn.Linear(2, 3)
     ref.load_state_dict(ours.state_dict())
-    losses = transfer.fine_tune(ours, X, y, 4, torch.optim.SGD(ours.parameters(), lr=0.1), batch_size=100)
+    losses = transfer.fine_tune(
+        ours, X, y, 4, torch.optim.SGD(ours.parameters(), lr=0.1), batch_size=100
+    )
     opt = torch.optim.SGD(ref.parameters(), lr=0.1)
     for _ in range(4):
         opt.zero_grad()
@@ -183,8 +194,17 @@ def test_fine_tune_keeps_the_frozen_part_in_eval_mode_and_unchanged():
     before = {k: v.clone() for k, v in model[0].state_dict().items()}
     head_before = model[2].weight.clone()
     X, y = torch.rand(12, 1, 8, 8) + 3, torch.randint(0, 3, (12,))
-    transfer.fine_tune(model, X, y, 5, torch.optim.Adam(model[2].parameters(), lr=0.01), batch_size=4, frozen=model[0])
-    assert all(torch.equal(before[k], v) for k, v in model[0].state_dict().items())  # weights and BN statistics
+    transfer.fine_tune(
+        model,
+        X,
+        y,
+        5,
+        torch.optim.Adam(model[2].parameters(), lr=0.01),
+        batch_size=4,
+        frozen=model[0],
+    )
+    # weights and BN statistics
+    assert all(torch.equal(before[k], v) for k, v in model[0].state_dict().items())
     assert not torch.equal(model[2].weight, head_before) and not model.training
 
 
@@ -193,7 +213,10 @@ def test_fine_tune_rejects_bad_input():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="expected a positive integer number of steps, got 0"):
         transfer.fine_tune(model, torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), 0, opt)
-    with pytest.raises(ValueError, match="expected as many labels as examples \\(at least one\\), got 2 examples and 3 labels"):
+    with pytest.raises(
+        ValueError,
+        match="expected as many labels as examples \\(at least one\\), got 2 examples and 3 labels",
+    ):
         transfer.fine_tune(model, torch.zeros(2, 2), torch.zeros(3, dtype=torch.long), 1, opt)
 
 
@@ -203,7 +226,11 @@ def test_fine_tune_rejects_bad_input():
 def test_replace_head_of_a_sequential_and_of_a_resnet_like_model():
     model = _small_cnn()
     head = transfer.replace_head(model, 7)
-    assert model[-1] is head and head.in_features == 64 and model(torch.rand(2, 1, 8, 8)).shape == (2, 7)
+    assert (
+        model[-1] is head
+        and head.in_features == 64
+        and model(torch.rand(2, 1, 8, 8)).shape == (2, 7)
+    )
 
     class WithFc(nn.Module):
         def __init__(self):
@@ -218,7 +245,12 @@ def test_replace_head_of_a_sequential_and_of_a_resnet_like_model():
 
 
 def test_replace_head_rejects_other_models_and_bad_sizes():
-    with pytest.raises(TypeError, match="expected a model with a linear .fc or an nn.Sequential ending in nn.Linear, got ReLU"):
+    with pytest.raises(
+        TypeError,
+        match=(
+            "expected a model with a linear .fc or an nn.Sequential ending in nn.Linear, got ReLU"
+        ),
+    ):
         transfer.replace_head(nn.ReLU(), 3)
     with pytest.raises(TypeError, match="got Sequential"):
         transfer.replace_head(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), 3)
@@ -226,7 +258,7 @@ def test_replace_head_rejects_other_models_and_bad_sizes():
         transfer.replace_head(nn.Sequential(nn.Linear(2, 2)), 0)
 
 
-# --- the ResNet-18 recipe, with random weights -----------------------------------------------------
+# --- the ResNet-18 recipe, with random weights ----------------------------------------------------
 
 
 def test_resnet18_transfer_with_random_weights_has_a_new_head_and_imagenet_preprocessing():
@@ -236,17 +268,24 @@ def test_resnet18_transfer_with_random_weights_has_a_new_head_and_imagenet_prepr
     x = preprocess(images)
     assert x.shape == (2, 3, 224, 224)
     expected = ResNet18_Weights.DEFAULT.transforms()
-    assert preprocess.crop_size == expected.crop_size == [224] and preprocess.resize_size == expected.resize_size
+    assert (
+        preprocess.crop_size == expected.crop_size == [224]
+        and preprocess.resize_size == expected.resize_size
+    )
     torch.testing.assert_close(
-        preprocess(torch.full((1, 3, 8, 8), 0.5))[0, :, 0, 0], (0.5 - torch.tensor(expected.mean)) / torch.tensor(expected.std)
+        preprocess(torch.full((1, 3, 8, 8), 0.5))[0, :, 0, 0],
+        (0.5 - torch.tensor(expected.mean)) / torch.tensor(expected.std),
     )
     assert model(x).shape == (2, 5)
 
 
-def test_resnet18_transfer_asks_torchvision_for_the_default_weights_with_a_timeout(empty_hub, monkeypatch):
+def test_resnet18_transfer_asks_torchvision_for_the_default_weights_with_a_timeout(
+    empty_hub, monkeypatch
+):
     import torchvision.models
 
-    monkeypatch.delenv("VISIONBOOK_OFFLINE", raising=False)  # the online path; the fake below never downloads
+    # the online path; the fake below never downloads
+    monkeypatch.delenv("VISIONBOOK_OFFLINE", raising=False)
 
     seen, real_resnet18 = {}, torchvision.models.resnet18
 
@@ -259,7 +298,11 @@ def test_resnet18_transfer_asks_torchvision_for_the_default_weights_with_a_timeo
     assert seen == {"weights": ResNet18_Weights.DEFAULT, "timeout": 12.0}
     assert socket.getdefaulttimeout() is None  # restored
     with pytest.raises(
-        ValueError, match="expected ResNet18_Weights, 'DEFAULT', one of IMAGENET1K_V1, or None; got 'NOT_A_WEIGHT'"
+        ValueError,
+        match=(
+            "expected ResNet18_Weights, 'DEFAULT', one of IMAGENET1K_V1, or None; got "
+            "'NOT_A_WEIGHT'"
+        ),
     ):
         transfer.resnet18_transfer(3, weights="NOT_A_WEIGHT")
 
@@ -276,7 +319,9 @@ def tiny_images():
 @pytest.mark.parametrize("method", transfer.RESNET_METHODS)
 def test_resnet18_few_shot_runs_every_method_with_random_weights(method, tiny_images):
     train, test = tiny_images
-    accuracy = transfer.resnet18_few_shot(method, train, test, num_classes=2, steps=1, weights=None, device=torch.device("cpu"))
+    accuracy = transfer.resnet18_few_shot(
+        method, train, test, num_classes=2, steps=1, weights=None, device=torch.device("cpu")
+    )
     assert accuracy in (0.0, 0.5, 1.0)
 
 
@@ -287,7 +332,12 @@ def test_resnet_linear_probe_trains_only_the_head_and_keeps_bn_statistics(tiny_i
     groups, frozen = transfer._resnet_groups(model, "linear probe")
     assert [p for g in groups for p in g["params"]] == list(model.fc.parameters())
     transfer.fine_tune(
-        nn.Sequential(preprocess, model), *tiny_images[0], 2, torch.optim.Adam(groups), batch_size=2, frozen=frozen
+        nn.Sequential(preprocess, model),
+        *tiny_images[0],
+        2,
+        torch.optim.Adam(groups),
+        batch_size=2,
+        frozen=frozen,
     )
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"fc.weight", "fc.bias"}
@@ -304,7 +354,10 @@ def test_resnet_fine_tune_and_scratch_groups():
 
 
 def test_resnet18_few_shot_rejects_unknown_methods(tiny_images):
-    with pytest.raises(ValueError, match="expected a method in \\('from scratch', 'linear probe', 'fine-tune'\\), got 'probe'"):
+    with pytest.raises(
+        ValueError,
+        match="expected a method in \\('from scratch', 'linear probe', 'fine-tune'\\), got 'probe'",
+    ):
         transfer.resnet18_few_shot("probe", *tiny_images, num_classes=2, weights=None)
 
 
@@ -319,7 +372,11 @@ def empty_hub(tmp_path, monkeypatch):
 
 def test_weights_unavailable_offline_without_touching_the_network(empty_hub, monkeypatch):
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
-    monkeypatch.setattr(transfer.urllib.request, "urlopen", lambda *a, **k: pytest.fail("network used while offline"))
+    monkeypatch.setattr(
+        transfer.urllib.request,
+        "urlopen",
+        lambda *a, **k: pytest.fail("network used while offline"),
+    )
     assert transfer.imagenet_weights_available() is False
 
 
@@ -361,28 +418,47 @@ def test_weights_availability_asks_the_server_with_a_timeout(empty_hub, monkeypa
 def test_resnet18_transfer_checks_num_classes_before_any_download(monkeypatch):
     import torchvision.models
 
-    monkeypatch.setattr(torchvision.models, "resnet18", lambda weights=None: pytest.fail("resnet18 built before the check"))
+    monkeypatch.setattr(
+        torchvision.models,
+        "resnet18",
+        lambda weights=None: pytest.fail("resnet18 built before the check"),
+    )
     for bad in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match=f"expected a positive integer num_classes, got {bad!r}"):
+        with pytest.raises(
+            ValueError, match=f"expected a positive integer num_classes, got {bad!r}"
+        ):
             transfer.resnet18_transfer(bad)
 
 
-def test_resnet18_transfer_offline_without_cached_weights_fails_before_the_network(empty_hub, monkeypatch):
+def test_resnet18_transfer_offline_without_cached_weights_fails_before_the_network(
+    empty_hub, monkeypatch
+):
     import torchvision.models
 
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
-    monkeypatch.setattr(torchvision.models, "resnet18", lambda weights=None: pytest.fail("download attempted while offline"))
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("network used while offline"))
+    monkeypatch.setattr(
+        torchvision.models,
+        "resnet18",
+        lambda weights=None: pytest.fail("download attempted while offline"),
+    )
+    monkeypatch.setattr(
+        socket, "create_connection", lambda *a, **k: pytest.fail("network used while offline")
+    )
     name = ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
     with pytest.raises(
-        data.DataUnavailableError, match=f"ImageNet weights of ResNet-18 \\({name}, about 45 MB\\).*VISIONBOOK_OFFLINE=1"
+        data.DataUnavailableError,
+        match=f"ImageNet weights of ResNet-18 \\({name}, about 45 MB\\).*VISIONBOOK_OFFLINE=1",
     ):
         transfer.resnet18_transfer(10)
-    with pytest.raises(data.DataUnavailableError, match="put the file from https://download.pytorch.org/models/"):
+    with pytest.raises(
+        data.DataUnavailableError, match="put the file from https://download.pytorch.org/models/"
+    ):
         transfer.resnet18_transfer(10, weights=ResNet18_Weights.IMAGENET1K_V1)
 
 
-def test_resnet18_transfer_offline_uses_cached_weights_and_random_weights_need_nothing(empty_hub, monkeypatch):
+def test_resnet18_transfer_offline_uses_cached_weights_and_random_weights_need_nothing(
+    empty_hub, monkeypatch
+):
     import torchvision.models
 
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
@@ -396,21 +472,28 @@ def test_resnet18_transfer_offline_uses_cached_weights_and_random_weights_need_n
     transfer.resnet18_transfer(3, weights=None)  # random weights: no file needed
     (empty_hub / "checkpoints").mkdir()
     (empty_hub / "checkpoints" / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]).write_bytes(b"x")
-    model, _ = transfer.resnet18_transfer(3)  # in the cache: torchvision loads it without the network
+    # in the cache: torchvision loads it without the network
+    model, _ = transfer.resnet18_transfer(3)
     assert seen == [None, ResNet18_Weights.DEFAULT] and model.fc.out_features == 3
 
 
-# --- transfer from the offline ImageNet network ----------------------------------------------------
+# --- transfer from the offline ImageNet network ---------------------------------------------------
 
 
 def test_texture_patches_split_each_photograph_into_left_train_and_right_test_halves():
-    photo = torch.arange(4 * 10, dtype=torch.float32).reshape(1, 4, 10)  # 4 rows, 10 columns: halves of 5
+    # 4 rows, 10 columns: halves of 5
+    photo = torch.arange(4 * 10, dtype=torch.float32).reshape(1, 4, 10)
     (X, y), (X_test, y_test) = transfer.texture_patches([photo, photo + 100], 2)
-    assert X.shape == (8, 1, 2, 2) and X_test.shape == (8, 1, 2, 2)  # 2 rows x 2 columns of patches per half
+    # 2 rows x 2 columns of patches per half
+    assert X.shape == (8, 1, 2, 2) and X_test.shape == (8, 1, 2, 2)
     assert y.tolist() == y_test.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
-    assert X[0, 0].tolist() == [[0, 1], [10, 11]] and X[1, 0].tolist() == [[2, 3], [12, 13]]  # column 4 is left over
+    # column 4 is left over
+    assert X[0, 0].tolist() == [[0, 1], [10, 11]] and X[1, 0].tolist() == [[2, 3], [12, 13]]
     assert X[2, 0].tolist() == [[20, 21], [30, 31]]
-    assert X_test[0, 0].tolist() == [[5, 6], [15, 16]] and X_test[1, 0].tolist() == [[7, 8], [17, 18]]
+    assert X_test[0, 0].tolist() == [[5, 6], [15, 16]] and X_test[1, 0].tolist() == [
+        [7, 8],
+        [17, 18],
+    ]
     assert X[4, 0, 0, 0] == 100 and X_test[4, 0, 0, 0] == 105
     train_columns = {int(v) % 10 for v in X[:4].flatten()}
     test_columns = {int(v) % 10 for v in X_test[:4].flatten()}
@@ -427,15 +510,24 @@ def test_texture_patches_of_the_bundled_photographs():
 def test_texture_patches_rejects_bad_input():
     with pytest.raises(ValueError, match="expected a positive integer patch size, got 0"):
         transfer.texture_patches([torch.zeros(1, 8, 8)], 0)
-    with pytest.raises(ValueError, match=r"expected a non-empty sequence of \(C, H, W\) images, got \[\]"):
+    with pytest.raises(
+        ValueError, match=r"expected a non-empty sequence of \(C, H, W\) images, got \[\]"
+    ):
         transfer.texture_patches([], 2)
     with pytest.raises(ValueError, match=r"expected a non-empty sequence of \(C, H, W\) images"):
         transfer.texture_patches([torch.zeros(8, 8)], 2)
-    with pytest.raises(ValueError, match=r"expected images with the same number of channels, got \[\(1, 8, 8\), \(3, 8, 8\)\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected images with the same number of channels, got \[\(1, 8, 8\), \(3, 8, 8\)\]",
+    ):
         transfer.texture_patches([torch.zeros(1, 8, 8), torch.zeros(3, 8, 8)], 2)
-    with pytest.raises(ValueError, match=r"expected images of at least 4 x 8 pixels, got \(1, 8, 6\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of at least 4 x 8 pixels, got \(1, 8, 6\)"
+    ):
         transfer.texture_patches([torch.zeros(1, 8, 6)], 4)
-    with pytest.raises(ValueError, match=r"expected images of at least 4 x 8 pixels, got \(1, 3, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of at least 4 x 8 pixels, got \(1, 3, 8\)"
+    ):
         transfer.texture_patches([torch.zeros(1, 3, 8)], 4)
 
 
@@ -458,7 +550,9 @@ def test_imagenet_features_preprocess_then_run_the_trunk_in_eval_mode(lite0):
 
 
 def test_imagenet_features_rejects_bad_images(lite0):
-    with pytest.raises(ValueError, match=r"expected images \(N, 1, H, W\) or \(N, 3, H, W\), got \(1, 25, 25\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images \(N, 1, H, W\) or \(N, 3, H, W\), got \(1, 25, 25\)"
+    ):
         transfer.imagenet_features(lite0[:-2], torch.rand(1, 25, 25))
     with pytest.raises(ValueError, match=r"got \(2, 2, 8, 8\)"):
         transfer.imagenet_features(lite0[:-2], torch.rand(2, 2, 8, 8))
@@ -474,9 +568,11 @@ def test_split_at_gives_a_shared_frozen_bottom_and_a_copied_top_with_a_new_head(
     assert top.fc.out_features == 3 and lite0.fc.out_features == 1000
     x = imagenet.preprocess(torch.rand(2, 3, 40, 40), size=64)
     with torch.no_grad():
-        torch.testing.assert_close(top[:-1](bottom(x)), lite0[:-1](x))  # same features, new last layer
+        # same features, new last layer
+        torch.testing.assert_close(top[:-1](bottom(x)), lite0[:-1](x))
         top.head[0].weight.add_(1.0)
-    assert not torch.equal(top.head[0].weight, lite0.head[0].weight)  # training the copy leaves the model alone
+    # training the copy leaves the model alone
+    assert not torch.equal(top.head[0].weight, lite0.head[0].weight)
 
 
 def test_split_at_by_hand_and_bad_input():
@@ -485,9 +581,14 @@ def test_split_at_by_hand_and_bad_input():
     net = nn.Sequential(OrderedDict(a=nn.Linear(4, 3), b=nn.ReLU(), c=nn.Linear(3, 10)))
     bottom, top = transfer.split_at(net, "c", 2)
     assert list(bottom) == [net.a, net.b] and top.c.in_features == 3 and top.c.out_features == 2
-    with pytest.raises(TypeError, match="expected an nn.Sequential with named children, got Linear"):
+    with pytest.raises(
+        TypeError, match="expected an nn.Sequential with named children, got Linear"
+    ):
         transfer.split_at(nn.Linear(2, 2), "a", 2)
-    with pytest.raises(ValueError, match=r"expected the name of a child after the first, one of \['b', 'c'\], got 'a'"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected the name of a child after the first, one of \['b', 'c'\], got 'a'",
+    ):
         transfer.split_at(net, "a", 2)
     with pytest.raises(ValueError, match="got 'fc'"):
         transfer.split_at(net, "fc", 2)

@@ -62,7 +62,9 @@ def _same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 
 def test_unknown_name_raises_listing_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown zoo model 'nope'; expected one of .*mnist_cnn.*shapes_cnn"):
+    with pytest.raises(
+        ValueError, match="unknown zoo model 'nope'; expected one of .*mnist_cnn.*shapes_cnn"
+    ):
         zoo.get("nope")
     with pytest.raises(ValueError, match="digits04_cnn"):
         zoo.checkpoint_path("nope")
@@ -83,8 +85,12 @@ def test_register_rejects_duplicates_non_recipes_and_unserialisable_settings(mon
 def test_recipe_key_is_stable_and_records_settings_and_architecture(monkeypatch):
     a = _tiny(monkeypatch)
     assert zoo.recipe_key(a) == zoo.recipe_key(a)
-    assert zoo.recipe_key(a) != zoo.recipe_key(zoo.Recipe("tiny", a.build, a.train, {**a.settings, "steps": 6}))
-    wider = zoo.Recipe("tiny", lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)), a.train, a.settings)
+    assert zoo.recipe_key(a) != zoo.recipe_key(
+        zoo.Recipe("tiny", a.build, a.train, {**a.settings, "steps": 6})
+    )
+    wider = zoo.Recipe(
+        "tiny", lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)), a.train, a.settings
+    )
     assert zoo.recipe_key(a) != zoo.recipe_key(wider)
     assert zoo.checkpoint_path("tiny").name == f"tiny-{zoo.recipe_key(a)}.pt"
 
@@ -97,7 +103,9 @@ def test_get_trains_once_then_loads_from_the_cache(monkeypatch, home, capsys):
     _tiny(monkeypatch, calls=calls)
     first = zoo.get("tiny", device=torch.device("cpu"))
     assert calls == [1] and "zoo: trained tiny" in capsys.readouterr().out
-    assert zoo.checkpoint_path("tiny").is_file() and zoo.checkpoint_path("tiny").parent == home / "zoo"
+    assert (
+        zoo.checkpoint_path("tiny").is_file() and zoo.checkpoint_path("tiny").parent == home / "zoo"
+    )
     second = zoo.get("tiny", device=torch.device("cpu"))
     assert calls == [1] and "zoo: loaded tiny" in capsys.readouterr().out
     assert _same_weights(first, second) and not second.training
@@ -115,13 +123,18 @@ def test_training_is_deterministic_and_retrain_ignores_the_cache(monkeypatch):
 
 
 def test_get_leaves_the_callers_random_generators_alone(monkeypatch):
-    """The legacy global NumPy generator is the one seed_everything sets, so it is the one to test."""
+    """The legacy global NumPy generator is the one seed_everything sets, so it is the one
+    to test."""
     _tiny(monkeypatch)
     torch.manual_seed(123), np.random.seed(123), random.seed(123)  # noqa: NPY002
     expected = torch.rand(3), np.random.rand(), random.random()  # noqa: NPY002
     torch.manual_seed(123), np.random.seed(123), random.seed(123)  # noqa: NPY002
     zoo.get("tiny", device=torch.device("cpu"))  # a cold run: builds and trains under its own seed
-    assert torch.equal(torch.rand(3), expected[0]) and np.random.rand() == expected[1] and random.random() == expected[2]  # noqa: NPY002
+    assert (
+        torch.equal(torch.rand(3), expected[0])
+        and np.random.rand() == expected[1]  # noqa: NPY002
+        and random.random() == expected[2]
+    )
 
 
 def test_a_changed_recipe_retrains_instead_of_loading_stale_weights(monkeypatch):
@@ -133,8 +146,17 @@ def test_a_changed_recipe_retrains_instead_of_loading_stale_weights(monkeypatch)
     new = zoo.get("tiny", device=torch.device("cpu"))
     assert calls == [1, 1] and zoo.checkpoint_path("tiny") != old_path
     assert not _same_weights(old, new) and new.zoo_record["settings"]["steps"] == 50
-    _tiny(monkeypatch, calls=calls, build=lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)), steps=50)
-    assert isinstance(zoo.get("tiny", device=torch.device("cpu")), nn.Sequential) and calls == [1, 1, 1]
+    _tiny(
+        monkeypatch,
+        calls=calls,
+        build=lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)),
+        steps=50,
+    )
+    assert isinstance(zoo.get("tiny", device=torch.device("cpu")), nn.Sequential) and calls == [
+        1,
+        1,
+        1,
+    ]
 
 
 def test_get_uses_weights_only_loading(monkeypatch):
@@ -142,7 +164,9 @@ def test_get_uses_weights_only_loading(monkeypatch):
     zoo.get("tiny", device=torch.device("cpu"))
     seen = []
     real_load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: seen.append(k.get("weights_only")) or real_load(*a, **k))
+    monkeypatch.setattr(
+        torch, "load", lambda *a, **k: seen.append(k.get("weights_only")) or real_load(*a, **k)
+    )
     zoo.get("tiny", device=torch.device("cpu"))
     assert seen == [True]
 
@@ -168,7 +192,9 @@ def test_every_altered_byte_is_detected_or_harmless(monkeypatch):
             continue
         # a byte the loader never reads (zip padding, a local header that mirrors the central
         # directory): the weights and record must then be exactly the saved ones
-        assert _same_weights(model, good) and record == good.zoo_record, f"byte {offset} changed the result silently"
+        assert _same_weights(model, good) and record == good.zoo_record, (
+            f"byte {offset} changed the result silently"
+        )
     assert detected > len(raw) // 7 // 4  # most offsets hit bytes that are read and checked
 
 
@@ -180,7 +206,8 @@ def test_a_flipped_weight_byte_is_reported_and_the_model_retrained(monkeypatch, 
     raw = bytearray(path.read_bytes())
     at = bytes(raw).find(good.weight.detach().numpy().tobytes())
     assert at > 0
-    raw[at + 2] ^= 0x01  # a tiny change of one weight: the file still loads, only the digest sees it
+    # a tiny change of one weight: the file still loads, only the digest sees it
+    raw[at + 2] ^= 0x01
     path.write_bytes(bytes(raw))
     with pytest.raises(zoo.CorruptCheckpointError, match="does not match its SHA-256 digest"):
         zoo.load_checkpoint(nn.Linear(3, 2), path)
@@ -198,7 +225,15 @@ def test_a_truncated_file_is_reported_and_the_model_retrained(monkeypatch, capsy
     good = zoo.get("tiny", device=torch.device("cpu"))
     path = zoo.checkpoint_path("tiny")
     raw = path.read_bytes()
-    path.write_bytes(raw[: int(len(raw) * keep) if isinstance(keep, float) else keep if keep >= 0 else len(raw) + keep])
+    path.write_bytes(
+        raw[
+            : int(len(raw) * keep)
+            if isinstance(keep, float)
+            else keep
+            if keep >= 0
+            else len(raw) + keep
+        ]
+    )
     with pytest.raises(zoo.CorruptCheckpointError, match="cannot be read"):
         zoo.load_checkpoint(nn.Linear(3, 2), path)
     capsys.readouterr()
@@ -260,7 +295,9 @@ def test_a_failure_during_save_leaves_no_file_and_keeps_the_old_one(monkeypatch,
         zoo.save_checkpoint(nn.Linear(3, 2), path, {"recipe": "k"})
     assert [p.name for p in path.parent.iterdir()] == ["m.pt"]
     model = nn.Linear(3, 2)
-    assert zoo.load_checkpoint(model, path, key="k") == {"recipe": "k"} and _same_weights(model, old)
+    assert zoo.load_checkpoint(model, path, key="k") == {"recipe": "k"} and _same_weights(
+        model, old
+    )
 
 
 def test_concurrent_writers_never_pair_weights_with_another_record(tmp_path):
@@ -323,12 +360,23 @@ print("weights", zoo.get("tiny", device=torch.device("cpu")).weight.sum().item()
 def test_two_processes_asking_at_once_train_once(tmp_path):
     """One process trains while holding the lock; the other waits, then loads what it saved."""
     log, release = tmp_path / "trainings.log", tmp_path / "release"
-    env = {**os.environ, "VISIONBOOK_HOME": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "VISIONBOOK_HOME": str(tmp_path),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     outs = [tmp_path / f"out{i}.txt" for i in range(2)]
     files = [open(out, "w") for out in outs]
-    children = [subprocess.Popen([sys.executable, "-c", _CHILD, str(log), str(release)], env=env, stdout=f) for f in files]
+    children = [
+        subprocess.Popen([sys.executable, "-c", _CHILD, str(log), str(release)], env=env, stdout=f)
+        for f in files
+    ]
     deadline = time.time() + 120
-    while not any("zoo: waiting for another process" in out.read_text() for out in outs) and time.time() < deadline:
+    while (
+        not any("zoo: waiting for another process" in out.read_text() for out in outs)
+        and time.time() < deadline
+    ):
         time.sleep(0.05)
     release.touch()
     for child, f in zip(children, files):
@@ -338,7 +386,9 @@ def test_two_processes_asking_at_once_train_once(tmp_path):
     assert [child.returncode for child in children] == [0, 0], texts
     assert any("zoo: waiting for another process" in t for t in texts), texts
     assert log.read_text() == "trained\n"  # trained once: the waiting process loaded the checkpoint
-    assert sum("zoo: loaded tiny" in t for t in texts) == 1 and all("weights 3.0" in t for t in texts), texts
+    assert sum("zoo: loaded tiny" in t for t in texts) == 1 and all(
+        "weights 3.0" in t for t in texts
+    ), texts
 
 
 # --- the book's recipes (built, not trained: the chapters check their accuracy) -------------
@@ -353,7 +403,11 @@ def test_mnist_cnn_contract():
 
 def test_shapes_cnn_contract():
     model = zoo._build(zoo._recipe("shapes_cnn"))
-    assert isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Linear) and model[-1].out_features == 5
+    assert (
+        isinstance(model, nn.Sequential)
+        and isinstance(model[-1], nn.Linear)
+        and model[-1].out_features == 5
+    )
     assert isinstance(model[-3], nn.AdaptiveAvgPool2d) and isinstance(model[-2], nn.Flatten)
     assert isinstance(model[-4][0], nn.Conv2d)  # the last conv block, which Grad-CAM hooks
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 5)
@@ -361,12 +415,15 @@ def test_shapes_cnn_contract():
 
 def test_digits04_cnn_builds_a_five_class_model_of_the_small_width():
     model = zoo._build(zoo._recipe("digits04_cnn"))
-    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 5) and model[:-1](torch.rand(2, 1, 28, 28)).shape == (2, 64)
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 5) and model[:-1](
+        torch.rand(2, 1, 28, 28)
+    ).shape == (2, 64)
 
 
 def test_digit_recipe_training_code_learns(capsys):
     """The recipes' own training function, run briefly on two digit classes."""
-    settings = {**zoo._recipe("digits04_cnn").settings, "classes": [0, 1], "epochs": 3}  # >= 40 steps: BN statistics settle
+    # >= 40 steps: BN statistics settle
+    settings = {**zoo._recipe("digits04_cnn").settings, "classes": [0, 1], "epochs": 3}
     model = zoo._build(zoo._recipe("digits04_cnn"))
     model[-1] = nn.Linear(64, 2)
     metrics = zoo._train_digits(model, settings)
@@ -374,7 +431,8 @@ def test_digit_recipe_training_code_learns(capsys):
 
 
 def test_shapes_recipe_training_code_trains_and_reports_the_test_accuracy():
-    """Too short to learn much; it must still change every layer and report the held-out accuracy."""
+    """Too short to learn much; it must still change every layer and report the held-out
+    accuracy."""
     from visionbook.shapes import make_shapes
     from visionbook.train import evaluate
 
@@ -388,7 +446,10 @@ def test_shapes_recipe_training_code_trains_and_reports_the_test_accuracy():
 
 
 def test_digits_cnn_validates_its_arguments():
-    with pytest.raises(ValueError, match=r"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got \(8, 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got \(8, 16\)",
+    ):
         zoo.digits_cnn(10, (8, 16))
 
 
@@ -398,18 +459,24 @@ def test_random_affine_is_the_identity_without_transforms_and_checks_shapes():
     torch.testing.assert_close(same, X, atol=1e-5, rtol=0)
     moved = zoo.random_affine(X, torch.Generator().manual_seed(0))
     assert moved.shape == X.shape and not torch.allclose(moved, X)
-    with pytest.raises(ValueError, match=r"expected images of shape \(N, C, H, W\), got \(28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of shape \(N, C, H, W\), got \(28, 28\)"
+    ):
         zoo.random_affine(torch.rand(28, 28), torch.Generator())
 
 
 def test_new_bad_input_messages(tmp_path):
-    with pytest.raises(TypeError, match="expected device as a torch.device, a string such as 'cpu', or None, got 1"):
+    with pytest.raises(
+        TypeError, match="expected device as a torch.device, a string such as 'cpu', or None, got 1"
+    ):
         zoo.get("mnist_cnn", device=1)
     with pytest.raises(TypeError, match="expected retrain as a bool, got 'yes'"):
         zoo.get("mnist_cnn", retrain="yes")
     with pytest.raises(TypeError, match="expected a zoo.Recipe, got str"):
         zoo.recipe_key("mnist_cnn")
-    with pytest.raises(TypeError, match=r"expected state as a dict of tensors \(a state_dict\), got str"):
+    with pytest.raises(
+        TypeError, match=r"expected state as a dict of tensors \(a state_dict\), got str"
+    ):
         zoo.digest("state", {})
     with pytest.raises(TypeError, match="expected record as a dict, got str"):
         zoo.save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "m.pt", "record")
@@ -418,7 +485,9 @@ def test_new_bad_input_messages(tmp_path):
         zoo.load_checkpoint("model", tmp_path / "m.pt")
     with pytest.raises(TypeError, match="expected key as a recipe key string or None, got 1"):
         zoo.load_checkpoint(torch.nn.Linear(2, 2), tmp_path / "m.pt", key=1)
-    with pytest.raises(ValueError, match=r"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got 16"):
+    with pytest.raises(
+        ValueError, match=r"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got 16"
+    ):
         zoo.digits_cnn(10, channels=16)
     with pytest.raises(TypeError, match="expected a torch.Generator, got int"):
         zoo.random_affine(torch.zeros(1, 1, 28, 28), 0)

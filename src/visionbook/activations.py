@@ -26,9 +26,14 @@ def _tensor(x: torch.Tensor, what: str = "x") -> torch.Tensor:
 
 
 def _dim(z: torch.Tensor, dim: int) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, int) or not -max(z.ndim, 1) <= dim < max(z.ndim, 1):
+    if (
+        isinstance(dim, bool)
+        or not isinstance(dim, int)
+        or not -max(z.ndim, 1) <= dim < max(z.ndim, 1)
+    ):
         raise ValueError(
-            f"expected an integer dim in [{-max(z.ndim, 1)}, {max(z.ndim, 1)}) for z of shape {tuple(z.shape)}, got {dim!r}"
+            f"expected an integer dim in [{-max(z.ndim, 1)}, {max(z.ndim, 1)}) for z of shape "
+            f"{tuple(z.shape)}, got {dim!r}"
         )
     return dim
 
@@ -45,7 +50,8 @@ def step(x: torch.Tensor) -> torch.Tensor:
 
 
 def step_grad(x: torch.Tensor) -> torch.Tensor:
-    """Derivative of :func:`step`: 0 everywhere except at 0, where it does not exist (0 is returned).
+    """Derivative of :func:`step`: 0 everywhere except at 0, where it does not exist (0
+    is returned).
 
     >>> step_grad(torch.tensor([-1.0, 2.0]))
     tensor([0., 0.])
@@ -58,8 +64,8 @@ def step_grad(x: torch.Tensor) -> torch.Tensor:
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
     """The logistic function ``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``.
 
-    Uses ``e = exp(-|x|)``, which never overflows: ``1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)``
-    otherwise.
+    Uses ``e = exp(-|x|)``, which never overflows: ``1 / (1 + e)`` for ``x >= 0`` and
+    ``e / (1 + e)`` otherwise.
 
     Args:
         x (Tensor): any shape, floating point.
@@ -72,7 +78,8 @@ def sigmoid(x: torch.Tensor) -> torch.Tensor:
 
     Introduced in the chapter "The perceptron".
     """
-    e = torch.exp(torch.where(_tensor(x) >= 0, -x, x))  # exp(-|x|), with autograd's slope right at 0
+    # exp(-|x|), with autograd's slope right at 0
+    e = torch.exp(torch.where(_tensor(x) >= 0, -x, x))
     return torch.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
@@ -151,7 +158,9 @@ def leaky_relu_grad(x: torch.Tensor, slope: float = 0.01) -> torch.Tensor:
 
     Introduced in the chapter "Multilayer networks and activation functions".
     """
-    return torch.where(_tensor(x) > 0, torch.ones_like(x), torch.full_like(x, _expect_number(slope, "slope")))
+    return torch.where(
+        _tensor(x) > 0, torch.ones_like(x), torch.full_like(x, _expect_number(slope, "slope"))
+    )
 
 
 def _normal_cdf(x: torch.Tensor) -> torch.Tensor:
@@ -159,7 +168,8 @@ def _normal_cdf(x: torch.Tensor) -> torch.Tensor:
 
 
 def gelu(x: torch.Tensor) -> torch.Tensor:
-    """Gaussian error linear unit, ``x Phi(x)`` with ``Phi`` the standard normal CDF (exact, not tanh-approximated).
+    """Gaussian error linear unit, ``x Phi(x)`` with ``Phi`` the standard normal CDF (exact, not
+    tanh-approximated).
 
     >>> gelu(torch.tensor([0.0, 1.0]))
     tensor([0.0000, 0.8413])
@@ -181,7 +191,9 @@ def gelu_grad(x: torch.Tensor) -> torch.Tensor:
     return _normal_cdf(x) + x * density
 
 
-ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
+ACTIVATIONS: dict[
+    str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
+] = {
     "step": (step, step_grad),
     "sigmoid": (sigmoid, sigmoid_grad),
     "tanh": (tanh, tanh_grad),
@@ -189,11 +201,13 @@ ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[t
     "leaky ReLU": (leaky_relu, leaky_relu_grad),
     "GELU": (gelu, gelu_grad),
 }
-"""Name -> (function, derivative) for the six activations of the chapter, in the order it draws them."""
+"""Name -> (function, derivative) for the six activations of the chapter, in the order it draws
+them."""
 
 
 def logsumexp(z: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Tensor:
-    """``log(sum(exp(z)))`` along ``dim``, computed as ``m + log(sum(exp(z - m)))`` with ``m = max(z)``.
+    """``log(sum(exp(z)))`` along ``dim``, computed as ``m + log(sum(exp(z - m)))`` with
+    ``m = max(z)``.
 
     Subtracting the maximum makes every exponent at most 0, so nothing overflows, and the
     largest term is exactly 1, so the logarithm never sees 0.
@@ -206,7 +220,8 @@ def logsumexp(z: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Te
     Returns:
         Tensor: ``z``'s shape without ``dim`` (or with size 1 there).
 
-    >>> logsumexp(torch.tensor([1000.0, 1000.0], dtype=torch.float64)).item()  # 1000 + log 2; naively inf
+    >>> # 1000 + log 2; naively inf
+    >>> logsumexp(torch.tensor([1000.0, 1000.0], dtype=torch.float64)).item()
     1000.6931471805599
 
     Introduced in the chapter "Multilayer networks and activation functions".
@@ -218,7 +233,8 @@ def logsumexp(z: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Te
 
 
 def log_softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Logarithm of the softmax, ``z - logsumexp(z)``: finite even where the softmax underflows to 0.
+    """Logarithm of the softmax, ``z - logsumexp(z)``: finite even where the softmax underflows
+    to 0.
 
     >>> log_softmax(torch.tensor([0.0, 0.0]))
     tensor([-0.6931, -0.6931])
@@ -247,7 +263,8 @@ def softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy ``-log softmax(logits)[y]`` over a batch, as ``F.cross_entropy`` computes it.
+    """Mean cross-entropy ``-log softmax(logits)[y]`` over a batch, as ``F.cross_entropy``
+    computes it.
 
     Args:
         logits (Tensor): scores ``(N, K)``.
@@ -264,15 +281,22 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     _tensor(logits, "logits")
     if logits.ndim != 2 or not isinstance(y, torch.Tensor) or y.shape != (len(logits),):
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(f"expected logits (N, K) and labels (N,), got {tuple(logits.shape)} and {shape}")
+        raise ValueError(
+            f"expected logits (N, K) and labels (N,), got {tuple(logits.shape)} and {shape}"
+        )
     if y.is_floating_point() or y.dtype == torch.bool:
         raise TypeError(f"expected integer class labels, got dtype {y.dtype}")
     if len(y) and (y.min() < 0 or y.max() >= logits.shape[1]):
-        raise ValueError(f"expected labels in 0..{logits.shape[1] - 1}, got values from {y.min().item()} to {y.max().item()}")
+        raise ValueError(
+            f"expected labels in 0..{logits.shape[1] - 1}, got values from {y.min().item()} to "
+            f"{y.max().item()}"
+        )
     return -log_softmax(logits, dim=1).gather(1, y[:, None].long()).mean()
 
 
-def layer_grad_norms(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: Callable | None = None) -> list[float]:
+def layer_grad_norms(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: Callable | None = None
+) -> list[float]:
     """Norm of the loss gradient with respect to each layer's weights, first layer first.
 
     Runs one forward and backward pass on ``(X, y)`` (the model's gradients are overwritten) and
@@ -288,7 +312,11 @@ def layer_grad_norms(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn
     Returns:
         list of float: one Frobenius norm per layer.
 
-    >>> norms = layer_grad_norms(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), torch.randn(5, 3), torch.zeros(5).long())
+    >>> norms = layer_grad_norms(
+    ...     nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)),
+    ...     torch.randn(5, 3),
+    ...     torch.zeros(5).long(),
+    ... )
     >>> len(norms)
     2
 
@@ -296,9 +324,15 @@ def layer_grad_norms(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn
     """
     layers = [m for m in _expect_module(model).modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     if not layers:
-        raise ValueError(f"expected a model with nn.Linear or nn.Conv2d layers, got none in {type(model).__name__}")
+        raise ValueError(
+            "expected a model with nn.Linear or nn.Conv2d layers, got none in "
+            f"{type(model).__name__}"
+        )
     if _expect_tensor(y, "labels y").shape[:1] != _expect_tensor(X, "inputs X").shape[:1]:
-        raise ValueError(f"expected one label per input, got X of shape {tuple(X.shape)} and y of shape {tuple(y.shape)}")
+        raise ValueError(
+            f"expected one label per input, got X of shape {tuple(X.shape)} and y of shape "
+            f"{tuple(y.shape)}"
+        )
     model.zero_grad(set_to_none=True)
     (loss_fn or nn.functional.cross_entropy)(model(X), y).backward()
     return [layer.weight.grad.norm().item() for layer in layers]

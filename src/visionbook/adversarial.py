@@ -20,13 +20,20 @@ def _check(images: torch.Tensor, labels: torch.Tensor, epsilon: float | None = N
     _expect_tensor(images, "images", "(N, C, H, W)", ndim=4)
     _expect_tensor(labels, "labels", f"({images.shape[0]},)")
     if labels.shape != (images.shape[0],):
-        raise ValueError(f"expected labels of shape ({images.shape[0]},), got {tuple(labels.shape)}")
+        raise ValueError(
+            f"expected labels of shape ({images.shape[0]},), got {tuple(labels.shape)}"
+        )
     if epsilon is None:
         return
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
-        raise TypeError(f"expected epsilon as a number in [0, 1] (pixel units of [0, 1] images), got {epsilon!r}")
+        raise TypeError(
+            "expected epsilon as a number in [0, 1] (pixel units of [0, 1] images), "
+            f"got {epsilon!r}"
+        )
     if not 0 <= epsilon <= 1:
-        raise ValueError(f"expected epsilon in [0, 1] (pixel units of [0, 1] images), got {epsilon!r}")
+        raise ValueError(
+            f"expected epsilon in [0, 1] (pixel units of [0, 1] images), got {epsilon!r}"
+        )
 
 
 def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -45,13 +52,17 @@ def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor)
     _check(images, labels)
     model.eval()
     x = images.detach().clone().requires_grad_(True)
-    loss = F.cross_entropy(model(x), labels, reduction="sum")  # sum: each image's gradient is its own loss's
+    # sum: each image's gradient is its own loss's
+    loss = F.cross_entropy(model(x), labels, reduction="sum")
     (grad,) = torch.autograd.grad(loss, x)
     return grad
 
 
-def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """Fast gradient sign method (Goodfellow et al., 2015): ``clip(x + epsilon * sign(grad_x loss), 0, 1)``.
+def fgsm(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epsilon: float
+) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al., 2015):
+    ``clip(x + epsilon * sign(grad_x loss), 0, 1)``.
 
     Args:
         model (nn.Module): a classifier returning ``(N, K)`` logits.
@@ -82,8 +93,9 @@ def pgd(
     step_size: float | None = None,
     steps: int = 10,
 ) -> torch.Tensor:
-    """Projected gradient descent (Madry et al., 2018): repeated small FGSM steps, each followed by a
-    projection back into the L-infinity ball of radius ``epsilon`` around the images and into ``[0, 1]``.
+    """Projected gradient descent (Madry et al., 2018): repeated small FGSM steps, each followed by
+    a projection back into the L-infinity ball of radius ``epsilon`` around the images and into
+    ``[0, 1]``.
 
     Departs from the paper in one way: it starts at the clean images, not at a random point of
     the ball, so that the result is deterministic.
@@ -118,10 +130,16 @@ def pgd(
 
 
 @torch.no_grad()
-def accuracy_under(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
+def accuracy_under(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
+) -> float:
     """Accuracy of ``model`` on a batch of (perturbed) images, computed in chunks.
 
-    >>> accuracy_under(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]))
+    >>> accuracy_under(
+    ...     nn.Sequential(nn.Flatten(), nn.Linear(4, 2)),
+    ...     torch.zeros(2, 1, 2, 2),
+    ...     torch.tensor([0, 1]),
+    ... )
     0.5
 
     Introduced in the chapter "Applications and responsible use".
@@ -130,5 +148,8 @@ def accuracy_under(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     _check(images, labels)
     _expect_int(batch_size, "batch_size")
     model.eval()
-    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in zip(images.split(batch_size), labels.split(batch_size)))
+    correct = sum(
+        (model(x).argmax(1) == y).sum().item()
+        for x, y in zip(images.split(batch_size), labels.split(batch_size))
+    )
     return correct / len(labels)

@@ -1,4 +1,5 @@
-"""Attention for images: gates inside CNNs, scaled dot-product and multi-head attention, and a small ViT.
+"""Attention for images: gates inside CNNs, scaled dot-product and multi-head attention, and a
+small ViT.
 
 The pieces of the chapter "Attention and vision transformers": a spatial attention gate and a
 small CNN with optional squeeze-and-excitation (channel) and spatial attention; scaled
@@ -36,7 +37,8 @@ def _check_tokens(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class SpatialAttention(nn.Module):
-    """A spatial gate (CBAM's spatial attention): one weight in (0, 1) per position, shared by all channels.
+    """A spatial gate (CBAM's spatial attention): one weight in (0, 1) per position, shared by
+    all channels.
 
     The channel-wise mean and maximum at every position, ``(B, 2, H, W)``, go through a
     ``kernel x kernel`` convolution and a sigmoid; the input is multiplied by the resulting map.
@@ -63,7 +65,8 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_images(x)
-        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)  # (B, 2, H, W)
+        # (B, 2, H, W)
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
         gate = torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
         self.map = gate.detach()
         return x * gate
@@ -77,7 +80,8 @@ def attention_cnn(
     spatial: bool = False,
     reduction: int = 4,
 ) -> nn.Sequential:
-    """A small VGG-style CNN with optional squeeze-and-excitation and spatial attention in every block.
+    """A small VGG-style CNN with optional squeeze-and-excitation and spatial attention in
+    every block.
 
     Each block is ``conv3x3-BN-ReLU``, then the gates (SE with a ReLU bottleneck of
     ``channels / reduction``, as in Hu et al.; the spatial gate of :class:`SpatialAttention`),
@@ -92,7 +96,8 @@ def attention_cnn(
         channels (sequence of int): channels of each block. Default (16, 32, 64).
         se (bool): add squeeze-and-excitation. Default False.
         spatial (bool): add the spatial gate. Default False.
-        reduction (int): SE bottleneck reduction ratio r. Default 4 (the paper's 16 suits wider layers).
+        reduction (int): SE bottleneck reduction ratio r. Default 4 (the paper's 16 suits
+            wider layers).
 
     Returns:
         nn.Sequential: ``(B, in_channels, H, W) -> (B, num_classes)``.
@@ -103,7 +108,9 @@ def attention_cnn(
     Introduced in the chapter "Attention and vision transformers".
     """
     if isinstance(channels, int) or not isinstance(channels, Sequence) or not channels:
-        raise TypeError(f"expected channels as a non-empty sequence such as (16, 32, 64), got {channels!r}")
+        raise TypeError(
+            f"expected channels as a non-empty sequence such as (16, 32, 64), got {channels!r}"
+        )
     _check_positive(
         num_classes=num_classes,
         in_channels=in_channels,
@@ -112,34 +119,60 @@ def attention_cnn(
     )
     layers: list[nn.Module] = []
     for i, (c_in, c_out) in enumerate(zip([in_channels, *channels[:-1]], channels)):
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
-        layers += [SqueezeExcite(c_out, max(1, c_out // reduction), nn.ReLU)] if se and i > 0 else []
+        layers += [
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+        ]
+        layers += (
+            [SqueezeExcite(c_out, max(1, c_out // reduction), nn.ReLU)] if se and i > 0 else []
+        )
         layers += [SpatialAttention()] if spatial and i > 0 else []
         layers.append(nn.MaxPool2d(2))
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels[-1], num_classes))
+    return nn.Sequential(
+        *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels[-1], num_classes)
+    )
 
 
 # --- scaled dot-product and multi-head attention ---------------------------------------------
 
 
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
-    shapes = [tuple(_expect_tensor(t, name, "(..., L, d)").shape) for name, t in (("q", q), ("k", k), ("v", v))]
+    shapes = [
+        tuple(_expect_tensor(t, name, "(..., L, d)").shape)
+        for name, t in (("q", q), ("k", k), ("v", v))
+    ]
     try:
         torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-        ok = min(q.ndim, k.ndim, v.ndim) >= 2 and q.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2]
+        ok = (
+            min(q.ndim, k.ndim, v.ndim) >= 2
+            and q.shape[-1] == k.shape[-1]
+            and k.shape[-2] == v.shape[-2]
+        )
     except RuntimeError:
         ok = False
     if not ok:
-        raise ValueError(f"expected q (..., Lq, d), k (..., Lk, d) and v (..., Lk, dv), got {', '.join(map(str, shapes))}")
+        raise ValueError(
+            "expected q (..., Lq, d), k (..., Lk, d) and v (..., Lk, dv), got "
+            f"{', '.join(map(str, shapes))}"
+        )
 
 
 def _check_mask(mask: torch.Tensor, shape: torch.Size) -> None:
     try:
-        ok = torch.broadcast_shapes(_expect_tensor(mask, "mask", f"broadcastable to {tuple(shape)}").shape, shape) == shape
+        ok = (
+            torch.broadcast_shapes(
+                _expect_tensor(mask, "mask", f"broadcastable to {tuple(shape)}").shape, shape
+            )
+            == shape
+        )
     except RuntimeError:
         ok = False
     if not ok:
-        raise ValueError(f"expected a mask broadcastable to the scores' shape {tuple(shape)}, got {tuple(mask.shape)}")
+        raise ValueError(
+            f"expected a mask broadcastable to the scores' shape {tuple(shape)}, got "
+            f"{tuple(mask.shape)}"
+        )
 
 
 def scaled_dot_product_attention(
@@ -157,7 +190,9 @@ def scaled_dot_product_attention(
     Returns:
         tuple: output ``(..., Lq, dv)`` and weights ``(..., Lq, Lk)`` (rows sum to 1).
 
-    >>> out, w = scaled_dot_product_attention(torch.eye(2), torch.eye(2), torch.tensor([[1.0], [3.0]]))
+    >>> out, w = scaled_dot_product_attention(
+    ...     torch.eye(2), torch.eye(2), torch.tensor([[1.0], [3.0]])
+    ... )
     >>> w.sum(-1).tolist(), out.shape
     ([1.0, 1.0], torch.Size([2, 1]))
 
@@ -167,13 +202,16 @@ def scaled_dot_product_attention(
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., Lq, Lk)
     if mask is not None:
         _check_mask(mask, scores.shape)
-        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+        scores = (
+            scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+        )
     weights = scores.softmax(dim=-1)
     return weights @ v, weights
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """Multi-head self-attention, laid out like ``nn.MultiheadAttention`` so that weights can be copied.
+    """Multi-head self-attention, laid out like ``nn.MultiheadAttention`` so that weights can
+    be copied.
 
     One linear layer ``qkv`` makes queries, keys and values for all heads at once (its weight is
     ``nn.MultiheadAttention``'s ``in_proj_weight``); each of the ``heads`` heads attends in a
@@ -214,10 +252,14 @@ class MultiHeadSelfAttention(nn.Module):
     @torch.no_grad()
     def copy_from(self, reference: nn.MultiheadAttention) -> MultiHeadSelfAttention:
         """Take the weights of a ``nn.MultiheadAttention`` of the same size (returns self)."""
-        if reference.embed_dim != self.proj.in_features or reference.num_heads != self.heads or reference.in_proj_weight is None:
+        if (
+            reference.embed_dim != self.proj.in_features
+            or reference.num_heads != self.heads
+            or reference.in_proj_weight is None
+        ):
             raise ValueError(
-                f"expected nn.MultiheadAttention({self.proj.in_features}, {self.heads}) with packed projections, "
-                f"got ({reference.embed_dim}, {reference.num_heads})"
+                f"expected nn.MultiheadAttention({self.proj.in_features}, {self.heads}) with "
+                f"packed projections, got ({reference.embed_dim}, {reference.num_heads})"
             )
         self.qkv.weight.copy_(reference.in_proj_weight)
         self.qkv.bias.copy_(reference.in_proj_bias)
@@ -242,7 +284,8 @@ def sinusoidal_positions(length: int, dim: int, base: float = 10000.0) -> torch.
     Returns:
         Tensor: ``(length, dim)``.
 
-    >>> [round(x, 3) for x in sinusoidal_positions(3, 4)[1].tolist()]  # sin 1, cos 1, sin 0.01, cos 0.01
+    >>> # sin 1, cos 1, sin 0.01, cos 0.01
+    >>> [round(x, 3) for x in sinusoidal_positions(3, 4)[1].tolist()]
     [0.841, 0.54, 0.01, 1.0]
 
     Introduced in the chapter "Attention and vision transformers".
@@ -278,7 +321,8 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
         or images.shape[-2] % patch
     ):
         raise ValueError(
-            f"expected images (B, C, H, W) with H and W multiples of the patch size {patch!r}, got {tuple(images.shape)}"
+            f"expected images (B, C, H, W) with H and W multiples of the patch size {patch!r}, got "
+            f"{tuple(images.shape)}"
         )
     b, c, h, w = images.shape
     x = images.reshape(b, c, h // patch, patch, w // patch, patch)  # (B, C, rows, p, cols, p)
@@ -311,7 +355,8 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_images(x, self.proj.in_channels)
-        return self.proj(x).flatten(2).transpose(1, 2)  # (B, dim, rows, cols) -> (B, rows * cols, dim)
+        # (B, dim, rows, cols) -> (B, rows * cols, dim)
+        return self.proj(x).flatten(2).transpose(1, 2)
 
 
 class EncoderBlock(nn.Module):
@@ -338,17 +383,23 @@ class EncoderBlock(nn.Module):
         self.norm1, self.attn = nn.LayerNorm(dim), MultiHeadSelfAttention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(
-            nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_ratio * dim, dim), nn.Dropout(dropout)
+            nn.Linear(dim, mlp_ratio * dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_ratio * dim, dim),
+            nn.Dropout(dropout),
         )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(_check_tokens(x, self.norm1.normalized_shape[0]))))  # tokens exchange information
+        # tokens exchange information
+        x = x + self.drop(self.attn(self.norm1(_check_tokens(x, self.norm1.normalized_shape[0]))))
         return x + self.mlp(self.norm2(x))  # each token is transformed on its own
 
 
 class ViT(nn.Module):
-    """A small Vision Transformer: patch embedding, a class token, positions, encoder blocks, a linear head.
+    """A small Vision Transformer: patch embedding, a class token, positions, encoder blocks, a
+    linear head.
 
     The class token is a learned vector prepended to the patch tokens; after the last block its
     (layer-normed) state is classified. Positions are learned (``positions="learned"``, as in ViT)
@@ -392,9 +443,14 @@ class ViT(nn.Module):
         super().__init__()
         _check_positive(image_size=image_size, patch=patch, num_classes=num_classes, depth=depth)
         if image_size % patch:
-            raise ValueError(f"expected a patch size that divides the image size, got patch={patch} and image_size={image_size}")
+            raise ValueError(
+                f"expected a patch size that divides the image size, got patch={patch} and "
+                f"image_size={image_size}"
+            )
         if positions not in ("learned", "sinusoidal", "none"):
-            raise ValueError(f"expected positions 'learned', 'sinusoidal' or 'none', got {positions!r}")
+            raise ValueError(
+                f"expected positions 'learned', 'sinusoidal' or 'none', got {positions!r}"
+            )
         self.grid = image_size // patch
         self.embed = PatchEmbedding(in_channels, dim, patch)
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
@@ -402,23 +458,34 @@ class ViT(nn.Module):
         if positions == "learned":
             self.pos = nn.Parameter(torch.randn(1, length, dim) * 0.02)
         else:
-            fixed = sinusoidal_positions(length, dim) if positions == "sinusoidal" else torch.zeros(length, dim)
+            fixed = (
+                sinusoidal_positions(length, dim)
+                if positions == "sinusoidal"
+                else torch.zeros(length, dim)
+            )
             self.register_buffer("pos", fixed[None])
-        self.blocks = nn.ModuleList(EncoderBlock(dim, heads, mlp_ratio, dropout) for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            EncoderBlock(dim, heads, mlp_ratio, dropout) for _ in range(depth)
+        )
         self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = self.grid * self.embed.patch
         if tuple(_check_images(x, self.embed.proj.in_channels).shape[2:]) != (size, size):
-            raise ValueError(f"expected images of shape (B, {self.embed.proj.in_channels}, {size}, {size}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected images of shape (B, {self.embed.proj.in_channels}, {size}, {size}), got "
+                f"{tuple(x.shape)}"
+            )
         tokens = self.embed(x)  # (B, N, dim)
-        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1) + self.pos  # (B, N + 1, dim)
+        # (B, N + 1, dim)
+        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1) + self.pos
         for block in self.blocks:
             tokens = block(tokens)
         return self.head(self.norm(tokens[:, 0]))  # the class token decides
 
     def attention_maps(self) -> list[torch.Tensor]:
-        """Attention weights of every block from the last forward pass: ``depth`` tensors ``(B, heads, N + 1, N + 1)``."""
+        """Attention weights of every block from the last forward pass: ``depth`` tensors
+        ``(B, heads, N + 1, N + 1)``."""
         maps = [block.attn.weights for block in self.blocks]
         if any(m is None for m in maps):
             raise RuntimeError("expected a forward pass before attention_maps(), got none yet")
@@ -426,7 +493,8 @@ class ViT(nn.Module):
 
 
 def attention_rollout(attentions: Sequence[torch.Tensor], residual: bool = True) -> torch.Tensor:
-    """Attention rollout (Abnar and Zuidema): how much each input token flows into each output token.
+    """Attention rollout (Abnar and Zuidema): how much each input token flows into each
+    output token.
 
     Heads are averaged; with ``residual`` each layer's matrix becomes ``(A + I) / 2`` (the skip
     connection carries half of each token through), rows renormalised; the layers' matrices are
@@ -447,7 +515,10 @@ def attention_rollout(attentions: Sequence[torch.Tensor], residual: bool = True)
     Introduced in the chapter "Attention and vision transformers".
     """
     if isinstance(attentions, torch.Tensor | str) or not isinstance(attentions, Sequence):
-        raise TypeError(f"expected a list of attention weights, one tensor per layer, got {type(attentions).__name__}")
+        raise TypeError(
+            "expected a list of attention weights, one tensor per layer, got "
+            f"{type(attentions).__name__}"
+        )
     if not attentions:
         raise ValueError("expected at least one layer of attention weights, got none")
     result = None
@@ -455,9 +526,14 @@ def attention_rollout(attentions: Sequence[torch.Tensor], residual: bool = True)
         if _expect_tensor(a, "attention weights", "(B, heads, L, L) or (B, L, L)").ndim == 4:
             a = a.mean(dim=1)  # average the heads: (B, L, L)
         if a.ndim != 3 or a.shape[-1] != a.shape[-2]:
-            raise ValueError(f"expected attention weights (B, heads, L, L) or (B, L, L), got {tuple(a.shape)}")
+            raise ValueError(
+                f"expected attention weights (B, heads, L, L) or (B, L, L), got {tuple(a.shape)}"
+            )
         if result is not None and a.shape != result.shape:
-            raise ValueError(f"expected every layer's weights of one shape {tuple(result.shape)}, got {tuple(a.shape)}")
+            raise ValueError(
+                f"expected every layer's weights of one shape {tuple(result.shape)}, got "
+                f"{tuple(a.shape)}"
+            )
         if residual:
             a = (a + torch.eye(a.shape[-1], device=a.device)) / 2
             a = a / a.sum(dim=-1, keepdim=True)

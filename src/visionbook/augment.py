@@ -32,7 +32,10 @@ def _check_labels(X: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise ValueError(f"expected integer labels of shape ({len(X)},), got {shape}")
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"expected labels in 0..{num_classes - 1}, got values from {y.min().item()} to {y.max().item()}")
+        raise ValueError(
+            f"expected labels in 0..{num_classes - 1}, got values from {y.min().item()} to "
+            f"{y.max().item()}"
+        )
 
 
 def affine(X: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
@@ -59,20 +62,29 @@ def affine(X: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor) -> torch
     """
     _check_images(X)
     n, _, h, w = X.shape
-    if _expect_tensor(angles, "angles", f"({n},)").shape != (n,) or _expect_tensor(shifts, "shifts", f"({n}, 2)").shape != (n, 2):
-        raise ValueError(f"expected angles ({n},) and shifts ({n}, 2), got {tuple(angles.shape)} and {tuple(shifts.shape)}")
+    if _expect_tensor(angles, "angles", f"({n},)").shape != (n,) or _expect_tensor(
+        shifts, "shifts", f"({n}, 2)"
+    ).shape != (n, 2):
+        raise ValueError(
+            f"expected angles ({n},) and shifts ({n}, 2), got {tuple(angles.shape)} and "
+            f"{tuple(shifts.shape)}"
+        )
     a = torch.deg2rad(angles.to(X))
     cos, sin = torch.cos(a), torch.sin(a)
-    inverse = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)  # (N, 2, 2), output -> input
+    # (N, 2, 2), output -> input
+    inverse = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
     offset = -(inverse @ shifts.to(X).unsqueeze(-1)).squeeze(-1)  # (N, 2) in pixels
-    half = torch.tensor([w / 2, h / 2], dtype=X.dtype, device=X.device)  # pixels -> [-1, 1] coordinates
-    theta = torch.cat([inverse * half / half[:, None], (offset / half).unsqueeze(-1)], dim=2)  # (N, 2, 3)
+    # pixels -> [-1, 1] coordinates
+    half = torch.tensor([w / 2, h / 2], dtype=X.dtype, device=X.device)
+    # (N, 2, 3)
+    theta = torch.cat([inverse * half / half[:, None], (offset / half).unsqueeze(-1)], dim=2)
     grid = F.affine_grid(theta, list(X.shape), align_corners=False)
     return F.grid_sample(X, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def random_affine(X: torch.Tensor, degrees: float = 10.0, max_shift: float = 2.0) -> torch.Tensor:
-    """A random rotation in ``[-degrees, degrees]`` and shift in ``[-max_shift, max_shift]`` pixels per image.
+    """A random rotation in ``[-degrees, degrees]`` and shift in ``[-max_shift, max_shift]`` pixels
+    per image.
 
     Randomness comes from PyTorch's global generator on the images' device, so
     ``torch.manual_seed`` makes it repeatable.
@@ -150,9 +162,13 @@ class TransformDataset(Dataset):
     def __init__(self, X: torch.Tensor, y: torch.Tensor, transform: Callable | None = None):
         _check_images(X)
         if transform is not None and not callable(transform):
-            raise TypeError(f"expected a callable transform or None, got {type(transform).__name__}")
+            raise TypeError(
+                f"expected a callable transform or None, got {type(transform).__name__}"
+            )
         if len(_expect_tensor(y, "labels", f"({len(X)},)")) != len(X):
-            raise ValueError(f"expected one label per image, got {len(y)} labels for {len(X)} images")
+            raise ValueError(
+                f"expected one label per image, got {len(y)} labels for {len(X)} images"
+            )
         self.X, self.y, self.transform = X, y, transform
 
     def __len__(self) -> int:
@@ -172,7 +188,8 @@ def _beta(alpha: float) -> float:
 def mixup(
     X: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float = 1.0, lam: float | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixup (Zhang et al., 2018): blend each image and its one-hot label with its batch neighbour's.
+    """Mixup (Zhang et al., 2018): blend each image and its one-hot label with its batch
+    neighbour's.
 
     ``X' = lam X + (1 - lam) X_prev`` and ``Y' = lam Y + (1 - lam) Y_prev``, where ``X_prev`` is
     the batch rolled by one (image ``i`` is paired with ``i - 1``), as torchvision's
@@ -200,8 +217,11 @@ def mixup(
     return lam * X + (1 - lam) * X.roll(1, 0), lam * Y + (1 - lam) * Y.roll(1, 0)
 
 
-def cutmix_box(lam: float, height: int, width: int, center: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The patch of CutMix: sides ``sqrt(1 - lam)`` times the image's, centred at ``center``, clipped.
+def cutmix_box(
+    lam: float, height: int, width: int, center: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The patch of CutMix: sides ``sqrt(1 - lam)`` times the image's, centred at
+    ``center``, clipped.
 
     Half-sides are rounded down to whole pixels, as torchvision does.
 
@@ -222,7 +242,11 @@ def cutmix_box(lam: float, height: int, width: int, center: tuple[int, int]) -> 
     _expect_number(lam, "lam", 0, 1)
     _expect_int(height, "height")
     _expect_int(width, "width")
-    if not isinstance(center, Sequence) or len(center) != 2 or not all(isinstance(c, numbers.Integral) for c in center):
+    if (
+        not isinstance(center, Sequence)
+        or len(center) != 2
+        or not all(isinstance(c, numbers.Integral) for c in center)
+    ):
         raise TypeError(f"expected center as a pair of integers (cx, cy), got {center!r}")
     half = 0.5 * math.sqrt(1 - lam)
     hw, hh = int(half * width), int(half * height)
@@ -255,7 +279,13 @@ def cutmix(
     Returns:
         tuple: images ``(N, C, H, W)``, soft labels ``(N, K)`` and the box ``(x0, y0, x1, y1)``.
 
-    >>> X, Y, box = cutmix(torch.tensor([0.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 4, 4), torch.tensor([0, 1]), 2, lam=0.75, center=(2, 2))
+    >>> X, Y, box = cutmix(
+    ...     torch.tensor([0.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 4, 4),
+    ...     torch.tensor([0, 1]),
+    ...     2,
+    ...     lam=0.75,
+    ...     center=(2, 2),
+    ... )
     >>> box, Y[0].tolist()
     ((1, 1, 3, 3), [0.75, 0.25])
 
@@ -276,9 +306,13 @@ def cutmix(
 
 @torch.no_grad()
 def tta_predict(
-    model: nn.Module, X: torch.Tensor, views: Sequence[Callable[[torch.Tensor], torch.Tensor]], batch_size: int = 500
+    model: nn.Module,
+    X: torch.Tensor,
+    views: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    batch_size: int = 500,
 ) -> torch.Tensor:
-    """Test-time augmentation: average the model's class probabilities over several views of each image.
+    """Test-time augmentation: average the model's class probabilities over several views of
+    each image.
 
     Args:
         model (nn.Module): a classifier (put in eval mode here).
@@ -334,7 +368,9 @@ def balanced_subset(y: torch.Tensor, per_class: int, seed: int = 0) -> torch.Ten
     for c in y.unique().tolist():
         members = torch.nonzero(y == c).flatten()
         if len(members) < per_class:
-            raise ValueError(f"expected at least {per_class} examples of class {c}, got {len(members)}")
+            raise ValueError(
+                f"expected at least {per_class} examples of class {c}, got {len(members)}"
+            )
         parts.append(members[torch.randperm(len(members), generator=g)[:per_class]])
     return torch.cat(parts)
 
@@ -360,10 +396,19 @@ def seeds_by_settings(
     """
     if not callable(run):
         raise TypeError(f"expected run as a callable run(setting, seed), got {type(run).__name__}")
-    if isinstance(settings, str) or isinstance(seeds, str) or not all(isinstance(k, numbers.Integral) for k in seeds):
-        raise TypeError(f"expected settings as a list of names and seeds as a list of integers, got {settings!r} and {seeds!r}")
+    if (
+        isinstance(settings, str)
+        or isinstance(seeds, str)
+        or not all(isinstance(k, numbers.Integral) for k in seeds)
+    ):
+        raise TypeError(
+            "expected settings as a list of names and seeds as a list of integers, got "
+            f"{settings!r} and {seeds!r}"
+        )
     if not settings or not seeds:
-        raise ValueError(f"expected at least one setting and one seed, got {len(settings)} and {len(seeds)}")
+        raise ValueError(
+            f"expected at least one setting and one seed, got {len(settings)} and {len(seeds)}"
+        )
     results: dict[str, dict[str, list[float]]] = {}
     for setting in settings:
         for seed in seeds:

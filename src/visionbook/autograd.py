@@ -51,7 +51,9 @@ class Value:
     Introduced in the chapter "Backpropagation from scratch".
     """
 
-    def __init__(self, data: float, children: tuple[Value, ...] = (), op: str = "", label: str = ""):
+    def __init__(
+        self, data: float, children: tuple[Value, ...] = (), op: str = "", label: str = ""
+    ):
         if isinstance(data, bool) or not isinstance(data, Real):
             raise TypeError(f"expected a real number for Value, got {type(data).__name__}")
         self.data = float(data)
@@ -90,7 +92,9 @@ class Value:
 
     def __pow__(self, exponent: float) -> Value:
         if isinstance(exponent, bool) or not isinstance(exponent, Real):
-            raise TypeError(f"expected a constant int or float exponent, got {type(exponent).__name__}")
+            raise TypeError(
+                f"expected a constant int or float exponent, got {type(exponent).__name__}"
+            )
         out = Value(self.data**exponent, (self,), f"**{exponent:g}")
 
         def _backward():  # d(a^k)/da = k a^(k-1)
@@ -129,7 +133,8 @@ class Value:
         return out
 
     def sigmoid(self) -> Value:
-        out = Value(0.5 * (1.0 + math.tanh(0.5 * self.data)), (self,), "sigmoid")  # overflow-free form
+        # overflow-free form
+        out = Value(0.5 * (1.0 + math.tanh(0.5 * self.data)), (self,), "sigmoid")
 
         def _backward():  # d(sigma(a))/da = sigma(a)(1 - sigma(a))
             self.grad += out.data * (1.0 - out.data) * out.grad
@@ -218,7 +223,8 @@ def topological_order(root: Value) -> list[Value]:
 
 
 def draw_graph(root: Value, ax=None, title: str | None = None):
-    """Draw the computational graph of ``root``: one box per Value (label, data, grad), left to right.
+    """Draw the computational graph of ``root``: one box per Value (label, data, grad), left
+    to right.
 
     Each column holds the nodes at the same distance from the output, so an input sits just
     left of the operation that uses it; an arrow goes from each input to the node it feeds, and
@@ -247,13 +253,20 @@ def draw_graph(root: Value, ax=None, title: str | None = None):
     columns: dict[int, list[Value]] = {}
     for n in nodes:
         columns.setdefault(width - column[id(n)], []).append(n)
-    pos = {id(n): (d, i - (len(col) - 1) / 2) for d, col in columns.items() for i, n in enumerate(col)}
+    pos = {
+        id(n): (d, i - (len(col) - 1) / 2) for d, col in columns.items() for i, n in enumerate(col)
+    }
     if ax is None:
-        _, ax = plt.subplots(figsize=(2.2 * len(columns) + 0.5, 1.1 * max(len(c) for c in columns.values()) + 0.8))
+        _, ax = plt.subplots(
+            figsize=(2.2 * len(columns) + 0.5, 1.1 * max(len(c) for c in columns.values()) + 0.8)
+        )
     for n in nodes:
         for c in n._children:
             ax.annotate(
-                "", pos[id(n)], pos[id(c)], arrowprops={"arrowstyle": "->", "color": "grey", "shrinkA": 28, "shrinkB": 28}
+                "",
+                pos[id(n)],
+                pos[id(c)],
+                arrowprops={"arrowstyle": "->", "color": "grey", "shrinkA": 28, "shrinkB": 28},
             )
         text = f"{n.label + ' = ' if n.label else ''}{n.data:.4g}\ngrad {n.grad:.4g}"
         face = "#fde8c8" if n._op else "#d8e8f8"
@@ -307,7 +320,10 @@ class Linear:
         _check_array(weight, 2, "weight")
         _check_array(bias, 1, "bias")
         if bias.shape[0] != weight.shape[0]:
-            raise ValueError(f"expected a bias of shape ({weight.shape[0]},) for weight {weight.shape}, got {bias.shape}")
+            raise ValueError(
+                f"expected a bias of shape ({weight.shape[0]},) for weight {weight.shape}, got "
+                f"{bias.shape}"
+            )
         self.weight, self.bias = weight, bias
         self.grad_weight, self.grad_bias = np.zeros_like(weight), np.zeros_like(bias)
         self._x: np.ndarray | None = None
@@ -316,13 +332,18 @@ class Linear:
     def init(cls, in_features: int, out_features: int, rng: np.random.Generator) -> Linear:
         """PyTorch's default initialisation: weight and bias uniform in ``±1/sqrt(in_features)``."""
         bound = 1.0 / math.sqrt(in_features)
-        return cls(rng.uniform(-bound, bound, (out_features, in_features)), rng.uniform(-bound, bound, out_features))
+        return cls(
+            rng.uniform(-bound, bound, (out_features, in_features)),
+            rng.uniform(-bound, bound, out_features),
+        )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(N, in_features) -> (N, out_features)``; keeps ``x`` for the backward pass."""
         _check_array(x, 2, "the input of Linear")
         if x.shape[1] != self.weight.shape[1]:
-            raise ValueError(f"expected inputs with {self.weight.shape[1]} features, got shape {x.shape}")
+            raise ValueError(
+                f"expected inputs with {self.weight.shape[1]} features, got shape {x.shape}"
+            )
         self._x = x
         return x @ self.weight.T + self.bias
 
@@ -400,9 +421,15 @@ class SoftmaxCrossEntropy:
         """Logits ``(N, K)`` and labels ``(N,)`` in ``0..K-1`` to the mean loss (a float)."""
         _check_array(logits, 2, "logits")
         _check_array(y, 1, "labels")
-        if len(y) != len(logits) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= logits.shape[1]:
+        if (
+            len(y) != len(logits)
+            or not np.issubdtype(y.dtype, np.integer)
+            or y.min() < 0
+            or y.max() >= logits.shape[1]
+        ):
             raise ValueError(
-                f"expected {len(logits)} integer labels in 0..{logits.shape[1] - 1}, got {y.dtype} labels of shape {y.shape}"
+                f"expected {len(logits)} integer labels in 0..{logits.shape[1] - 1}, got {y.dtype} "
+                f"labels of shape {y.shape}"
             )
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -433,10 +460,15 @@ class Sequential:
 
     def __init__(self, layers: Sequence):
         missing = [
-            type(m).__name__ for m in layers if not all(hasattr(m, a) for a in ("forward", "backward", "parameters", "gradients"))
+            type(m).__name__
+            for m in layers
+            if not all(hasattr(m, a) for a in ("forward", "backward", "parameters", "gradients"))
         ]
         if missing:
-            raise TypeError(f"expected layers with forward, backward, parameters and gradients, got {', '.join(missing)}")
+            raise TypeError(
+                "expected layers with forward, backward, parameters and gradients, got "
+                f"{', '.join(missing)}"
+            )
         self.layers = list(layers)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -461,7 +493,9 @@ class Sequential:
 # ----------------------------------------------------------------------------------------
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6
+) -> np.ndarray:
     """Central finite differences: ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every entry ``i``.
 
     The error is of order ``h^2`` (truncation) plus ``1e-16 |f| / h`` (rounding), about
@@ -482,7 +516,9 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float
     Introduced in the chapter "Backpropagation from scratch".
     """
     if not isinstance(x, np.ndarray) or x.dtype != np.float64:
-        raise TypeError(f"expected a float64 NumPy array for x, got {getattr(x, 'dtype', type(x).__name__)}")
+        raise TypeError(
+            f"expected a float64 NumPy array for x, got {getattr(x, 'dtype', type(x).__name__)}"
+        )
     if not callable(f):
         raise TypeError(f"expected f as a callable that maps x to a float, got {type(f).__name__}")
     if isinstance(h, bool) or not isinstance(h, int | float) or not h > 0:

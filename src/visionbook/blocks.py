@@ -21,15 +21,23 @@ from visionbook._validate import _expect_int, _expect_module, _expect_number
 
 
 def _check_channels(**channels: int) -> None:
-    bad = {k: v for k, v in channels.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
+    bad = {
+        k: v for k, v in channels.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1
+    }
     if bad:
-        raise ValueError(f"expected positive integer channel counts, got {', '.join(f'{k}={v!r}' for k, v in bad.items())}")
+        raise ValueError(
+            "expected positive integer channel counts, got "
+            f"{', '.join(f'{k}={v!r}' for k, v in bad.items())}"
+        )
 
 
 def _check_widths(widths: Sequence[int], what: str) -> dict[str, int]:
-    """``widths`` as ``{"what[i]": width}`` for :func:`_check_channels`, if it is a non-empty sequence."""
+    """``widths`` as ``{"what[i]": width}`` for :func:`_check_channels`, if it is a non-empty
+    sequence."""
     if isinstance(widths, str) or not isinstance(widths, Sequence) or not widths:
-        raise TypeError(f"expected {what} as a non-empty sequence of positive integers, got {widths!r}")
+        raise TypeError(
+            f"expected {what} as a non-empty sequence of positive integers, got {widths!r}"
+        )
     return {f"{what}[{i}]": w for i, w in enumerate(widths)}
 
 
@@ -45,7 +53,8 @@ def vgg_block(c_in: int, c_out: int, num_convs: int = 2, batch_norm: bool = Fals
         c_in (int): input channels.
         c_out (int): output channels of every convolution.
         num_convs (int): convolutions in the block, at least 1. Default 2.
-        batch_norm (bool): add BatchNorm after each convolution (VGG itself had none). Default False.
+        batch_norm (bool): add BatchNorm after each convolution (VGG itself had none).
+            Default False.
 
     Returns:
         nn.Sequential: ``(B, c_in, H, W) -> (B, c_out, H // 2, W // 2)``.
@@ -58,7 +67,9 @@ def vgg_block(c_in: int, c_out: int, num_convs: int = 2, batch_norm: bool = Fals
     _check_channels(c_in=c_in, c_out=c_out, num_convs=num_convs)
     layers: list[nn.Module] = []
     for i in range(num_convs):
-        layers.append(nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=not batch_norm))
+        layers.append(
+            nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=not batch_norm)
+        )
         layers += [nn.BatchNorm2d(c_out), nn.ReLU()] if batch_norm else [nn.ReLU()]
     layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
@@ -90,7 +101,15 @@ class SameConv2d(nn.Conv2d):
     Introduced in the chapter "Modern architectures".
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = True):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+    ):
         _check_channels(c_in=c_in, c_out=c_out)
         _expect_int(kernel, "kernel")
         _expect_int(stride, "stride")
@@ -107,12 +126,29 @@ class SameConv2d(nn.Conv2d):
 
 
 def _conv_bn(
-    c_in: int, c_out: int, kernel: int, stride: int, batch_norm: bool, groups: int = 1, tf_same: bool = False, eps: float = 1e-5
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    stride: int,
+    batch_norm: bool,
+    groups: int = 1,
+    tf_same: bool = False,
+    eps: float = 1e-5,
 ) -> list[nn.Module]:
     if tf_same:
-        conv: nn.Conv2d = SameConv2d(c_in, c_out, kernel, stride=stride, groups=groups, bias=not batch_norm)
+        conv: nn.Conv2d = SameConv2d(
+            c_in, c_out, kernel, stride=stride, groups=groups, bias=not batch_norm
+        )
     else:
-        conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=not batch_norm)
+        conv = nn.Conv2d(
+            c_in,
+            c_out,
+            kernel,
+            stride=stride,
+            padding=kernel // 2,
+            groups=groups,
+            bias=not batch_norm,
+        )
     return [conv, nn.BatchNorm2d(c_out, eps=eps)] if batch_norm else [conv]
 
 
@@ -140,16 +176,24 @@ class BasicBlock(nn.Module):
     Introduced in the chapter "Modern architectures".
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1, residual: bool = True, batch_norm: bool = True):
+    def __init__(
+        self, c_in: int, c_out: int, stride: int = 1, residual: bool = True, batch_norm: bool = True
+    ):
         super().__init__()
         _check_channels(c_in=c_in, c_out=c_out)
         _check_stride(stride)
         self.residual = residual
         self.body = nn.Sequential(
-            *_conv_bn(c_in, c_out, 3, stride, batch_norm), nn.ReLU(), *_conv_bn(c_out, c_out, 3, 1, batch_norm)
+            *_conv_bn(c_in, c_out, 3, stride, batch_norm),
+            nn.ReLU(),
+            *_conv_bn(c_out, c_out, 3, 1, batch_norm),
         )
         needs_projection = residual and (stride != 1 or c_in != c_out)
-        self.shortcut = nn.Sequential(*_conv_bn(c_in, c_out, 1, stride, batch_norm)) if needs_projection else nn.Identity()
+        self.shortcut = (
+            nn.Sequential(*_conv_bn(c_in, c_out, 1, stride, batch_norm))
+            if needs_projection
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)  # (B, c_out, H/s, W/s)
@@ -167,7 +211,8 @@ class DenseLayer(nn.Module):
     Args:
         c_in (int): input channels (all features so far).
         growth (int): new channels this layer adds (the growth rate k).
-        bn_size (int | None): bottleneck width as a multiple of ``growth``; None for none. Default 4.
+        bn_size (int | None): bottleneck width as a multiple of ``growth``; None for
+            none. Default 4.
 
     Returns:
         nn.Module: ``(B, c_in, H, W) -> (B, c_in + growth, H, W)``.
@@ -182,8 +227,17 @@ class DenseLayer(nn.Module):
         super().__init__()
         _check_channels(c_in=c_in, growth=growth, bn_size=bn_size if bn_size is not None else 1)
         mid = c_in if bn_size is None else bn_size * growth
-        bottleneck = [] if bn_size is None else [nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, mid, 1, bias=False)]
-        self.body = nn.Sequential(*bottleneck, nn.BatchNorm2d(mid), nn.ReLU(), nn.Conv2d(mid, growth, 3, padding=1, bias=False))
+        bottleneck = (
+            []
+            if bn_size is None
+            else [nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, mid, 1, bias=False)]
+        )
+        self.body = nn.Sequential(
+            *bottleneck,
+            nn.BatchNorm2d(mid),
+            nn.ReLU(),
+            nn.Conv2d(mid, growth, 3, padding=1, bias=False),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, self.body(x)], dim=1)  # (B, c_in + growth, H, W)
@@ -207,11 +261,14 @@ def dense_block(c_in: int, growth: int, num_layers: int, bn_size: int | None = 4
     Introduced in the chapter "Modern architectures".
     """
     _check_channels(num_layers=num_layers)
-    return nn.Sequential(*(DenseLayer(c_in + i * growth, growth, bn_size) for i in range(num_layers)))
+    return nn.Sequential(
+        *(DenseLayer(c_in + i * growth, growth, bn_size) for i in range(num_layers))
+    )
 
 
 def transition(c_in: int, c_out: int) -> nn.Sequential:
-    """DenseNet's transition between blocks: ``BN-ReLU-Conv1x1-AvgPool2``, fewer channels, half size.
+    """DenseNet's transition between blocks: ``BN-ReLU-Conv1x1-AvgPool2``, fewer channels,
+    half size.
 
     Args:
         c_in (int): input channels.
@@ -226,7 +283,9 @@ def transition(c_in: int, c_out: int) -> nn.Sequential:
     Introduced in the chapter "Modern architectures".
     """
     _check_channels(c_in=c_in, c_out=c_out)
-    return nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, c_out, 1, bias=False), nn.AvgPool2d(2))
+    return nn.Sequential(
+        nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, c_out, 1, bias=False), nn.AvgPool2d(2)
+    )
 
 
 def depthwise_separable(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -251,7 +310,10 @@ def depthwise_separable(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential
     _check_channels(c_in=c_in, c_out=c_out)
     _check_stride(stride)
     return nn.Sequential(
-        *_conv_bn(c_in, c_in, 3, stride, True, groups=c_in), nn.ReLU(), *_conv_bn(c_in, c_out, 1, 1, True), nn.ReLU()
+        *_conv_bn(c_in, c_in, 3, stride, True, groups=c_in),
+        nn.ReLU(),
+        *_conv_bn(c_in, c_out, 1, 1, True),
+        nn.ReLU(),
     )
 
 
@@ -314,7 +376,9 @@ class MBConv(nn.Module):
 
     >>> MBConv(16, 16)(torch.zeros(2, 16, 8, 8)).shape
     torch.Size([2, 16, 8, 8])
-    >>> MBConv(16, 24, 6, 2, se_ratio=0, kernel_size=5, activation=nn.ReLU6, tf_same=True)(torch.zeros(1, 16, 8, 8)).shape
+    >>> MBConv(16, 24, 6, 2, se_ratio=0, kernel_size=5, activation=nn.ReLU6, tf_same=True)(
+    ...     torch.zeros(1, 16, 8, 8)
+    ... ).shape
     torch.Size([1, 24, 4, 4])
 
     Introduced in the chapter "Modern architectures".
@@ -337,12 +401,22 @@ class MBConv(nn.Module):
         _check_stride(stride)
         if not 0 <= se_ratio <= 1:
             raise ValueError(f"expected se_ratio in [0, 1], got {se_ratio!r}")
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        if (
+            isinstance(kernel_size, bool)
+            or not isinstance(kernel_size, int)
+            or kernel_size < 1
+            or kernel_size % 2 == 0
+        ):
             raise ValueError(f"expected an odd positive kernel_size, got {kernel_size!r}")
         hidden = c_in * expand_ratio
         conv = {"batch_norm": True, "tf_same": tf_same, "eps": bn_eps}
-        layers: list[nn.Module] = [*_conv_bn(c_in, hidden, 1, 1, **conv), activation()] if expand_ratio != 1 else []
-        layers += [*_conv_bn(hidden, hidden, kernel_size, stride, groups=hidden, **conv), activation()]
+        layers: list[nn.Module] = (
+            [*_conv_bn(c_in, hidden, 1, 1, **conv), activation()] if expand_ratio != 1 else []
+        )
+        layers += [
+            *_conv_bn(hidden, hidden, kernel_size, stride, groups=hidden, **conv),
+            activation(),
+        ]
         if se_ratio > 0:
             layers.append(SqueezeExcite(hidden, max(1, int(c_in * se_ratio))))
         self.body = nn.Sequential(*layers, *_conv_bn(hidden, c_out, 1, 1, **conv))
@@ -358,7 +432,8 @@ class LayerNorm2d(nn.LayerNorm):
 
     Each pixel's ``C`` values are normalised to mean 0 and variance 1, then scaled and shifted
     per channel: no statistics over the batch or the image, so training and evaluation agree.
-    Equal to ``nn.LayerNorm(C)`` applied to the channels-last tensor (torchvision's ``LayerNorm2d``).
+    Equal to ``nn.LayerNorm(C)`` applied to the channels-last tensor (torchvision's
+    ``LayerNorm2d``).
 
     Args:
         channels (int): C.
@@ -381,13 +456,18 @@ class LayerNorm2d(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.normalized_shape[0]:
-            raise ValueError(f"expected a tensor (B, {self.normalized_shape[0]}, H, W), got {tuple(x.shape)}")
-        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+            raise ValueError(
+                f"expected a tensor (B, {self.normalized_shape[0]}, H, W), got {tuple(x.shape)}"
+            )
+        x = F.layer_norm(
+            x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps
+        )
         return x.permute(0, 3, 1, 2)  # back to (B, C, H, W)
 
 
 class ConvNeXtBlock(nn.Module):
-    """ConvNeXt's block: depthwise 7x7, LayerNorm, 1x1 expansion x4 with GELU, 1x1 projection, layer scale.
+    """ConvNeXt's block: depthwise 7x7, LayerNorm, 1x1 expansion x4 with GELU, 1x1 projection,
+    layer scale.
 
     ``out = x + gamma * F(x)`` with ``F = DWConv7x7-LN-Conv1x1(4C)-GELU-Conv1x1(C)``: one
     normalisation and one activation per block, an inverted bottleneck whose wide layer is a
@@ -415,24 +495,39 @@ class ConvNeXtBlock(nn.Module):
     """
 
     def __init__(
-        self, channels: int, expansion: int = 4, kernel_size: int = 7, layer_scale: float = 1e-6, stochastic_depth: float = 0.0
+        self,
+        channels: int,
+        expansion: int = 4,
+        kernel_size: int = 7,
+        layer_scale: float = 1e-6,
+        stochastic_depth: float = 0.0,
     ):
         super().__init__()
         _check_channels(channels=channels, expansion=expansion)
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        if (
+            isinstance(kernel_size, bool)
+            or not isinstance(kernel_size, int)
+            or kernel_size < 1
+            or kernel_size % 2 == 0
+        ):
             raise ValueError(f"expected an odd positive kernel_size, got {kernel_size!r}")
         _expect_number(layer_scale, "layer_scale", low=0)
         if not 0 <= _expect_number(stochastic_depth, "stochastic_depth") < 1:
             raise ValueError(f"expected stochastic_depth in [0, 1), got {stochastic_depth!r}")
         hidden = expansion * channels
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels),  # depthwise
+            # depthwise
+            nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels),
             LayerNorm2d(channels),
             nn.Conv2d(channels, hidden, 1),  # inverted bottleneck: expand
             nn.GELU(),
             nn.Conv2d(hidden, channels, 1),  # project back
         )
-        self.gamma = nn.Parameter(torch.full((channels, 1, 1), float(layer_scale))) if layer_scale > 0 else None
+        self.gamma = (
+            nn.Parameter(torch.full((channels, 1, 1), float(layer_scale)))
+            if layer_scale > 0
+            else None
+        )
         self.stochastic_depth, self.residual = stochastic_depth, True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -446,7 +541,9 @@ class ConvNeXtBlock(nn.Module):
         return x + out
 
 
-def compound_scaling(phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15) -> tuple[float, float, float]:
+def compound_scaling(
+    phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15
+) -> tuple[float, float, float]:
     """EfficientNet's compound scaling: depth, width and resolution multipliers for coefficient phi.
 
     Depth grows as ``alpha**phi``, width as ``beta**phi``, resolution as ``gamma**phi``; with
@@ -470,7 +567,10 @@ def compound_scaling(phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: f
     for name, value in (("phi", phi), ("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         _expect_number(value, name)
     if phi < 0 or min(alpha, beta, gamma) < 1:
-        raise ValueError(f"expected phi >= 0 and bases >= 1, got phi={phi}, alpha={alpha}, beta={beta}, gamma={gamma}")
+        raise ValueError(
+            f"expected phi >= 0 and bases >= 1, got phi={phi}, alpha={alpha}, beta={beta}, "
+            f"gamma={gamma}"
+        )
     return alpha**phi, beta**phi, gamma**phi
 
 
@@ -518,11 +618,15 @@ def round_repeats(repeats: int, depth_mult: float) -> int:
         raise TypeError(f"expected an integer repeats, got {repeats!r}")
     _expect_number(depth_mult, "depth_mult")
     if repeats < 1 or depth_mult <= 0:
-        raise ValueError(f"expected repeats >= 1 and depth_mult > 0, got {repeats} and {depth_mult}")
+        raise ValueError(
+            f"expected repeats >= 1 and depth_mult > 0, got {repeats} and {depth_mult}"
+        )
     return math.ceil(repeats * depth_mult)
 
 
-def _stem(in_channels: int, c: int, stride: int, batch_norm: bool = True, act: type[nn.Module] = nn.ReLU) -> list[nn.Module]:
+def _stem(
+    in_channels: int, c: int, stride: int, batch_norm: bool = True, act: type[nn.Module] = nn.ReLU
+) -> list[nn.Module]:
     _check_stride(stride)
     return [*_conv_bn(in_channels, c, 3, stride, batch_norm), act()]
 
@@ -563,7 +667,12 @@ def resnet_small(
 
     Introduced in the chapter "Modern architectures".
     """
-    _check_channels(blocks_per_stage=blocks_per_stage, num_classes=num_classes, in_channels=in_channels, width=width)
+    _check_channels(
+        blocks_per_stage=blocks_per_stage,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width=width,
+    )
     layers, c = _stem(in_channels, width, stem_stride, batch_norm), width
     for stage in range(3):
         for i in range(blocks_per_stage):
@@ -574,9 +683,13 @@ def resnet_small(
 
 
 def vgg_small(
-    num_classes: int = 5, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64), stem_stride: int = 2
+    num_classes: int = 5,
+    in_channels: int = 3,
+    widths: Sequence[int] = (16, 32, 64),
+    stem_stride: int = 2,
 ) -> nn.Sequential:
-    """VGG in miniature: a stem, then VGG blocks of two 3x3 convs (with BN), global pooling, a linear layer.
+    """VGG in miniature: a stem, then VGG blocks of two 3x3 convs (with BN), global pooling, a
+    linear layer.
 
     Departs from VGG: BatchNorm (the 2014 network had none), a strided stem, and global average
     pooling instead of three large fully connected layers.
@@ -584,7 +697,8 @@ def vgg_small(
     Args:
         num_classes (int): outputs. Default 5.
         in_channels (int): image channels. Default 3.
-        widths (sequence of int): channels of the stem, then of each VGG block. Default (16, 32, 64).
+        widths (sequence of int): channels of the stem, then of each VGG block.
+            Default (16, 32, 64).
         stem_stride (int): stride of the stem convolution, 1 or 2. Default 2.
 
     Returns:
@@ -595,14 +709,22 @@ def vgg_small(
 
     Introduced in the chapter "Modern architectures".
     """
-    _check_channels(num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths"))
+    _check_channels(
+        num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths")
+    )
     chans = list(widths)
     blocks = (vgg_block(a, b, 2, batch_norm=True) for a, b in zip(chans[:-1], chans[1:]))
-    return nn.Sequential(*_stem(in_channels, chans[0], stem_stride), *blocks, *_head(chans[-1], num_classes))
+    return nn.Sequential(
+        *_stem(in_channels, chans[0], stem_stride), *blocks, *_head(chans[-1], num_classes)
+    )
 
 
 def densenet_small(
-    num_classes: int = 5, in_channels: int = 3, growth: int = 12, layers: Sequence[int] = (4, 4, 4), stem_stride: int = 2
+    num_classes: int = 5,
+    in_channels: int = 3,
+    growth: int = 12,
+    layers: Sequence[int] = (4, 4, 4),
+    stem_stride: int = 2,
 ) -> nn.Sequential:
     """DenseNet-BC in miniature: a stem, dense blocks joined by transitions that halve the channels.
 
@@ -621,7 +743,12 @@ def densenet_small(
 
     Introduced in the chapter "Modern architectures".
     """
-    _check_channels(num_classes=num_classes, in_channels=in_channels, growth=growth, **_check_widths(layers, "layers"))
+    _check_channels(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        growth=growth,
+        **_check_widths(layers, "layers"),
+    )
     c = 2 * growth
     modules = _stem(in_channels, c, stem_stride)
     for i, n in enumerate(layers):
@@ -634,7 +761,10 @@ def densenet_small(
 
 
 def mobilenet_small(
-    num_classes: int = 5, in_channels: int = 3, widths: Sequence[int] = (32, 64, 64, 128, 128), stem_stride: int = 2
+    num_classes: int = 5,
+    in_channels: int = 3,
+    widths: Sequence[int] = (32, 64, 64, 128, 128),
+    stem_stride: int = 2,
 ) -> nn.Sequential:
     """MobileNet (v1) in miniature: a full 3x3 stem, then depthwise-separable convolutions.
 
@@ -655,7 +785,9 @@ def mobilenet_small(
 
     Introduced in the chapter "Modern architectures".
     """
-    _check_channels(num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths"))
+    _check_channels(
+        num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths")
+    )
     c = max(1, widths[0] // 2)
     modules = _stem(in_channels, c, stem_stride)
     for i, w in enumerate(widths):
@@ -670,7 +802,11 @@ EFFICIENT_STAGES = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 40, 2, 2))
 
 
 def efficientnet_small(
-    num_classes: int = 5, in_channels: int = 3, width_mult: float = 1.0, depth_mult: float = 1.0, stem_stride: int = 2
+    num_classes: int = 5,
+    in_channels: int = 3,
+    width_mult: float = 1.0,
+    depth_mult: float = 1.0,
+    stem_stride: int = 2,
 ) -> nn.Sequential:
     """EfficientNet in miniature: a stem and stages of MBConv blocks, scaled in width and depth.
 
@@ -693,8 +829,13 @@ def efficientnet_small(
     Introduced in the chapter "Modern architectures".
     """
     _check_channels(num_classes=num_classes, in_channels=in_channels)
-    if _expect_number(width_mult, "width_mult") <= 0 or _expect_number(depth_mult, "depth_mult") <= 0:
-        raise ValueError(f"expected width_mult > 0 and depth_mult > 0, got {width_mult!r} and {depth_mult!r}")
+    if (
+        _expect_number(width_mult, "width_mult") <= 0
+        or _expect_number(depth_mult, "depth_mult") <= 0
+    ):
+        raise ValueError(
+            f"expected width_mult > 0 and depth_mult > 0, got {width_mult!r} and {depth_mult!r}"
+        )
     c = round_channels(16 * width_mult)
     modules = _stem(in_channels, c, stem_stride, act=nn.SiLU)
     for expand, channels, repeats, stride in EFFICIENT_STAGES:
@@ -712,7 +853,8 @@ def convnext_small(
     depths: Sequence[int] = (1, 1, 1),
     stem_stride: int = 2,
 ) -> nn.Sequential:
-    """ConvNeXt in miniature: a stem, then stages of ConvNeXt blocks joined by LayerNorm and a 2x2 stride-2 conv.
+    """ConvNeXt in miniature: a stem, then stages of ConvNeXt blocks joined by LayerNorm and a 2x2
+    stride-2 conv.
 
     Stage ``i`` has ``depths[i]`` blocks of ``widths[i]`` channels; between stages ConvNeXt's
     downsampling layer (``LayerNorm2d``, then a 2x2 convolution with stride 2) halves H and W
@@ -736,23 +878,40 @@ def convnext_small(
 
     Introduced in the chapter "Modern architectures".
     """
-    _check_channels(num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths"))
+    _check_channels(
+        num_classes=num_classes, in_channels=in_channels, **_check_widths(widths, "widths")
+    )
     _check_channels(**_check_widths(depths, "depths"))
     if len(widths) != len(depths):
-        raise ValueError(f"expected one depth per width, got {len(depths)} depths for {len(widths)} widths")
+        raise ValueError(
+            f"expected one depth per width, got {len(depths)} depths for {len(widths)} widths"
+        )
     _check_stride(stem_stride)
-    modules: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, stride=stem_stride, padding=1), LayerNorm2d(widths[0])]
+    modules: list[nn.Module] = [
+        nn.Conv2d(in_channels, widths[0], 3, stride=stem_stride, padding=1),
+        LayerNorm2d(widths[0]),
+    ]
     for i, (width, depth) in enumerate(zip(widths, depths)):
         if i > 0:  # ConvNeXt's separate downsampling layer
             modules += [LayerNorm2d(widths[i - 1]), nn.Conv2d(widths[i - 1], width, 2, stride=2)]
         modules += [ConvNeXtBlock(width) for _ in range(depth)]
     return nn.Sequential(
-        *modules, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LayerNorm(widths[-1]), nn.Linear(widths[-1], num_classes)
+        *modules,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.LayerNorm(widths[-1]),
+        nn.Linear(widths[-1], num_classes),
     )
 
 
 def fit_one_cycle(
-    model: nn.Module, data, epochs: int, max_lr: float = 5e-3, batch_size: int = 64, seed: int = 0, verbose: bool = False
+    model: nn.Module,
+    data,
+    epochs: int,
+    max_lr: float = 5e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    verbose: bool = False,
 ) -> dict:
     """Train with :func:`visionbook.train.fit`, Adam and a one-cycle learning-rate schedule.
 
@@ -780,17 +939,28 @@ def fit_one_cycle(
     from visionbook.train import fit
 
     if not isinstance(epochs, int) or epochs < 1 or max_lr <= 0:
-        raise ValueError(f"expected a positive integer number of epochs and max_lr > 0, got {epochs!r} and {max_lr!r}")
+        raise ValueError(
+            f"expected a positive integer number of epochs and max_lr > 0, got {epochs!r} "
+            f"and {max_lr!r}"
+        )
     steps = epochs * math.ceil(len(data[0] if isinstance(data, tuple) else data) / batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=max_lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=steps)
     return fit(
-        model, data, epochs=epochs, optimizer=optimizer, scheduler=scheduler, batch_size=batch_size, seed=seed, verbose=verbose
+        model,
+        data,
+        epochs=epochs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        batch_size=batch_size,
+        seed=seed,
+        verbose=verbose,
     )
 
 
 def _one_cycle(fraction: float, max_lr: float) -> tuple[float, float]:
-    """Learning rate and Adam's beta1 of ``OneCycleLR``'s default curve, ``fraction`` of the way through.
+    """Learning rate and Adam's beta1 of ``OneCycleLR``'s default curve, ``fraction`` of the
+    way through.
 
     Warm-up for the first 30%: the rate rises from ``max_lr / 25`` to ``max_lr`` while beta1
     falls from 0.95 to 0.85; then both anneal back, the rate to ``max_lr / 25 / 1e4``, on cosines.
@@ -825,7 +995,8 @@ def fit_for_seconds(
     seed: int = 0,
     device: torch.device | None = None,
 ) -> dict:
-    """Train for a fixed wall-clock budget with Adam and a one-cycle schedule that runs on the clock.
+    """Train for a fixed wall-clock budget with Adam and a one-cycle schedule that runs on
+    the clock.
 
     :func:`fit_one_cycle`'s recipe, with time in place of a step count: before each step the
     learning rate (and Adam's beta1) is set to ``OneCycleLR``'s value at the fraction of the
@@ -849,7 +1020,9 @@ def fit_for_seconds(
         dict: ``steps`` (int), ``epochs`` (float, passes over the data), ``seconds`` (measured)
         and ``train_loss`` (list, one value per step).
 
-    >>> run = fit_for_seconds(nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), seconds=0.05)
+    >>> run = fit_for_seconds(
+    ...     nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), seconds=0.05
+    ... )
     >>> run["steps"] > 0
     True
 
@@ -862,7 +1035,8 @@ def fit_for_seconds(
     device = device or config.device()
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=max_lr / 25)
-    generator = torch.Generator().manual_seed(seed + config.seed_offset())  # the order of the batches
+    # the order of the batches
+    generator = torch.Generator().manual_seed(seed + config.seed_offset())
     losses, seen, start = [], 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         for X, y in batches(data, batch_size, shuffle=True, generator=generator):
@@ -877,4 +1051,9 @@ def fit_for_seconds(
             optimizer.step()
             losses.append(loss.item())  # waits for the step to finish (on a GPU too)
             seen += len(y)
-    return {"steps": len(losses), "epochs": seen / len(data[0]), "seconds": elapsed, "train_loss": losses}
+    return {
+        "steps": len(losses),
+        "epochs": seen / len(data[0]),
+        "seconds": elapsed,
+        "train_loss": losses,
+    }

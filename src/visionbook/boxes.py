@@ -83,7 +83,11 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     Returns:
         Tensor: int64 indices of the kept boxes, by decreasing score.
 
-    >>> nms(torch.tensor([[0.0, 0, 2, 2], [0.1, 0, 2, 2], [5, 5, 6, 6]]), torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
+    >>> nms(
+    ...     torch.tensor([[0.0, 0, 2, 2], [0.1, 0, 2, 2], [5, 5, 6, 6]]),
+    ...     torch.tensor([0.9, 0.8, 0.7]),
+    ...     0.5,
+    ... ).tolist()
     [0, 2]
 
     Introduced in the chapter "Object detection".
@@ -104,7 +108,10 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
 
 
 def match_detections(
-    pred_boxes: torch.Tensor, scores: torch.Tensor, true_boxes: torch.Tensor, iou_threshold: float = 0.5
+    pred_boxes: torch.Tensor,
+    scores: torch.Tensor,
+    true_boxes: torch.Tensor,
+    iou_threshold: float = 0.5,
 ) -> torch.Tensor:
     """Mark each detection of one image and one class as a true positive or not (PASCAL VOC rule).
 
@@ -134,7 +141,9 @@ def match_detections(
     return hits
 
 
-def average_precision(scores: torch.Tensor, hits: torch.Tensor, num_true: int) -> tuple[float, torch.Tensor, torch.Tensor]:
+def average_precision(
+    scores: torch.Tensor, hits: torch.Tensor, num_true: int
+) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Average precision: the area under the precision-recall curve with precision made
     monotone (all-point interpolation, PASCAL VOC 2010 onwards).
 
@@ -156,7 +165,8 @@ def average_precision(scores: torch.Tensor, hits: torch.Tensor, num_true: int) -
     _expect_int(num_true, "num_true", minimum=0)
     if scores.shape != hits.shape or scores.ndim != 1:
         raise ValueError(
-            f"expected scores and hits of the same shape (N,) and num_true >= 0, got {tuple(scores.shape)}, {tuple(hits.shape)}, {num_true}"
+            "expected scores and hits of the same shape (N,) and num_true >= 0, got "
+            f"{tuple(scores.shape)}, {tuple(hits.shape)}, {num_true}"
         )
     if num_true == 0:
         return float("nan"), torch.empty(0), torch.empty(0)
@@ -174,14 +184,19 @@ def _check_dicts(items: list[dict], keys: tuple[str, ...], what: str) -> None:
     if not isinstance(items, list | tuple):
         raise TypeError(f"expected {what} as {wanted}, got {type(items).__name__}")
     for item in items:
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), torch.Tensor) for k in keys):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), torch.Tensor) for k in keys
+        ):
             raise ValueError(
-                f"expected {what} as {wanted}, got an item with {sorted(item) if isinstance(item, dict) else item!r}"
+                f"expected {what} as {wanted}, got an item with "
+                f"{sorted(item) if isinstance(item, dict) else item!r}"
             )
         _check_boxes(item["boxes"], f"{what}' boxes")
 
 
-def mean_average_precision(predictions: list[dict], targets: list[dict], num_classes: int, iou_threshold: float = 0.5) -> dict:
+def mean_average_precision(
+    predictions: list[dict], targets: list[dict], num_classes: int, iou_threshold: float = 0.5
+) -> dict:
     """Per-class AP and their mean over a data set, at one IoU threshold.
 
     Args:
@@ -200,7 +215,10 @@ def mean_average_precision(predictions: list[dict], targets: list[dict], num_cla
     _check_dicts(targets, ("boxes", "labels"), "targets")
     _expect_int(num_classes, "num_classes")
     if len(predictions) != len(targets):
-        raise ValueError(f"expected one prediction dict per target dict, got {len(predictions)} and {len(targets)}")
+        raise ValueError(
+            f"expected one prediction dict per target dict, got {len(predictions)} and "
+            f"{len(targets)}"
+        )
     aps = []
     for c in range(num_classes):
         scores, hits, num_true = [], [], 0
@@ -208,7 +226,11 @@ def mean_average_precision(predictions: list[dict], targets: list[dict], num_cla
             p, t = pred["labels"] == c, true["labels"] == c
             num_true += int(t.sum())
             scores.append(pred["scores"][p].cpu())
-            hits.append(match_detections(pred["boxes"][p], pred["scores"][p], true["boxes"][t], iou_threshold))
+            hits.append(
+                match_detections(
+                    pred["boxes"][p], pred["scores"][p], true["boxes"][t], iou_threshold
+                )
+            )
         aps.append(average_precision(torch.cat(scores), torch.cat(hits), num_true)[0])
     valid = [a for a in aps if a == a]
     return {"ap": aps, "map": sum(valid) / len(valid) if valid else float("nan")}

@@ -33,14 +33,23 @@ class Reliability(NamedTuple):
 
 def _check(probs: torch.Tensor, labels: torch.Tensor, n_bins: int) -> None:
     if not isinstance(probs, torch.Tensor) or not isinstance(labels, torch.Tensor):
-        raise TypeError(f"expected probs and labels as tensors, got {type(probs).__name__} and {type(labels).__name__}")
+        raise TypeError(
+            f"expected probs and labels as tensors, got {type(probs).__name__} and "
+            f"{type(labels).__name__}"
+        )
     if probs.ndim != 2 or labels.shape != (probs.shape[0],) or probs.shape[0] == 0:
-        raise ValueError(f"expected probs (N, K) and labels (N,) with N > 0, got {tuple(probs.shape)} and {tuple(labels.shape)}")
+        raise ValueError(
+            f"expected probs (N, K) and labels (N,) with N > 0, got {tuple(probs.shape)} and "
+            f"{tuple(labels.shape)}"
+        )
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
         raise ValueError(f"expected a positive integer n_bins, got {n_bins!r}")
     ones = torch.ones(len(probs), dtype=probs.dtype, device=probs.device)
     if probs.min() < 0 or not torch.allclose(probs.sum(1), ones, atol=1e-4):
-        raise ValueError("expected probabilities: non-negative rows that sum to 1 (apply softmax to logits first)")
+        raise ValueError(
+            "expected probabilities: non-negative rows that sum to 1 (apply softmax to "
+            "logits first)"
+        )
 
 
 def reliability(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> Reliability:
@@ -52,8 +61,8 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> 
         n_bins (int): number of equal-width bins on ``[0, 1]``. Default 15.
 
     Returns:
-        Reliability: ``edges (n_bins + 1,)``, ``confidence``, ``accuracy``, ``counts`` ``(n_bins,)``,
-        on the CPU.
+        Reliability: ``edges (n_bins + 1,)``, ``confidence``, ``accuracy``, ``counts``
+        ``(n_bins,)``, on the CPU.
 
     >>> r = reliability(torch.tensor([[0.9, 0.1], [0.3, 0.7]]), torch.tensor([0, 0]), n_bins=2)
     >>> r.counts.tolist(), r.accuracy.tolist()
@@ -73,8 +82,11 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> 
     return Reliability(edges, mean_conf, mean_acc, counts)
 
 
-def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
-    """ECE: the gap ``|accuracy - confidence|`` of each bin, weighted by the fraction of predictions in it.
+def expected_calibration_error(
+    probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15
+) -> float:
+    """ECE: the gap ``|accuracy - confidence|`` of each bin, weighted by the fraction of predictions
+    in it.
 
     Args:
         probs (Tensor): ``(N, K)`` class probabilities.
@@ -84,7 +96,12 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins
     Returns:
         float: ECE in ``[0, 1]``; 0 for a perfectly calibrated classifier (on these bins).
 
-    >>> round(expected_calibration_error(torch.tensor([[0.9, 0.1], [0.3, 0.7]]), torch.tensor([0, 0]), n_bins=2), 4)
+    >>> round(
+    ...     expected_calibration_error(
+    ...         torch.tensor([[0.9, 0.1], [0.3, 0.7]]), torch.tensor([0, 0]), n_bins=2
+    ...     ),
+    ...     4,
+    ... )
     0.3
 
     Introduced in the chapter "Applications and responsible use".
@@ -111,14 +128,18 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
         float: the temperature.
 
     >>> logits = torch.tensor([[4.0, 0.0], [4.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
-    >>> round(fit_temperature(logits, torch.tensor([0, 0, 1, 1])), 3)  # 3 of 4 right: softmax(4 / T) = 0.75
+    >>> # 3 of 4 right: softmax(4 / T) = 0.75
+    >>> round(fit_temperature(logits, torch.tensor([0, 0, 1, 1])), 3)
     3.641
 
     Introduced in the chapter "Applications and responsible use".
     """
     _expect_tensor(logits, "logits", "(N, K)")
     if logits.ndim != 2 or _expect_tensor(labels, "labels", "(N,)").shape != (logits.shape[0],):
-        raise ValueError(f"expected logits (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(labels.shape)}")
+        raise ValueError(
+            f"expected logits (N, K) and labels (N,), got {tuple(logits.shape)} and "
+            f"{tuple(labels.shape)}"
+        )
     _expect_int(max_iter, "max_iter")
     logits, labels = logits.detach().double().cpu(), labels.cpu()
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
@@ -135,7 +156,8 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
 
 
 def plot_reliability(r: Reliability, ax=None, title: str | None = None):
-    """Draw a reliability diagram: accuracy per confidence bin as bars, the diagonal of perfect calibration.
+    """Draw a reliability diagram: accuracy per confidence bin as bars, the diagonal of perfect
+    calibration.
 
     Args:
         r (Reliability): from :func:`reliability`.
@@ -158,11 +180,32 @@ def plot_reliability(r: Reliability, ax=None, title: str | None = None):
     width = float(r.edges[1] - r.edges[0])
     centres = (r.edges[:-1] + width / 2).numpy()
     full = (r.counts > 0).numpy()
-    ax.bar(centres[full], r.accuracy.numpy()[full], width=width, edgecolor="black", label="accuracy in bin")
+    ax.bar(
+        centres[full],
+        r.accuracy.numpy()[full],
+        width=width,
+        edgecolor="black",
+        label="accuracy in bin",
+    )
     gap_bottom = r.accuracy.numpy()[full]
     gap = r.confidence.numpy()[full] - gap_bottom
-    ax.bar(centres[full], gap, bottom=gap_bottom, width=width, color="red", alpha=0.3, edgecolor="red", label="gap to confidence")
+    ax.bar(
+        centres[full],
+        gap,
+        bottom=gap_bottom,
+        width=width,
+        color="red",
+        alpha=0.3,
+        edgecolor="red",
+        label="gap to confidence",
+    )
     ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-class probability)", ylabel="accuracy", title=title)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="confidence (top-class probability)",
+        ylabel="accuracy",
+        title=title,
+    )
     ax.legend(loc="upper left", fontsize=8)
     return ax

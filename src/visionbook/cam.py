@@ -45,7 +45,9 @@ class ClassTarget:
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         if logits.ndim != 2 or not 0 <= self.index < logits.shape[1]:
-            raise ValueError(f"expected logits (N, K) with K > {self.index}, got {tuple(logits.shape)}")
+            raise ValueError(
+                f"expected logits (N, K) with K > {self.index}, got {tuple(logits.shape)}"
+            )
         return logits[:, self.index]
 
 
@@ -67,7 +69,8 @@ class PerImageTarget:
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         if logits.ndim != 2 or self.indices.shape != (logits.shape[0],):
             raise ValueError(
-                f"expected logits (N, K) and N class indices, got {tuple(logits.shape)} and {tuple(self.indices.shape)}"
+                f"expected logits (N, K) and N class indices, got {tuple(logits.shape)} and "
+                f"{tuple(self.indices.shape)}"
             )
         return logits.gather(1, self.indices.to(logits.device).view(-1, 1)).squeeze(1)
 
@@ -79,13 +82,18 @@ def _check_images(x: torch.Tensor) -> None:
 def _check_target(target: Callable) -> None:
     if not callable(target):
         raise TypeError(
-            "expected target as a callable from logits (N, K) to scores (N,), such as ClassTarget(k), "
-            f"got {type(target).__name__}"
+            "expected target as a callable from logits (N, K) to scores (N,), such as "
+            f"ClassTarget(k), got {type(target).__name__}"
         )
 
 
 def grad_cam(
-    model: nn.Module, layer: nn.Module, x: torch.Tensor, target: Callable, relu: bool = True, upsample: bool = True
+    model: nn.Module,
+    layer: nn.Module,
+    x: torch.Tensor,
+    target: Callable,
+    relu: bool = True,
+    upsample: bool = True,
 ) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., 2017): gradient-weighted class activation maps.
 
@@ -110,7 +118,13 @@ def grad_cam(
     Raises:
         ValueError: ``x`` is not ``(N, C, H, W)``, or the model's forward pass never runs ``layer``.
 
-    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    >>> net = nn.Sequential(
+    ...     nn.Conv2d(3, 4, 3, padding=1),
+    ...     nn.ReLU(),
+    ...     nn.AdaptiveAvgPool2d(1),
+    ...     nn.Flatten(),
+    ...     nn.Linear(4, 2),
+    ... )
     >>> grad_cam(net, net[1], torch.rand(2, 3, 8, 8), ClassTarget(0)).shape
     torch.Size([2, 8, 8])
 
@@ -124,7 +138,10 @@ def grad_cam(
     with record(layer) as rec:
         score = target(model(x))
         if rec.activations is None:
-            raise ValueError(f"expected a layer that the model's forward pass runs, got an unused {type(layer).__name__}")
+            raise ValueError(
+                "expected a layer that the model's forward pass runs, got an unused "
+                f"{type(layer).__name__}"
+            )
         # Backpropagate only down to the layer: nothing below it is needed, and no .grad is touched.
         (gradients,) = torch.autograd.grad(score.sum(), rec.activations)
     weights = gradients.mean(dim=(2, 3), keepdim=True)
@@ -146,7 +163,9 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Callable) -> torch.Tenso
     Returns:
         Tensor: maps ``(N, H, W)``.
 
-    >>> saliency(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.rand(1, 3, 2, 2), ClassTarget(1)).shape
+    >>> saliency(
+    ...     nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.rand(1, 3, 2, 2), ClassTarget(1)
+    ... ).shape
     torch.Size([1, 2, 2])
 
     Introduced in the chapter "Interpretability".
@@ -161,7 +180,12 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Callable) -> torch.Tenso
 
 
 def smoothgrad(
-    model: nn.Module, x: torch.Tensor, target: Callable, samples: int = 25, sigma: float = 0.15, seed: int = 0
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Callable,
+    samples: int = 25,
+    sigma: float = 0.15,
+    seed: int = 0,
 ) -> torch.Tensor:
     """SmoothGrad (Smilkov et al., 2017): saliency averaged over noisy copies of the input.
 
@@ -170,13 +194,19 @@ def smoothgrad(
         x (Tensor): images ``(N, C, H, W)``.
         target (Callable): logits -> scores ``(N,)``.
         samples (int): noisy copies. Default 25.
-        sigma (float): noise standard deviation as a fraction of the input's value range. Default 0.15.
+        sigma (float): noise standard deviation as a fraction of the input's value range.
+            Default 0.15.
         seed (int): seed of the noise. Default 0.
 
     Returns:
         Tensor: maps ``(N, H, W)``.
 
-    >>> smoothgrad(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.rand(1, 3, 2, 2), ClassTarget(0), samples=4).shape
+    >>> smoothgrad(
+    ...     nn.Sequential(nn.Flatten(), nn.Linear(12, 2)),
+    ...     torch.rand(1, 3, 2, 2),
+    ...     ClassTarget(0),
+    ...     samples=4,
+    ... ).shape
     torch.Size([1, 2, 2])
 
     Introduced in the chapter "Interpretability".
@@ -197,7 +227,8 @@ def smoothgrad(
 
 @contextlib.contextmanager
 def guided_relus(model: nn.Module) -> Iterator[int]:
-    """Make every ``nn.ReLU`` in ``model`` pass back only positive gradients, inside a ``with`` block.
+    """Make every ``nn.ReLU`` in ``model`` pass back only positive gradients, inside a
+    ``with`` block.
 
     Backpropagation through a ReLU keeps the gradient where the input was positive; the
     guided rule (Springenberg et al., 2015) also zeroes the negative gradients there, so
@@ -224,11 +255,17 @@ def guided_relus(model: nn.Module) -> Iterator[int]:
         raise TypeError(f"expected an nn.Module model, got {type(model).__name__}")
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     if not relus:
-        raise ValueError("expected a model with nn.ReLU modules for guided backpropagation, got none")
+        raise ValueError(
+            "expected a model with nn.ReLU modules for guided backpropagation, got none"
+        )
     handles = []
     try:
         for relu in relus:
-            handles.append(relu.register_full_backward_hook(lambda module, grad_in, grad_out: (F.relu(grad_in[0]),)))
+            handles.append(
+                relu.register_full_backward_hook(
+                    lambda module, grad_in, grad_out: (F.relu(grad_in[0]),)
+                )
+            )
         yield len(relus)
     finally:
         for handle in handles:
@@ -236,7 +273,8 @@ def guided_relus(model: nn.Module) -> Iterator[int]:
 
 
 def guided_backprop(model: nn.Module, x: torch.Tensor, target: Callable) -> torch.Tensor:
-    """Guided backpropagation: the input gradient with every ReLU passing back positive gradients only.
+    """Guided backpropagation: the input gradient with every ReLU passing back positive
+    gradients only.
 
     Args:
         model (nn.Module): the classifier (put in eval mode), with ``nn.ReLU`` modules.
@@ -262,8 +300,11 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Callable) -> torc
     return grad
 
 
-def guided_grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: Callable) -> torch.Tensor:
-    """Guided Grad-CAM (Selvaraju et al., 2017): guided backpropagation times the upsampled Grad-CAM map.
+def guided_grad_cam(
+    model: nn.Module, layer: nn.Module, x: torch.Tensor, target: Callable
+) -> torch.Tensor:
+    """Guided Grad-CAM (Selvaraju et al., 2017): guided backpropagation times the upsampled
+    Grad-CAM map.
 
     The paper upsamples Grad-CAM bilinearly, as here; Captum's ``GuidedGradCam`` defaults to
     ``interpolate_mode="nearest"`` and matches this function with ``"bilinear"``.
@@ -277,7 +318,13 @@ def guided_grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target:
     Returns:
         Tensor: ``(N, C, H, W)``.
 
-    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    >>> net = nn.Sequential(
+    ...     nn.Conv2d(3, 4, 3, padding=1),
+    ...     nn.ReLU(),
+    ...     nn.AdaptiveAvgPool2d(1),
+    ...     nn.Flatten(),
+    ...     nn.Linear(4, 2),
+    ... )
     >>> guided_grad_cam(net, net[1], torch.rand(2, 3, 8, 8), ClassTarget(1)).shape
     torch.Size([2, 3, 8, 8])
 
@@ -310,8 +357,11 @@ def sobel_edges(images: torch.Tensor) -> torch.Tensor:
     return F.conv2d(grey, kernels).norm(dim=1)
 
 
-def cascading_randomization(model: nn.Module, names: Sequence[str], seed: int = 0) -> Iterator[tuple[str, nn.Module]]:
-    """Copies of ``model`` with more and more layers re-initialised, from the top down (Adebayo et al., 2018).
+def cascading_randomization(
+    model: nn.Module, names: Sequence[str], seed: int = 0
+) -> Iterator[tuple[str, nn.Module]]:
+    """Copies of ``model`` with more and more layers re-initialised, from the top down (Adebayo
+    et al., 2018).
 
     Step ``k`` re-initialises the layers ``names[:k + 1]`` (every submodule's own
     ``reset_parameters``: fresh random weights for convolutions and linear layers, and
@@ -320,7 +370,8 @@ def cascading_randomization(model: nn.Module, names: Sequence[str], seed: int = 
 
     Args:
         model (nn.Module): the trained network.
-        names (sequence of str): names from ``model.named_modules()``, top layer first, e.g. ``["5", "2", "1", "0"]``.
+        names (sequence of str): names from ``model.named_modules()``, top layer first, e.g.
+            ``["5", "2", "1", "0"]``.
         seed (int): seed of the new weights. Default 0.
 
     Yields:
@@ -335,7 +386,9 @@ def cascading_randomization(model: nn.Module, names: Sequence[str], seed: int = 
     modules = dict(_expect_module(model).named_modules())
     missing = [n for n in names if n not in modules]
     if isinstance(names, str) or not names or missing:
-        raise ValueError(f"expected layer names from model.named_modules(), got {names!r} (unknown: {missing})")
+        raise ValueError(
+            f"expected layer names from model.named_modules(), got {names!r} (unknown: {missing})"
+        )
     current = copy.deepcopy(model).eval()
     for step, name in enumerate(names):
         current = copy.deepcopy(current)
@@ -351,7 +404,10 @@ def _check_maps_boxes(maps: torch.Tensor, boxes: torch.Tensor) -> None:
     _expect_tensor(maps, "maps", "(N, H, W)")
     _expect_tensor(boxes, "boxes", "(N, 4)")
     if maps.ndim != 3 or boxes.shape != (maps.shape[0], 4):
-        raise ValueError(f"expected maps (N, H, W) and boxes (N, 4), got {tuple(maps.shape)} and {tuple(boxes.shape)}")
+        raise ValueError(
+            f"expected maps (N, H, W) and boxes (N, 4), got {tuple(maps.shape)} and "
+            f"{tuple(boxes.shape)}"
+        )
 
 
 def _box_masks(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -438,7 +494,9 @@ def deletion_insertion(
         tuple: deletion and insertion curves, each ``(N, steps + 1)``.
 
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-    >>> deletion, insertion = deletion_insertion(net, torch.rand(3, 1, 4, 4), torch.rand(3, 4, 4), torch.tensor([0, 1, 0]), steps=4)
+    >>> deletion, insertion = deletion_insertion(
+    ...     net, torch.rand(3, 1, 4, 4), torch.rand(3, 4, 4), torch.tensor([0, 1, 0]), steps=4
+    ... )
     >>> deletion.shape, bool(torch.allclose(deletion[:, 0], insertion[:, -1]))
     (torch.Size([3, 5]), True)
 
@@ -448,10 +506,14 @@ def deletion_insertion(
     _check_images(x)
     _expect_tensor(maps, "maps", str((x.shape[0], *x.shape[2:])))
     if maps.shape != (x.shape[0], *x.shape[2:]):
-        raise ValueError(f"expected maps of shape {(x.shape[0], *x.shape[2:])}, got {tuple(maps.shape)}")
+        raise ValueError(
+            f"expected maps of shape {(x.shape[0], *x.shape[2:])}, got {tuple(maps.shape)}"
+        )
     _expect_tensor(classes, "classes", f"({x.shape[0]},)")
     if classes.shape != (x.shape[0],):
-        raise ValueError(f"expected one class per image, shape ({x.shape[0]},), got {tuple(classes.shape)}")
+        raise ValueError(
+            f"expected one class per image, shape ({x.shape[0]},), got {tuple(classes.shape)}"
+        )
     _expect_int(steps, "steps")
     model.eval()
     n, pixels = x.shape[0], maps[0].numel()
@@ -463,7 +525,10 @@ def deletion_insertion(
     deletion, insertion = [], []
     for k in range(steps + 1):
         keep = (rank < round(k * pixels / steps)).view(n, 1, *x.shape[2:])
-        for curve, image in ((deletion, torch.where(keep, base, x)), (insertion, torch.where(keep, x, base))):
+        for curve, image in (
+            (deletion, torch.where(keep, base, x)),
+            (insertion, torch.where(keep, x, base)),
+        ):
             curve.append(model(image).softmax(1).gather(1, cls.view(-1, 1)).squeeze(1))
     return torch.stack(deletion, 1), torch.stack(insertion, 1)
 
@@ -504,7 +569,9 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Returns:
         Tensor: ``(N,)`` correlations in [-1, 1].
 
-    >>> round(spearman(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[10.0, 20.0, 30.0]])).item(), 6)
+    >>> round(
+    ...     spearman(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[10.0, 20.0, 30.0]])).item(), 6
+    ... )
     1.0
 
     Introduced in the chapter "Interpretability".
@@ -512,13 +579,17 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     _expect_tensor(a, "a", "(N, ...)")
     _expect_tensor(b, "b", "(N, ...)")
     if a.shape != b.shape or a.ndim < 2:
-        raise ValueError(f"expected two batches of maps of the same shape (N, ...), got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"expected two batches of maps of the same shape (N, ...), got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
+        )
     ra, rb = _mid_ranks(a), _mid_ranks(b)
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
 
 
-# --- Scale-up: Grad-CAM of torchvision's ImageNet ResNet-18 (its weights need a network, VISIONBOOK_FULL=1) ---
+# --- Scale-up: Grad-CAM of torchvision's ImageNet ResNet-18 ---------------------------------------
+# (its weights need a network, VISIONBOOK_FULL=1)
 
 
 class TopCams(NamedTuple):
@@ -532,7 +603,8 @@ class TopCams(NamedTuple):
 
 
 def resnet18_imagenet(pretrained: bool = True, url: str | None = None) -> nn.Module:
-    """torchvision's ResNet-18 (He et al., 2016), with ImageNet weights cached under ``data_home()/weights``.
+    """torchvision's ResNet-18 (He et al., 2016), with ImageNet weights cached under
+    ``data_home()/weights``.
 
     The weights file is fetched once with :func:`visionbook.data.download` (timeout, atomic
     write, fails fast offline) and checked against the SHA-256 prefix in its name, as
@@ -568,12 +640,16 @@ def resnet18_imagenet(pretrained: bool = True, url: str | None = None) -> nn.Mod
         expected = path.stem.rsplit("-", 1)[-1]
         if not hashlib.sha256(path.read_bytes()).hexdigest().startswith(expected):
             path.unlink()
-            raise data.DataUnavailableError(f"{path.name}: SHA-256 does not start with {expected}; the file was removed")
+            raise data.DataUnavailableError(
+                f"{path.name}: SHA-256 does not start with {expected}; the file was removed"
+            )
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
 
 
-def top_k_grad_cams(model: nn.Module, image: torch.Tensor, k: int = 5, layer: nn.Module | None = None) -> TopCams:
+def top_k_grad_cams(
+    model: nn.Module, image: torch.Tensor, k: int = 5, layer: nn.Module | None = None
+) -> TopCams:
     """The ``k`` most probable ImageNet classes of a photograph and one Grad-CAM map for each.
 
     The photograph is prepared as ``ResNet18_Weights.DEFAULT.transforms()`` does (resize to 256,
@@ -581,7 +657,8 @@ def top_k_grad_cams(model: nn.Module, image: torch.Tensor, k: int = 5, layer: nn
 
     Args:
         model (nn.Module): an ImageNet classifier, ``(N, 3, 224, 224) -> (N, 1000)``, on any device.
-        image (Tensor): ``(3, H, W)`` in [0, 1], for example ``visionbook.data.sample_image("cat")``.
+        image (Tensor): ``(3, H, W)`` in [0, 1], for example
+            ``visionbook.data.sample_image("cat")``.
         k (int): how many classes. Default 5.
         layer (nn.Module | None): the Grad-CAM layer. Default ``model.layer4`` (7x7).
 
@@ -599,8 +676,14 @@ def top_k_grad_cams(model: nn.Module, image: torch.Tensor, k: int = 5, layer: nn
 
     weights = ResNet18_Weights.DEFAULT
     if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected one RGB image (3, H, W), got {tuple(getattr(image, 'shape', ()))}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(weights.meta["categories"]):
+        raise ValueError(
+            f"expected one RGB image (3, H, W), got {tuple(getattr(image, 'shape', ()))}"
+        )
+    if (
+        isinstance(k, bool)
+        or not isinstance(k, int)
+        or not 1 <= k <= len(weights.meta["categories"])
+    ):
         raise ValueError(f"expected 1 <= k <= 1000, got {k!r}")
     device = next(model.parameters()).device
     x = weights.transforms()(image).unsqueeze(0).to(device)
@@ -608,7 +691,12 @@ def top_k_grad_cams(model: nn.Module, image: torch.Tensor, k: int = 5, layer: nn
     with torch.no_grad():
         probabilities = model(x).softmax(1)[0]
     top = probabilities.topk(k)
-    maps = grad_cam(model, layer or model.layer4, x.expand(k, -1, -1, -1), PerImageTarget(top.indices))
-    mean, std = (torch.tensor(v, device=device).view(3, 1, 1) for v in (weights.transforms().mean, weights.transforms().std))
+    maps = grad_cam(
+        model, layer or model.layer4, x.expand(k, -1, -1, -1), PerImageTarget(top.indices)
+    )
+    mean, std = (
+        torch.tensor(v, device=device).view(3, 1, 1)
+        for v in (weights.transforms().mean, weights.transforms().std)
+    )
     names = [weights.meta["categories"][i] for i in top.indices.tolist()]
     return TopCams((x[0] * std + mean).clamp(0, 1), top.values, top.indices, names, maps)

@@ -19,7 +19,8 @@ from visionbook._validate import _as_array, _as_scalar, _expect_number
 
 # --- groups: a run of checks as one line on the page ---------------------------------------------
 
-_GROUPS: list[list[str]] = []  # the lines of the checks inside each open check_group, innermost last
+# the lines of the checks inside each open check_group, innermost last
+_GROUPS: list[list[str]] = []
 
 
 def _emit(line: str) -> None:
@@ -68,7 +69,9 @@ def _group(name: str) -> Iterator[None]:
     _emit(f"✓ {name} ({len(lines)} check{'s' * (len(lines) != 1)})")
 
 
-def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0, name: str = "values") -> float:
+def check_close(
+    actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0, name: str = "values"
+) -> float:
     """Check that two arrays or tensors agree elementwise within ``atol + rtol * |expected|``.
 
     Args:
@@ -94,7 +97,8 @@ def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.
         raise AssertionError(f"✗ {name}: shapes differ, got {a.shape}, expected {e.shape}")
     if np.isnan(a).any() or np.isnan(e).any():
         raise AssertionError(
-            f"✗ {name}: NaN values, {int(np.isnan(a).sum())} in the result and {int(np.isnan(e).sum())} expected"
+            f"✗ {name}: NaN values, {int(np.isnan(a).sum())} in the result and "
+            f"{int(np.isnan(e).sum())} expected"
         )
     with np.errstate(invalid="ignore"):  # equal infinities agree
         diff = np.where(a == e, 0.0, np.abs(a - e))
@@ -103,9 +107,13 @@ def check_close(actual: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.
     if not ok.all():
         where = tuple(int(i) for i in np.unravel_index(diff.argmax(), diff.shape))
         raise AssertionError(
-            f"✗ {name}: max abs difference {worst:.3g} at index {where} exceeds tolerance (atol={atol:g}, rtol={rtol:g})"
+            f"✗ {name}: max abs difference {worst:.3g} at index {where} exceeds tolerance "
+            f"(atol={atol:g}, rtol={rtol:g})"
         )
-    _emit(f"✓ {name}: max abs difference {worst:.3g} (tolerance {atol:g}{f', rtol {rtol:g}' if rtol else ''})")
+    _emit(
+        f"✓ {name}: max abs difference {worst:.3g} (tolerance "
+        f"{atol:g}{f', rtol {rtol:g}' if rtol else ''})"
+    )
     return worst
 
 
@@ -176,14 +184,20 @@ def check_equal(actual: Any, expected: Any, name: str = "value") -> Any:
     """
     if not isinstance(name, str):
         raise TypeError(f"expected name as a string, got {type(name).__name__}")
-    if isinstance(actual, (torch.Tensor, np.ndarray)) or isinstance(expected, (torch.Tensor, np.ndarray)):
+    if isinstance(actual, (torch.Tensor, np.ndarray)) or isinstance(
+        expected, (torch.Tensor, np.ndarray)
+    ):
         a, e = _as_array(actual, name), _as_array(expected, name)
         same = a.shape == e.shape and bool(np.array_equal(a, e))
     else:
         same = actual == expected
     if not same:
         raise AssertionError(f"✗ {name}: got {actual!r}, expected {expected!r}")
-    shown = repr(actual) if not isinstance(actual, (torch.Tensor, np.ndarray)) else f"{tuple(actual.shape)} array, equal"
+    shown = (
+        repr(actual)
+        if not isinstance(actual, (torch.Tensor, np.ndarray))
+        else f"{tuple(actual.shape)} array, equal"
+    )
     _emit(f"✓ {name}: {shown}")
     return actual
 
@@ -203,7 +217,11 @@ def check_true(condition: bool, name: str) -> None:
 
     Introduced in the chapter "Images as data".
     """
-    if isinstance(condition, torch.Tensor) and condition.dtype == torch.bool and condition.numel() == 1:
+    if (
+        isinstance(condition, torch.Tensor)
+        and condition.dtype == torch.bool
+        and condition.numel() == 1
+    ):
         condition = bool(condition.item())
     if isinstance(condition, np.ndarray) and condition.dtype == np.bool_ and condition.size == 1:
         condition = bool(condition.item())
@@ -221,12 +239,14 @@ def check_true(condition: bool, name: str) -> None:
 
 # --- exercises in a student copy: report, never stop the notebook ---------------------------------
 
-RESULT_MIME = "application/vnd.visionbook.exercise+json"  # the machine-readable result the grader reads
+# the machine-readable result the grader reads
+RESULT_MIME = "application/vnd.visionbook.exercise+json"
 _SYMBOL = {"passed": "✓", "failed": "✗", "not attempted": "○"}
 
 
 def _raised_in(tb: Any) -> Any:
-    """The code object of the function in which a traceback ends (a stub raises NotImplementedError there)."""
+    """The code object of the function in which a traceback ends (a stub raises NotImplementedError
+    there)."""
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return tb.tb_frame.f_code if tb is not None else None
@@ -238,7 +258,8 @@ def _names(names: list[str]) -> str:
 
 
 class _Exercise:
-    """What :func:`exercise` returns: judges the block's outcome on exit, reports it, stops the error."""
+    """What :func:`exercise` returns: judges the block's outcome on exit, reports it, stops
+    the error."""
 
     def __init__(self, label: str, needs: dict[str, str], namespace: dict) -> None:
         self.label, self.needs, self.namespace = label, needs, namespace
@@ -252,7 +273,14 @@ class _Exercise:
             return False  # KeyboardInterrupt, SystemExit: the kernel's business
         self.status, self.message = self._judge(error, tb)
         passed = self.status == "passed"
-        _report({"exercise": self.label, "status": self.status, "passed": passed, "message": self.message})
+        _report(
+            {
+                "exercise": self.label,
+                "status": self.status,
+                "passed": passed,
+                "message": self.message,
+            }
+        )
         return True
 
     def _judge(self, error: BaseException | None, tb: Any) -> tuple[str, str]:
@@ -260,7 +288,9 @@ class _Exercise:
         stubs = [n for n in self.needs if n in ns and ns[n] is Ellipsis]
         if isinstance(error, NotImplementedError):
             code = _raised_in(tb)
-            stubs = [n for n in self.needs if n in stubs or getattr(ns.get(n), "__code__", None) is code]
+            stubs = [
+                n for n in self.needs if n in stubs or getattr(ns.get(n), "__code__", None) is code
+            ]
         if stubs:
             by_hint: dict[str, list[str]] = {}
             for name in stubs:
@@ -280,7 +310,8 @@ class _Exercise:
 
 
 def _report(record: dict) -> None:
-    """Show an exercise's result: in a Jupyter kernel also as data the grader reads, else printed."""
+    """Show an exercise's result: in a Jupyter kernel also as data the grader reads, else
+    printed."""
     line = f"{_SYMBOL[record['status']]} {record['exercise']}: {record['message']}"
     try:
         from IPython import get_ipython
@@ -297,7 +328,8 @@ def _report(record: dict) -> None:
 
 
 def exercise(label: str, /, **needs: str) -> _Exercise:
-    """Run an exercise's checks in a student copy: report the outcome instead of stopping the notebook.
+    """Run an exercise's checks in a student copy: report the outcome instead of stopping
+    the notebook.
 
     Used as ``with exercise("perceptron-ex-pocket", w_pocket="..."):`` around the checks of an
     exercise-check cell (``visionbook-student`` writes these cells). On leaving the block it

@@ -63,8 +63,8 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
 def seed_offset() -> int:
     """The offset ``VISIONBOOK_SEED_OFFSET`` adds to every seed (default 0; readers never set it).
 
-    :mod:`visionbook.tools.seedspread` runs each chapter with offsets 0, 1, 2, ... to measure how much
-    a trained model's numbers move with the seed, as they do on a reader's machine, whose
+    :mod:`visionbook.tools.seedspread` runs each chapter with offsets 0, 1, 2, ... to measure how
+    much a trained model's numbers move with the seed, as they do on a reader's machine, whose
     different rounding acts like a different seed. :func:`seed_everything` and the shuffling of
     :func:`visionbook.train.fit` add it.
 
@@ -78,7 +78,9 @@ def seed_offset() -> int:
     """
     value = os.environ.get("VISIONBOOK_SEED_OFFSET", "0").strip() or "0"
     if not value.isdigit():
-        raise ValueError(f"expected VISIONBOOK_SEED_OFFSET to be a non-negative integer, got {value!r}")
+        raise ValueError(
+            f"expected VISIONBOOK_SEED_OFFSET to be a non-negative integer, got {value!r}"
+        )
     return int(value)
 
 

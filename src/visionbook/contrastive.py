@@ -23,7 +23,15 @@ from visionbook import config
 from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor
 from visionbook.shapes import SHAPES, render_masks, textured_background
 
-COLOURS = {"red": 0.0, "yellow": 60.0, "green": 120.0, "cyan": 180.0, "blue": 240.0, "magenta": 300.0}  # hues, degrees
+# hues, degrees
+COLOURS = {
+    "red": 0.0,
+    "yellow": 60.0,
+    "green": 120.0,
+    "cyan": 180.0,
+    "blue": 240.0,
+    "magenta": 300.0,
+}
 HUE_SPREAD = 15.0  # a named colour's hue varies by up to this many degrees either way
 
 
@@ -33,7 +41,8 @@ def _pair(z1: torch.Tensor, z2: torch.Tensor, what: str = "embeddings") -> None:
     _expect_tensor(z2, f"{what} z2", "(N, D)", ndim=2)
     if z1.shape != z2.shape or len(z1) == 0:
         raise ValueError(
-            f"expected {what} z1 and z2 of the same shape (N, D) with N >= 1, got {tuple(z1.shape)} and {tuple(z2.shape)}"
+            f"expected {what} z1 and z2 of the same shape (N, D) with N >= 1, got "
+            f"{tuple(z1.shape)} and {tuple(z2.shape)}"
         )
 
 
@@ -43,7 +52,9 @@ def _temperature(temperature: float) -> float:
     return float(temperature)
 
 
-def contrastive_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def contrastive_logits(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Similarity logits of a batch of view pairs, and the index of each row's positive.
 
     The ``2N`` embeddings (first views, then second views) are normalised to unit length; entry
@@ -54,7 +65,8 @@ def contrastive_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
 
     Args:
         z1 (Tensor): ``(N, D)`` embeddings of the first views.
-        z2 (Tensor): ``(N, D)`` embeddings of the second views (row ``i``: the same image as ``z1[i]``).
+        z2 (Tensor): ``(N, D)`` embeddings of the second views (row ``i``: the same image as
+            ``z1[i]``).
         temperature (float): divides the cosine similarities, positive. Default 0.5.
 
     Returns:
@@ -69,7 +81,9 @@ def contrastive_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     _pair(z1, z2)
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     n = len(z1)
-    logits = (z @ z.T / _temperature(temperature)).masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), -math.inf)
+    logits = (z @ z.T / _temperature(temperature)).masked_fill(
+        torch.eye(2 * n, dtype=torch.bool, device=z.device), -math.inf
+    )
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return logits, targets
 
@@ -91,7 +105,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     Returns:
         Tensor: the scalar loss; at least 0, and ``log(2N - 1)`` when all views are orthogonal.
 
-    >>> round(nt_xent(torch.eye(4)[:2], torch.eye(4)[2:], 1.0).item(), 4)  # log(3): orthogonal views
+    >>> # log(3): orthogonal views
+    >>> round(nt_xent(torch.eye(4)[:2], torch.eye(4)[2:], 1.0).item(), 4)
     1.0986
 
     Introduced in the chapter "Self-supervised and contrastive learning".
@@ -101,8 +116,11 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     return (torch.logsumexp(logits, dim=1) - positives).mean()
 
 
-def positive_pair_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """The positive-pair term of NT-Xent alone: minus the mean cosine similarity of the two views, over ``temperature``.
+def positive_pair_loss(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5
+) -> torch.Tensor:
+    """The positive-pair term of NT-Xent alone: minus the mean cosine similarity of the two views,
+    over ``temperature``.
 
     Pulls the two views of each image together and nothing pushes different images apart, so a
     network can minimise it by mapping every image to the same point (collapse). Shown in the
@@ -125,37 +143,49 @@ def positive_pair_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     return -F.cosine_similarity(z1, z2, dim=1).mean() / _temperature(temperature)
 
 
-def _crop_and_turn(X: torch.Tensor, crop_scale: tuple[float, float], degrees: float) -> torch.Tensor:
-    """A random crop (area fraction in ``crop_scale``, aspect ratio 3/4 to 4/3 where the crop fits) resized back, and a rotation."""
+def _crop_and_turn(
+    X: torch.Tensor, crop_scale: tuple[float, float], degrees: float
+) -> torch.Tensor:
+    """A random crop (area fraction in ``crop_scale``, aspect ratio 3/4 to 4/3 where the crop fits)
+    resized back, and a rotation."""
     n = len(X)
     u = torch.rand(n, 5, device=X.device)
     area = crop_scale[0] + (crop_scale[1] - crop_scale[0]) * u[:, 0]
-    low, high = area.log().clamp(min=math.log(3 / 4)), (-area.log()).clamp(max=math.log(4 / 3))  # width and height <= 1
+    # width and height <= 1
+    low, high = area.log().clamp(min=math.log(3 / 4)), (-area.log()).clamp(max=math.log(4 / 3))
     ratio = torch.exp(low + (high - low) * u[:, 1])
-    w, h = (area * ratio).sqrt(), (area / ratio).sqrt()  # fractions of the width and height, w * h = area
-    cx, cy = (u[:, 2] * 2 - 1) * (1 - w), (u[:, 3] * 2 - 1) * (1 - h)  # the crop stays inside the image
+    # fractions of the width and height, w * h = area
+    w, h = (area * ratio).sqrt(), (area / ratio).sqrt()
+    # the crop stays inside the image
+    cx, cy = (u[:, 2] * 2 - 1) * (1 - w), (u[:, 3] * 2 - 1) * (1 - h)
     angle = (u[:, 4] * 2 - 1) * math.radians(degrees)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([w * cos, -h * sin, cx], 1), torch.stack([w * sin, h * cos, cy], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([w * cos, -h * sin, cx], 1), torch.stack([w * sin, h * cos, cy], 1)], 1
+    )
     grid = F.affine_grid(theta, list(X.shape), align_corners=False)
     return F.grid_sample(X, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _jitter(X: torch.Tensor, strength: float, grey: float) -> torch.Tensor:
-    """Random contrast and brightness per image; for colour images also a gain per channel and random greyscale."""
+    """Random contrast and brightness per image; for colour images also a gain per channel and
+    random greyscale."""
     n, c = X.shape[:2]
     factors = 1 + (torch.rand(n, 2 + c, 1, 1, device=X.device) * 2 - 1) * strength
     mean = X.mean(dim=(1, 2, 3), keepdim=True)
     X = ((X - mean) * factors[:, :1] + mean) * factors[:, 1:2]
     if c == 3:
         X = X * factors[:, 2:]
-        luma = (X * torch.tensor([0.299, 0.587, 0.114], device=X.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        luma = (X * torch.tensor([0.299, 0.587, 0.114], device=X.device).view(1, 3, 1, 1)).sum(
+            1, keepdim=True
+        )
         X = torch.where(torch.rand(n, 1, 1, 1, device=X.device) < grey, luma.expand_as(X), X)
     return X
 
 
 def _erase(X: torch.Tensor, p: float) -> torch.Tensor:
-    """With probability ``p`` per image, set a random rectangle of 5% to 20% of the image to zero."""
+    """With probability ``p`` per image, set a random rectangle of 5% to 20% of the image
+    to zero."""
     n, _, height, width = X.shape
     u = torch.rand(n, 4, device=X.device)
     h = ((0.05 + 0.15 * u[:, 0]).sqrt() * height).round()
@@ -190,9 +220,11 @@ def simclr_augment(
 
     Args:
         X (Tensor): images ``(N, C, H, W)`` in [0, 1], with 1 or 3 channels.
-        crop_scale (tuple of 2 float): smallest and largest area fraction of the crop, in (0, 1]. Default (0.6, 1.0).
+        crop_scale (tuple of 2 float): smallest and largest area fraction of the crop, in (0, 1].
+            Default (0.6, 1.0).
         degrees (float): largest rotation either way, in degrees. Default 25.
-        jitter (float): largest relative change of contrast, brightness and channel gains, in [0, 1). Default 0.4.
+        jitter (float): largest relative change of contrast, brightness and channel gains, in
+            [0, 1). Default 0.4.
         grey (float): probability of greyscale for colour images. Default 0.2.
         erase (float): probability of a blanked rectangle. Default 0.25.
         noise (float): standard deviation of the pixel noise. Default 0.05.
@@ -207,7 +239,10 @@ def simclr_augment(
     """
     _expect_tensor(X, "images", "(N, C, H, W)", ndim=4)
     if X.shape[1] not in (1, 3) or not X.is_floating_point():
-        raise ValueError(f"expected float images (N, C, H, W) with 1 or 3 channels, got {tuple(X.shape)} of {X.dtype}")
+        raise ValueError(
+            f"expected float images (N, C, H, W) with 1 or 3 channels, got {tuple(X.shape)} "
+            f"of {X.dtype}"
+        )
     if not isinstance(crop_scale, tuple | list) or len(crop_scale) != 2:
         raise TypeError(f"expected crop_scale as a pair (smallest, largest), got {crop_scale!r}")
     low, high = (_expect_number(s, "crop_scale", 0, 1) for s in crop_scale)
@@ -262,7 +297,11 @@ def projection_head(in_features: int, hidden: int = 128, out_features: int = 32)
 
     Introduced in the chapter "Self-supervised and contrastive learning".
     """
-    for name, value in (("in_features", in_features), ("hidden", hidden), ("out_features", out_features)):
+    for name, value in (
+        ("in_features", in_features),
+        ("hidden", hidden),
+        ("out_features", out_features),
+    ):
         _expect_int(value, name)
     return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
 
@@ -296,15 +335,21 @@ def simclr_pretrain(
         loss_fn (Callable): ``(z1, z2) -> scalar``. Default :func:`nt_xent` at temperature 0.5.
         augment (Callable): ``images -> (views1, views2)``. Default :func:`two_views`.
         seed (int): seed of the batches and the views (plus ``config.seed_offset()``). Default 0.
-        every (int): call ``callback`` after every ``every`` steps (and before the first); 0 never. Default 0.
-        callback (Callable | None): ``step -> dict`` of measurements, recorded with the step. Default None.
+        every (int): call ``callback`` after every ``every`` steps (and before the first); 0
+            never. Default 0.
+        callback (Callable | None): ``step -> dict`` of measurements, recorded with the step.
+            Default None.
 
     Returns:
         list of dict: ``{"step", "loss"}`` per step, merged with the callback's dict where it ran
         (at step 0 with ``loss`` NaN).
 
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
-    >>> len(simclr_pretrain(net, torch.rand(8, 1, 2, 2), 3, batch_size=4, augment=lambda X: (X, X + 0.1)))
+    >>> len(
+    ...     simclr_pretrain(
+    ...         net, torch.rand(8, 1, 2, 2), 3, batch_size=4, augment=lambda X: (X, X + 0.1)
+    ...     )
+    ... )
     3
 
     Introduced in the chapter "Self-supervised and contrastive learning".
@@ -316,7 +361,8 @@ def simclr_pretrain(
     _expect_int(every, "every", minimum=0)
     device = next(model.parameters()).device
     optimizer = torch.optim.Adam(model.parameters(), lr=_expect_number(lr, "lr", low=0))
-    seed = _expect_int(seed, "seed", minimum=0) + config.seed_offset()  # the offset: see config.seed_offset
+    # the offset: see config.seed_offset
+    seed = _expect_int(seed, "seed", minimum=0) + config.seed_offset()
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the views
     history = [{"step": 0, "loss": math.nan, **callback(0)}] if every and callback else []
@@ -359,7 +405,13 @@ def knn_accuracy(
         float: the fraction of test examples classified correctly.
 
     >>> f = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
-    >>> knn_accuracy(f, torch.tensor([0, 0, 1, 1]), torch.tensor([[1.0, 0.2], [0.2, 1.0]]), torch.tensor([0, 1]), k=2)
+    >>> knn_accuracy(
+    ...     f,
+    ...     torch.tensor([0, 0, 1, 1]),
+    ...     torch.tensor([[1.0, 0.2], [0.2, 1.0]]),
+    ...     torch.tensor([0, 1]),
+    ...     k=2,
+    ... )
     1.0
 
     Introduced in the chapter "Self-supervised and contrastive learning".
@@ -370,13 +422,19 @@ def knn_accuracy(
     _expect_tensor(test_labels, "test_labels", "(M,)", ndim=1)
     if len(train_labels) != len(train_features) or len(test_labels) != len(test_features):
         raise ValueError(
-            f"expected one label per example, got {len(train_labels)} labels for {len(train_features)} training examples "
-            f"and {len(test_labels)} for {len(test_features)} test examples"
+            f"expected one label per example, got {len(train_labels)} labels for "
+            f"{len(train_features)} training examples and {len(test_labels)} for "
+            f"{len(test_features)} test examples"
         )
     if train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"expected features of the same width, got {train_features.shape[1]} and {test_features.shape[1]}")
+        raise ValueError(
+            f"expected features of the same width, got {train_features.shape[1]} and "
+            f"{test_features.shape[1]}"
+        )
     if not 1 <= _expect_int(k, "k") <= len(train_features):
-        raise ValueError(f"expected k of at most {len(train_features)} (the training examples), got {k}")
+        raise ValueError(
+            f"expected k of at most {len(train_features)} (the training examples), got {k}"
+        )
     sim = F.normalize(test_features.float(), dim=1) @ F.normalize(train_features.float(), dim=1).T
     neighbours = train_labels.to(sim.device)[sim.topk(k, dim=1).indices]  # (M, k)
     votes = F.one_hot(neighbours, int(train_labels.max()) + 1).sum(1)
@@ -384,10 +442,12 @@ def knn_accuracy(
 
 
 def embedding_std(Z: torch.Tensor) -> float:
-    """Spread of embeddings on the unit sphere: the mean over dimensions of the standard deviation of ``Z / |Z|``.
+    """Spread of embeddings on the unit sphere: the mean over dimensions of the standard deviation
+    of ``Z / |Z|``.
 
     Collapsed embeddings (every image at one point) give 0; embeddings spread evenly over the
-    sphere in ``D`` dimensions give about ``1 / sqrt(D)`` (the measure of SimSiam, Chen and He, 2021).
+    sphere in ``D`` dimensions give about ``1 / sqrt(D)`` (the measure of SimSiam, Chen and
+    He, 2021).
 
     Args:
         Z (Tensor): ``(N, D)`` embeddings, N >= 2.
@@ -407,7 +467,8 @@ def embedding_std(Z: torch.Tensor) -> float:
 
 
 def effective_rank(Z: torch.Tensor) -> float:
-    """How many dimensions embeddings really use: the exponential of the entropy of their normalised singular values.
+    """How many dimensions embeddings really use: the exponential of the entropy of their normalised
+    singular values.
 
     The embeddings are centred; with singular values ``s``, ``p = s / s.sum()`` and the result is
     ``exp(-sum(p log p))`` (Roy and Vetterli, 2007; RankMe, Garrido et al., 2023). It is 1 when all
@@ -442,7 +503,8 @@ def effective_rank(Z: torch.Tensor) -> float:
 
 class CaptionedShapes(NamedTuple):
     """Shapes with captions: ``images (N, 3, H, W)`` in [0, 1], ``captions`` (N strings such as
-    "a red circle"), ``shapes (N,)`` indices into ``SHAPES`` and ``colours (N,)`` indices into ``COLOURS``."""
+    "a red circle"), ``shapes (N,)`` indices into ``SHAPES`` and ``colours (N,)`` indices into
+    ``COLOURS``."""
 
     images: torch.Tensor
     captions: list[str]
@@ -457,7 +519,8 @@ def _hsv_to_rgb(hue: torch.Tensor, saturation: torch.Tensor, value: torch.Tensor
 
 
 def caption(colour: str, shape: str) -> str:
-    """The caption of a shape of a colour, for example ``caption("red", "circle") == "a red circle"``.
+    """The caption of a shape of a colour, for example
+    ``caption("red", "circle") == "a red circle"``.
 
     >>> caption("blue", "star")
     'a blue star'
@@ -465,11 +528,16 @@ def caption(colour: str, shape: str) -> str:
     Introduced in the chapter "Self-supervised and contrastive learning".
     """
     if colour not in COLOURS or shape not in SHAPES:
-        raise ValueError(f"expected a colour from {tuple(COLOURS)} and a shape from {SHAPES}, got {colour!r} and {shape!r}")
+        raise ValueError(
+            f"expected a colour from {tuple(COLOURS)} and a shape from {SHAPES}, got {colour!r} "
+            f"and {shape!r}"
+        )
     return f"a {colour} {shape}"
 
 
-def captioned_shapes(n: int, pairs: Sequence[tuple[str, str]], size: int = 32, seed: int = 0) -> CaptionedShapes:
+def captioned_shapes(
+    n: int, pairs: Sequence[tuple[str, str]], size: int = 32, seed: int = 0
+) -> CaptionedShapes:
     """Images of one shape each, in a named colour, with the caption that says both.
 
     The ``(colour, shape)`` pairs are used in turn (balanced), then shuffled. A colour name is a
@@ -480,12 +548,14 @@ def captioned_shapes(n: int, pairs: Sequence[tuple[str, str]], size: int = 32, s
 
     Args:
         n (int): number of images.
-        pairs (sequence of (str, str)): the combinations to draw, colours from ``COLOURS``, shapes from ``SHAPES``.
+        pairs (sequence of (str, str)): the combinations to draw, colours from ``COLOURS``, shapes
+            from ``SHAPES``.
         size (int): height and width, at least 16. Default 32.
         seed (int): the data are a pure function of the arguments. Default 0.
 
     Returns:
-        CaptionedShapes: ``images (n, 3, size, size)``, ``captions`` (n strings), ``shapes (n,)``, ``colours (n,)``.
+        CaptionedShapes: ``images (n, 3, size, size)``, ``captions`` (n strings), ``shapes (n,)``,
+            ``colours (n,)``.
 
     >>> sorted(set(captioned_shapes(4, [("red", "circle"), ("blue", "star")]).captions))
     ['a blue star', 'a red circle']
@@ -508,11 +578,20 @@ def captioned_shapes(n: int, pairs: Sequence[tuple[str, str]], size: int = 32, s
     shapes = torch.tensor([SHAPES.index(pairs[i][1]) for i in which.tolist()])
     radii = size * (0.28 + 0.12 * torch.rand(n, generator=g))
     centers = radii[:, None] + 1 + torch.rand(n, 2, generator=g) * (size - 2 * radii[:, None] - 2)
-    cover = render_masks(shapes, centers, radii, torch.rand(n, generator=g) * 2 * math.pi, size)[:, None]
-    hue = torch.tensor(list(COLOURS.values()))[colours] + (torch.rand(n, generator=g) * 2 - 1) * HUE_SPREAD
-    rgb = _hsv_to_rgb(hue, 0.6 + 0.4 * torch.rand(n, generator=g), 0.75 + 0.25 * torch.rand(n, generator=g))
+    cover = render_masks(shapes, centers, radii, torch.rand(n, generator=g) * 2 * math.pi, size)[
+        :, None
+    ]
+    hue = (
+        torch.tensor(list(COLOURS.values()))[colours]
+        + (torch.rand(n, generator=g) * 2 - 1) * HUE_SPREAD
+    )
+    rgb = _hsv_to_rgb(
+        hue, 0.6 + 0.4 * torch.rand(n, generator=g), 0.75 + 0.25 * torch.rand(n, generator=g)
+    )
     images = 0.5 * textured_background(n, size, g) * (1 - cover) + rgb[:, :, None, None] * cover
-    captions = [caption(list(COLOURS)[c], SHAPES[s]) for c, s in zip(colours.tolist(), shapes.tolist())]
+    captions = [
+        caption(list(COLOURS)[c], SHAPES[s]) for c, s in zip(colours.tolist(), shapes.tolist())
+    ]
     return CaptionedShapes(images.clamp(0, 1), captions, shapes, colours)
 
 
@@ -539,8 +618,12 @@ class BagOfWords(nn.Module):
     def __init__(self, vocabulary: Sequence[str], dim: int = 32, out_features: int = 32):
         super().__init__()
         if isinstance(vocabulary, str) or not isinstance(vocabulary, Sequence) or not vocabulary:
-            raise TypeError(f"expected the vocabulary as a non-empty sequence of words, got {vocabulary!r}")
-        if not all(isinstance(w, str) and w and " " not in w for w in vocabulary) or len(set(vocabulary)) != len(vocabulary):
+            raise TypeError(
+                f"expected the vocabulary as a non-empty sequence of words, got {vocabulary!r}"
+            )
+        if not all(isinstance(w, str) and w and " " not in w for w in vocabulary) or len(
+            set(vocabulary)
+        ) != len(vocabulary):
             raise ValueError(f"expected distinct single words, got {list(vocabulary)}")
         self.index = {w: i for i, w in enumerate(vocabulary)}
         self.words = nn.EmbeddingBag(len(vocabulary), _expect_int(dim, "dim"), mode="mean")
@@ -548,18 +631,26 @@ class BagOfWords(nn.Module):
 
     def forward(self, captions: Sequence[str]) -> torch.Tensor:
         """Embed ``B`` captions: ``(B, out_features)``."""
-        if isinstance(captions, str) or not isinstance(captions, Sequence) or not all(isinstance(c, str) for c in captions):
+        if (
+            isinstance(captions, str)
+            or not isinstance(captions, Sequence)
+            or not all(isinstance(c, str) for c in captions)
+        ):
             raise TypeError(f"expected a list of caption strings, got {type(captions).__name__}")
         unknown = sorted({w for c in captions for w in c.split() if w not in self.index})
         if unknown or any(not c.split() for c in captions):
-            raise ValueError(f"expected captions of known words, got unknown words {unknown} or an empty caption")
+            raise ValueError(
+                f"expected captions of known words, got unknown words {unknown} or an empty caption"
+            )
         ids = [self.index[w] for c in captions for w in c.split()]
         offsets = torch.tensor([0, *[len(c.split()) for c in captions][:-1]]).cumsum(0)
         device = self.out.weight.device
         return self.out(self.words(torch.tensor(ids, device=device), offsets.to(device)))
 
 
-def clip_loss(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+def clip_loss(
+    image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, temperature: float = 0.1
+) -> torch.Tensor:
     """CLIP's symmetric contrastive loss over a batch of matching image-text pairs.
 
     Both sets of embeddings are normalised; ``logits[i, j]`` is the cosine similarity of image
@@ -582,7 +673,11 @@ def clip_loss(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, tem
     Introduced in the chapter "Self-supervised and contrastive learning".
     """
     _pair(image_embeddings, text_embeddings, "image and text embeddings")
-    logits = F.normalize(image_embeddings, dim=1) @ F.normalize(text_embeddings, dim=1).T / _temperature(temperature)
+    logits = (
+        F.normalize(image_embeddings, dim=1)
+        @ F.normalize(text_embeddings, dim=1).T
+        / _temperature(temperature)
+    )
     targets = torch.arange(len(logits), device=logits.device)
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
@@ -590,7 +685,9 @@ def clip_loss(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, tem
 def _turn_and_flip(X: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Each image turned by a random multiple of 90 degrees and mirrored with probability 1/2."""
     turns = torch.randint(4, (len(X),), generator=g).to(X.device)
-    turned = torch.stack([X.rot90(k, (2, 3)) for k in range(4)])[turns, torch.arange(len(X), device=X.device)]
+    turned = torch.stack([X.rot90(k, (2, 3)) for k in range(4)])[
+        turns, torch.arange(len(X), device=X.device)
+    ]
     mirror = (torch.rand(len(X), generator=g) < 0.5).to(X.device)[:, None, None, None]
     return torch.where(mirror, turned.flip(3), turned)
 
@@ -604,7 +701,8 @@ def clip_pretrain(
     temperature: float = 0.1,
     seed: int = 0,
 ) -> list[float]:
-    """Train an image encoder and a text encoder together with :func:`clip_loss` on captioned images.
+    """Train an image encoder and a text encoder together with :func:`clip_loss` on
+    captioned images.
 
     Each step draws one image of every distinct caption in ``data``, so that no caption is twice
     in a batch (two identical captions would be each other's negatives; among CLIP's 400 million
@@ -613,8 +711,10 @@ def clip_pretrain(
 
     Args:
         image_encoder (nn.Module): ``(B, 3, H, W)`` images -> ``(B, D)`` embeddings.
-        text_encoder (nn.Module): a list of ``B`` captions -> ``(B, D)`` embeddings, for example :class:`BagOfWords`.
-        data (CaptionedShapes): the training images and their captions, from :func:`captioned_shapes`.
+        text_encoder (nn.Module): a list of ``B`` captions -> ``(B, D)`` embeddings, for example
+            :class:`BagOfWords`.
+        data (CaptionedShapes): the training images and their captions, from
+            :func:`captioned_shapes`.
         steps (int): optimiser steps, positive.
         lr (float): Adam's learning rate. Default 3e-3.
         temperature (float): of :func:`clip_loss`. Default 0.1.
@@ -625,7 +725,11 @@ def clip_pretrain(
 
     >>> d = captioned_shapes(4, [("red", "circle"), ("blue", "star")])
     >>> image_encoder = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 8))
-    >>> len(clip_pretrain(image_encoder, BagOfWords(["a", "red", "blue", "circle", "star"], 8, 8), d, 2))
+    >>> len(
+    ...     clip_pretrain(
+    ...         image_encoder, BagOfWords(["a", "red", "blue", "circle", "star"], 8, 8), d, 2
+    ...     )
+    ... )
     2
 
     Introduced in the chapter "Self-supervised and contrastive learning".
@@ -633,7 +737,9 @@ def clip_pretrain(
     _expect_module(image_encoder, "image_encoder")
     _expect_module(text_encoder, "text_encoder")
     if not isinstance(data, CaptionedShapes):
-        raise TypeError(f"expected data as CaptionedShapes (from captioned_shapes), got {type(data).__name__}")
+        raise TypeError(
+            f"expected data as CaptionedShapes (from captioned_shapes), got {type(data).__name__}"
+        )
     _expect_int(steps, "steps")
     params = [*image_encoder.parameters(), *text_encoder.parameters()]
     optimizer = torch.optim.Adam(params, lr=_expect_number(lr, "lr", low=0))
@@ -658,8 +764,11 @@ def clip_pretrain(
     return losses
 
 
-def zero_shot_predict(image_embeddings: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-    """Zero-shot classification: each image gets the class whose text embedding is most similar (cosine).
+def zero_shot_predict(
+    image_embeddings: torch.Tensor, class_embeddings: torch.Tensor
+) -> torch.Tensor:
+    """Zero-shot classification: each image gets the class whose text embedding is most
+    similar (cosine).
 
     Args:
         image_embeddings (Tensor): ``(N, D)``.
@@ -677,6 +786,7 @@ def zero_shot_predict(image_embeddings: torch.Tensor, class_embeddings: torch.Te
     _expect_tensor(class_embeddings, "class_embeddings", "(K, D)", ndim=2)
     if image_embeddings.shape[1] != class_embeddings.shape[1] or len(class_embeddings) == 0:
         raise ValueError(
-            f"expected embeddings of the same width, got images {tuple(image_embeddings.shape)} and classes {tuple(class_embeddings.shape)}"
+            f"expected embeddings of the same width, got images {tuple(image_embeddings.shape)} "
+            f"and classes {tuple(class_embeddings.shape)}"
         )
     return (F.normalize(image_embeddings, dim=1) @ F.normalize(class_embeddings, dim=1).T).argmax(1)

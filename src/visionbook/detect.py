@@ -1,4 +1,5 @@
-"""A small anchor-free detector in the spirit of CenterNet ("Objects as points"), and torchvision's Faster R-CNN.
+"""A small anchor-free detector in the spirit of CenterNet ("Objects as points"), and torchvision's
+Faster R-CNN.
 
 Every object is a point: the centre of its box, marked by a peak in a heatmap with one channel per
 class, at ``stride`` times lower resolution than the image. At the peak the network also reads
@@ -23,14 +24,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbook import config, data
-from visionbook._validate import _check_boxes, _expect_int, _expect_module, _expect_number, _expect_tensor, _positive_int
+from visionbook._validate import (
+    _check_boxes,
+    _expect_int,
+    _expect_module,
+    _expect_number,
+    _expect_tensor,
+    _positive_int,
+)
 
 
 def _check_geometry(num_classes: int, image_size: int, stride: int) -> None:
     if not all(_positive_int(v) for v in (num_classes, image_size, stride)) or image_size % stride:
         raise ValueError(
-            "expected positive integers num_classes, image_size and stride with stride dividing image_size, "
-            f"got num_classes={num_classes!r}, image_size={image_size!r}, stride={stride!r}"
+            "expected positive integers num_classes, image_size and stride with stride dividing "
+            f"image_size, got num_classes={num_classes!r}, image_size={image_size!r}, "
+            f"stride={stride!r}"
         )
 
 
@@ -59,7 +68,9 @@ def gaussian_sigma(wh: torch.Tensor, stride: int) -> torch.Tensor:
     return ((wh[:, 0] * wh[:, 1]).sqrt() / (6 * _expect_int(stride, "stride"))).clamp(min=0.5)
 
 
-def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, image_size: int, stride: int = 4) -> dict:
+def encode(
+    boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, image_size: int, stride: int = 4
+) -> dict:
     """Training targets of one image: class heatmaps with a Gaussian peak of 1 at each centre cell,
     and at the centre cells the box size and the centre's offset within its cell.
 
@@ -80,7 +91,12 @@ def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, image_si
         and ``mask (S, S)`` bool (True at centre cells), with ``S = image_size // stride``.
 
     >>> t = encode(torch.tensor([[8.0, 8.0, 18.0, 14.0]]), torch.tensor([1]), 2, 32, 4)
-    >>> t["heatmap"].shape, t["mask"].nonzero().tolist(), t["offset"][:, 2, 3].tolist(), t["size"][:, 2, 3].tolist()
+    >>> (
+    ...     t["heatmap"].shape,
+    ...     t["mask"].nonzero().tolist(),
+    ...     t["offset"][:, 2, 3].tolist(),
+    ...     t["size"][:, 2, 3].tolist(),
+    ... )
     (torch.Size([2, 8, 8]), [[2, 3]], [0.25, 0.75], [2.5, 1.5])
 
     Introduced in the chapter "Object detection".
@@ -90,17 +106,26 @@ def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, image_si
     if _expect_tensor(labels, "labels", f"({len(boxes)},)").shape != (len(boxes),) or (
         len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes
     ):
-        raise ValueError(f"expected {len(boxes)} labels in 0..{num_classes - 1}, got {labels.tolist()}")
+        raise ValueError(
+            f"expected {len(boxes)} labels in 0..{num_classes - 1}, got {labels.tolist()}"
+        )
     s = image_size // stride
-    heatmap, size, offset = torch.zeros(num_classes, s, s), torch.zeros(2, s, s), torch.zeros(2, s, s)
+    heatmap, size, offset = (
+        torch.zeros(num_classes, s, s),
+        torch.zeros(2, s, s),
+        torch.zeros(2, s, s),
+    )
     mask = torch.zeros(s, s, dtype=torch.bool)
     boxes = boxes.float().cpu()
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2 / stride  # (K, 2) in cells
     cell = centre.floor().long().clamp(0, s - 1)
     wh = boxes[:, 2:] - boxes[:, :2]
     grid = torch.arange(s, dtype=torch.float32)
-    for (cx, cy), (i, j), sigma, c, box_wh in zip(centre, cell, gaussian_sigma(wh, stride), labels.tolist(), wh):
-        peak = torch.exp(-((grid[None, :] - i) ** 2 + (grid[:, None] - j) ** 2) / (2 * sigma**2))  # (S, S), 1 at (j, i)
+    for (cx, cy), (i, j), sigma, c, box_wh in zip(
+        centre, cell, gaussian_sigma(wh, stride), labels.tolist(), wh
+    ):
+        # (S, S), 1 at (j, i)
+        peak = torch.exp(-((grid[None, :] - i) ** 2 + (grid[:, None] - j) ** 2) / (2 * sigma**2))
         heatmap[c] = torch.maximum(heatmap[c], peak)
         size[:, j, i], offset[:, j, i] = box_wh / stride, torch.stack([cx - i, cy - j])
         mask[j, i] = True
@@ -123,15 +148,22 @@ def encode_batch(targets: list[dict], num_classes: int, image_size: int, stride:
         stride (int): pixels per cell. Default 4.
 
     Returns:
-        dict: ``heatmap (N, num_classes, S, S)``, ``size (N, 2, S, S)``, ``offset (N, 2, S, S)``, ``mask (N, S, S)``.
+        dict: ``heatmap (N, num_classes, S, S)``, ``size (N, 2, S, S)``, ``offset (N, 2, S, S)``,
+            ``mask (N, S, S)``.
 
-    >>> encode_batch([{"boxes": torch.tensor([[0.0, 0, 8, 8]]), "labels": torch.tensor([0])}] * 3, 1, 16)["heatmap"].shape
+    >>> encode_batch(
+    ...     [{"boxes": torch.tensor([[0.0, 0, 8, 8]]), "labels": torch.tensor([0])}] * 3, 1, 16
+    ... )["heatmap"].shape
     torch.Size([3, 1, 4, 4])
 
     Introduced in the chapter "Object detection".
     """
-    if not isinstance(targets, list | tuple) or not all(isinstance(t, dict) and {"boxes", "labels"} <= set(t) for t in targets):
-        raise TypeError(f"expected targets as a list of dicts with boxes and labels, got {_describe(targets)}")
+    if not isinstance(targets, list | tuple) or not all(
+        isinstance(t, dict) and {"boxes", "labels"} <= set(t) for t in targets
+    ):
+        raise TypeError(
+            f"expected targets as a list of dicts with boxes and labels, got {_describe(targets)}"
+        )
     if not targets:
         raise ValueError("expected at least one target dict, got none")
     encoded = [encode(t["boxes"], t["labels"], num_classes, image_size, stride) for t in targets]
@@ -139,7 +171,8 @@ def encode_batch(targets: list[dict], num_classes: int, image_size: int, stride:
 
 
 def peaks(heatmap: torch.Tensor, kernel: int = 3) -> torch.Tensor:
-    """Keep only the local maxima of heatmaps (a cell equal to the max of its neighbourhood), zero elsewhere.
+    """Keep only the local maxima of heatmaps (a cell equal to the max of its neighbourhood),
+    zero elsewhere.
 
     This replaces non-maximum suppression on boxes in CenterNet: one peak, one detection.
 
@@ -163,7 +196,12 @@ def peaks(heatmap: torch.Tensor, kernel: int = 3) -> torch.Tensor:
 
 
 def decode(
-    heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor, stride: int = 4, k: int = 20, threshold: float = 0.05
+    heatmap: torch.Tensor,
+    size: torch.Tensor,
+    offset: torch.Tensor,
+    stride: int = 4,
+    k: int = 20,
+    threshold: float = 0.05,
 ) -> list[dict]:
     """Boxes from heatmap peaks: the inverse of :func:`encode`.
 
@@ -181,19 +219,28 @@ def decode(
         threshold (float): lowest score kept. Default 0.05.
 
     Returns:
-        list of dict: per image ``boxes (D, 4)`` xyxy pixels, ``scores (D,)``, ``labels (D,)``, best first.
+        list of dict: per image ``boxes (D, 4)`` xyxy pixels, ``scores (D,)``, ``labels (D,)``,
+            best first.
 
     >>> t = encode(torch.tensor([[8.0, 8.0, 18.0, 14.0]]), torch.tensor([1]), 2, 32, 4)
-    >>> decode(t["heatmap"][None], t["size"][None], t["offset"][None], 4, threshold=0.5)[0]["boxes"].tolist()
+    >>> decode(t["heatmap"][None], t["size"][None], t["offset"][None], 4, threshold=0.5)[0][
+    ...     "boxes"
+    ... ].tolist()
     [[8.0, 8.0, 18.0, 14.0]]
 
     Introduced in the chapter "Object detection".
     """
     n, c, s, _ = _expect_tensor(heatmap, "heatmaps", "(N, C, S, S)", ndim=4).shape
     _expect_int(k, "k")
-    if _expect_tensor(size, "size").shape != (n, 2, s, s) or _expect_tensor(offset, "offset").shape != (n, 2, s, s):
-        raise ValueError(f"expected size and offset of shape {(n, 2, s, s)}, got {tuple(size.shape)} and {tuple(offset.shape)}")
-    scores, index = peaks(heatmap).flatten(1).topk(min(k, c * s * s))  # (N, k) over classes and cells
+    if _expect_tensor(size, "size").shape != (n, 2, s, s) or _expect_tensor(
+        offset, "offset"
+    ).shape != (n, 2, s, s):
+        raise ValueError(
+            f"expected size and offset of shape {(n, 2, s, s)}, got {tuple(size.shape)} and "
+            f"{tuple(offset.shape)}"
+        )
+    # (N, k) over classes and cells
+    scores, index = peaks(heatmap).flatten(1).topk(min(k, c * s * s))
     labels, cell = index // (s * s), index % (s * s)
     j, i = cell // s, cell % s
     results = []
@@ -201,14 +248,20 @@ def decode(
         ox, oy = offset[b, 0].flatten()[cell[b]], offset[b, 1].flatten()[cell[b]]
         w, h = size[b, 0].flatten()[cell[b]], size[b, 1].flatten()[cell[b]]
         cx, cy = (i[b] + ox) * stride, (j[b] + oy) * stride
-        boxes = torch.stack([cx - w * stride / 2, cy - h * stride / 2, cx + w * stride / 2, cy + h * stride / 2], 1)
+        boxes = torch.stack(
+            [cx - w * stride / 2, cy - h * stride / 2, cx + w * stride / 2, cy + h * stride / 2], 1
+        )
         keep = scores[b] >= threshold
         results.append({"boxes": boxes[keep], "scores": scores[b][keep], "labels": labels[b][keep]})
     return results
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+    return [
+        nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+    ]
 
 
 class CenterNet(nn.Module):
@@ -221,7 +274,8 @@ class CenterNet(nn.Module):
 
     Args:
         num_classes (int): heatmap channels. Default 5.
-        widths (tuple of int): channels after the first, second and later convolutions. Default (16, 32, 48).
+        widths (tuple of int): channels after the first, second and later convolutions.
+            Default (16, 32, 48).
 
     Returns:
         nn.Module: ``(B, 3, H, W)`` -> dict of ``heatmap`` logits ``(B, num_classes, H/4, W/4)``,
@@ -237,24 +291,47 @@ class CenterNet(nn.Module):
 
     def __init__(self, num_classes: int = 5, widths: tuple[int, int, int] = (16, 32, 48)):
         super().__init__()
-        if not _positive_int(num_classes) or len(widths) != 3 or not all(_positive_int(w) for w in widths):
-            raise ValueError(f"expected a positive num_classes and three positive widths, got {num_classes!r} and {widths!r}")
+        if (
+            not _positive_int(num_classes)
+            or len(widths) != 3
+            or not all(_positive_int(w) for w in widths)
+        ):
+            raise ValueError(
+                f"expected a positive num_classes and three positive widths, got {num_classes!r} "
+                f"and {widths!r}"
+            )
         a, b, c = widths
         self.backbone = nn.Sequential(
-            *_conv(3, a, 2), *_conv(a, b, 2), *_conv(b, c), *_conv(c, c, dilation=2), *_conv(c, c, dilation=4), *_conv(c, c)
+            *_conv(3, a, 2),
+            *_conv(a, b, 2),
+            *_conv(b, c),
+            *_conv(c, c, dilation=2),
+            *_conv(c, c, dilation=4),
+            *_conv(c, c),
         )
-        self.heatmap, self.size, self.offset = nn.Conv2d(c, num_classes, 1), nn.Conv2d(c, 2, 1), nn.Conv2d(c, 2, 1)
+        self.heatmap, self.size, self.offset = (
+            nn.Conv2d(c, num_classes, 1),
+            nn.Conv2d(c, 2, 1),
+            nn.Conv2d(c, 2, 1),
+        )
         nn.init.constant_(self.heatmap.bias, -2.19)  # log(0.1 / 0.9)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if _expect_tensor(x, "images", "(B, 3, H, W)", ndim=4).shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
         features = self.backbone(x)  # (B, c, H/4, W/4)
-        return {"heatmap": self.heatmap(features), "size": self.size(features), "offset": self.offset(features)}
+        return {
+            "heatmap": self.heatmap(features),
+            "size": self.size(features),
+            "offset": self.offset(features),
+        }
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
-    """CenterNet's penalty-reduced focal loss on heatmaps, summed and divided by the number of peaks.
+def focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0
+) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss on heatmaps, summed and divided by the number
+    of peaks.
 
     At a peak (target 1): ``-(1 - p)^alpha log p``. Elsewhere: ``-(1 - y)^beta p^alpha log(1 - p)``,
     so cells near a centre (target y close to 1) are barely punished for a high score.
@@ -268,13 +345,17 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, b
     Returns:
         Tensor: the scalar loss.
 
-    >>> round(focal_loss(torch.tensor([[[[0.0]]]]), torch.tensor([[[[1.0]]]])).item(), 4)  # -(1/2)^2 log(1/2)
+    >>> # -(1/2)^2 log(1/2)
+    >>> round(focal_loss(torch.tensor([[[[0.0]]]]), torch.tensor([[[[1.0]]]])).item(), 4)
     0.1733
 
     Introduced in the chapter "Object detection".
     """
     if _expect_tensor(logits, "logits").shape != _expect_tensor(target, "target").shape:
-        raise ValueError(f"expected logits and target of the same shape, got {tuple(logits.shape)} and {tuple(target.shape)}")
+        raise ValueError(
+            f"expected logits and target of the same shape, got {tuple(logits.shape)} and "
+            f"{tuple(target.shape)}"
+        )
     p = torch.sigmoid(logits)
     log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)  # stable log p and log(1 - p)
     positive = target == 1
@@ -289,7 +370,9 @@ def _check_maps(maps: dict, keys: tuple[str, ...], what: str) -> None:
         raise TypeError(f"expected {what} as a dict of tensors {', '.join(keys)}, got {got}")
 
 
-def centernet_loss(outputs: dict, targets: dict, size_weight: float = 0.4, offset_weight: float = 1.0) -> dict:
+def centernet_loss(
+    outputs: dict, targets: dict, size_weight: float = 0.4, offset_weight: float = 1.0
+) -> dict:
     """Focal loss on heatmaps plus L1 losses on size and offset at the centre cells.
 
     Args:
@@ -300,9 +383,12 @@ def centernet_loss(outputs: dict, targets: dict, size_weight: float = 0.4, offse
         offset_weight (float): weight of the offset loss. Default 1.
 
     Returns:
-        dict: ``loss`` (the total, a tensor for backward), ``heatmap``, ``size``, ``offset`` (floats).
+        dict: ``loss`` (the total, a tensor for backward), ``heatmap``, ``size``,
+            ``offset`` (floats).
 
-    >>> t = encode_batch([{"boxes": torch.tensor([[0.0, 0, 8, 8]]), "labels": torch.tensor([0])}], 1, 16)
+    >>> t = encode_batch(
+    ...     [{"boxes": torch.tensor([[0.0, 0, 8, 8]]), "labels": torch.tensor([0])}], 1, 16
+    ... )
     >>> perfect = {"heatmap": (t["heatmap"] * 40 - 20), "size": t["size"], "offset": t["offset"]}
     >>> centernet_loss(perfect, t)["size"]
     0.0
@@ -312,10 +398,15 @@ def centernet_loss(outputs: dict, targets: dict, size_weight: float = 0.4, offse
     _check_maps(outputs, ("heatmap", "size", "offset"), "outputs")
     _check_maps(targets, ("heatmap", "size", "offset", "mask"), "targets")
     size_shape = targets["size"].shape
-    if outputs["size"].shape != size_shape or len(size_shape) != 4 or targets["mask"].shape != (size_shape[0], *size_shape[2:]):
+    if (
+        outputs["size"].shape != size_shape
+        or len(size_shape) != 4
+        or targets["mask"].shape != (size_shape[0], *size_shape[2:])
+    ):
         raise ValueError(
-            f"expected outputs and targets on one grid (N, 2, S, S) with a mask (N, S, S), got sizes "
-            f"{tuple(outputs['size'].shape)} and {tuple(targets['size'].shape)} and a mask {tuple(targets['mask'].shape)}"
+            "expected outputs and targets on one grid (N, 2, S, S) with a mask (N, S, S), got "
+            f"sizes {tuple(outputs['size'].shape)} and {tuple(targets['size'].shape)} and a mask "
+            f"{tuple(targets['mask'].shape)}"
         )
     mask = targets["mask"][:, None].expand_as(targets["size"])  # (N, 2, S, S)
     n = targets["mask"].sum().clamp(min=1)
@@ -327,11 +418,18 @@ def centernet_loss(outputs: dict, targets: dict, size_weight: float = 0.4, offse
 
 
 @torch.no_grad()
-def detect(model: nn.Module, images: torch.Tensor, k: int = 20, threshold: float = 0.05, batch_size: int = 256) -> list[dict]:
+def detect(
+    model: nn.Module,
+    images: torch.Tensor,
+    k: int = 20,
+    threshold: float = 0.05,
+    batch_size: int = 256,
+) -> list[dict]:
     """Run a :class:`CenterNet` in eval mode and decode its outputs into boxes (on the CPU).
 
     Args:
-        model (nn.Module): returns ``heatmap`` logits, ``size`` and ``offset``, and has a ``stride``.
+        model (nn.Module): returns ``heatmap`` logits, ``size`` and ``offset``, and has a
+            ``stride``.
         images (Tensor): ``(N, 3, H, W)``.
         k (int): most detections per image. Default 20.
         threshold (float): lowest score kept. Default 0.05.
@@ -352,8 +450,12 @@ def detect(model: nn.Module, images: torch.Tensor, k: int = 20, threshold: float
     device = next(model.parameters()).device
     results = []
     for start in range(0, len(images), batch_size):
-        out = {key: v.cpu() for key, v in model(images[start : start + batch_size].to(device)).items()}
-        results += decode(out["heatmap"].sigmoid(), out["size"], out["offset"], model.stride, k, threshold)
+        out = {
+            key: v.cpu() for key, v in model(images[start : start + batch_size].to(device)).items()
+        }
+        results += decode(
+            out["heatmap"].sigmoid(), out["size"], out["offset"], model.stride, k, threshold
+        )
     return results
 
 
@@ -384,7 +486,12 @@ def draw_boxes(
         The axis.
 
     >>> import matplotlib.pyplot as plt
-    >>> ax = draw_boxes(plt.figure().gca(), torch.tensor([[1.0, 1, 5, 5]]), torch.tensor([0]), classes=("circle",))
+    >>> ax = draw_boxes(
+    ...     plt.figure().gca(),
+    ...     torch.tensor([[1.0, 1, 5, 5]]),
+    ...     torch.tensor([0]),
+    ...     classes=("circle",),
+    ... )
     >>> len(ax.patches)
     1
 
@@ -394,13 +501,27 @@ def draw_boxes(
 
     _check_boxes(boxes)
     for name, values in (("labels", labels), ("scores", scores)):
-        if values is not None and _expect_tensor(values, name, f"({len(boxes)},)").shape != (len(boxes),):
-            raise ValueError(f"expected {name} of shape ({len(boxes)},), one per box, got {tuple(values.shape)}")
+        if values is not None and _expect_tensor(values, name, f"({len(boxes)},)").shape != (
+            len(boxes),
+        ):
+            raise ValueError(
+                f"expected {name} of shape ({len(boxes)},), one per box, got {tuple(values.shape)}"
+            )
     for i, (x0, y0, x1, y1) in enumerate(boxes.detach().cpu().tolist()):
         ax.add_patch(
-            Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=1.5, linestyle=linestyle)
+            Rectangle(
+                (x0 - 0.5, y0 - 0.5),
+                x1 - x0,
+                y1 - y0,
+                fill=False,
+                edgecolor=color,
+                linewidth=1.5,
+                linestyle=linestyle,
+            )
         )
-        caption = [] if labels is None else [classes[int(labels[i])] if classes else str(int(labels[i]))]
+        caption = (
+            [] if labels is None else [classes[int(labels[i])] if classes else str(int(labels[i]))]
+        )
         caption += [] if scores is None else [f"{float(scores[i]):.2f}"]
         if caption:
             ax.text(x0 - 0.5, y0 - 1.5, " ".join(caption), color=color, fontsize=8, va="bottom")
@@ -409,7 +530,8 @@ def draw_boxes(
 
 @contextmanager
 def _hub_dir(path: Path) -> Iterator[None]:
-    """Point torch.hub's cache (where torchvision looks for weights) at ``path`` inside the block."""
+    """Point torch.hub's cache (where torchvision looks for weights) at ``path`` inside
+    the block."""
     previous = torch.hub.get_dir()
     torch.hub.set_dir(str(path))
     try:
@@ -419,7 +541,8 @@ def _hub_dir(path: Path) -> Iterator[None]:
 
 
 def _coco_weights_home(url: str, timeout: float) -> Path:
-    """A torch.hub cache under ``data_home()`` that holds the COCO weights, downloaded once if missing.
+    """A torch.hub cache under ``data_home()`` that holds the COCO weights, downloaded once
+    if missing.
 
     The download goes through :func:`visionbook.data.download` (timeout, atomic write, and a
     :class:`~visionbook.data.DataUnavailableError` before any network access when offline);
@@ -432,7 +555,9 @@ def _coco_weights_home(url: str, timeout: float) -> Path:
     return home
 
 
-def faster_rcnn(num_classes: int | None = None, pretrained: bool = False, timeout: float = 60.0) -> nn.Module:
+def faster_rcnn(
+    num_classes: int | None = None, pretrained: bool = False, timeout: float = 60.0
+) -> nn.Module:
     """torchvision's Faster R-CNN with a MobileNetV3-Large FPN backbone at 320 pixels, in eval mode.
 
     With ``pretrained=True`` the COCO weights (91 classes) are downloaded once into
@@ -456,7 +581,9 @@ def faster_rcnn(num_classes: int | None = None, pretrained: bool = False, timeou
 
     Introduced in the chapter "Object detection".
     """
-    from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_320_FPN_Weights as Weights
+    from torchvision.models.detection import (
+        FasterRCNN_MobileNet_V3_Large_320_FPN_Weights as Weights,
+    )
     from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
 
     if num_classes is not None and not _positive_int(num_classes):
@@ -465,8 +592,12 @@ def faster_rcnn(num_classes: int | None = None, pretrained: bool = False, timeou
         raise TypeError(f"expected pretrained as a bool, got {pretrained!r}")
     _expect_number(timeout, "timeout", low=1e-3)
     if pretrained and num_classes not in (None, 91):
-        raise ValueError(f"expected num_classes None or 91 with the COCO weights, got {num_classes!r}")
+        raise ValueError(
+            f"expected num_classes None or 91 with the COCO weights, got {num_classes!r}"
+        )
     if not pretrained:
-        return fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None, num_classes=num_classes or 91).eval()
+        return fasterrcnn_mobilenet_v3_large_320_fpn(
+            weights=None, weights_backbone=None, num_classes=num_classes or 91
+        ).eval()
     with _hub_dir(_coco_weights_home(Weights.DEFAULT.url, timeout)):
         return fasterrcnn_mobilenet_v3_large_320_fpn(weights=Weights.DEFAULT).eval()

@@ -1,4 +1,5 @@
-"""Diffusion models for 28x28 digits: noise schedule, forward process, denoising loss, a small U-Net, samplers.
+"""Diffusion models for 28x28 digits: noise schedule, forward process, denoising loss, a small
+U-Net, samplers.
 
 Images live in ``[-1, 1]`` here (``x = 2 * pixels - 1``), as in Ho et al. (2020); :func:`to_pixels`
 maps samples back to ``[0, 1]`` for the book's digit classifier. Time indices follow the papers:
@@ -43,7 +44,9 @@ class Schedule(NamedTuple):
         return len(self.betas) - 1
 
 
-def noise_schedule(T: int = 100, beta_1: float | None = None, beta_T: float | None = None) -> Schedule:
+def noise_schedule(
+    T: int = 100, beta_1: float | None = None, beta_T: float | None = None
+) -> Schedule:
     """Ho et al.'s linear schedule: ``beta_t`` rises linearly from ``beta_1`` to ``beta_T``.
 
     The paper uses ``T = 1000`` with ``beta_1 = 1e-4`` and ``beta_T = 0.02``. For other ``T`` the
@@ -53,13 +56,19 @@ def noise_schedule(T: int = 100, beta_1: float | None = None, beta_T: float | No
     Args:
         T (int): number of noising steps. Default 100.
         beta_1 (float | None): the first variance; default ``0.1 / T``.
-        beta_T (float | None): the last variance, below 1; default ``20 / T`` (so the defaults need ``T > 20``).
+        beta_T (float | None): the last variance, below 1; default ``20 / T`` (so the defaults need
+            ``T > 20``).
 
     Returns:
         Schedule: ``betas``, ``alphas`` and ``alpha_bars``, each ``(T + 1,)`` float64.
 
     >>> s = noise_schedule(1000)
-    >>> s.T, round(s.betas[1].item(), 6), round(s.betas[1000].item(), 6), f"{s.alpha_bars[1000].item():.1e}"
+    >>> (
+    ...     s.T,
+    ...     round(s.betas[1].item(), 6),
+    ...     round(s.betas[1000].item(), 6),
+    ...     f"{s.alpha_bars[1000].item():.1e}",
+    ... )
     (1000, 0.0001, 0.02, '4.0e-05')
 
     Introduced in the chapter "Diffusion models".
@@ -68,15 +77,24 @@ def noise_schedule(T: int = 100, beta_1: float | None = None, beta_T: float | No
     beta_1 = 0.1 / T if beta_1 is None else _expect_number(beta_1, "beta_1", low=0.0, high=0.999)
     beta_T = 20.0 / T if beta_T is None else _expect_number(beta_T, "beta_T", low=0.0, high=0.999)
     if not 0 < beta_1 <= beta_T < 1:
-        raise ValueError(f"expected 0 < beta_1 <= beta_T < 1, got beta_1={beta_1!r} and beta_T={beta_T!r}")
-    betas = torch.cat([torch.zeros(1, dtype=torch.float64), torch.linspace(beta_1, beta_T, T, dtype=torch.float64)])
+        raise ValueError(
+            f"expected 0 < beta_1 <= beta_T < 1, got beta_1={beta_1!r} and beta_T={beta_T!r}"
+        )
+    betas = torch.cat(
+        [
+            torch.zeros(1, dtype=torch.float64),
+            torch.linspace(beta_1, beta_T, T, dtype=torch.float64),
+        ]
+    )
     alphas = 1 - betas
     return Schedule(betas, alphas, torch.cumprod(alphas, 0))
 
 
 def _check_schedule(schedule: Schedule) -> Schedule:
     if not isinstance(schedule, Schedule):
-        raise TypeError(f"expected a diffusion.Schedule (see noise_schedule), got {type(schedule).__name__}")
+        raise TypeError(
+            f"expected a diffusion.Schedule (see noise_schedule), got {type(schedule).__name__}"
+        )
     return schedule
 
 
@@ -91,9 +109,13 @@ def _check_steps(t: torch.Tensor, n: int, T: int, low: int = 0) -> torch.Tensor:
     """``t`` if it holds ``n`` integer steps in ``low .. T``."""
     _expect_tensor(t, "steps t", f"({n},)")
     if t.shape != (n,) or t.dtype != torch.long:
-        raise ValueError(f"expected steps t as int64 of shape ({n},), got {t.dtype} {tuple(t.shape)}")
+        raise ValueError(
+            f"expected steps t as int64 of shape ({n},), got {t.dtype} {tuple(t.shape)}"
+        )
     if n and not low <= int(t.min()) <= int(t.max()) <= T:
-        raise ValueError(f"expected steps t in {low}..{T}, got values from {int(t.min())} to {int(t.max())}")
+        raise ValueError(
+            f"expected steps t in {low}..{T}, got values from {int(t.min())} to {int(t.max())}"
+        )
     return t
 
 
@@ -110,7 +132,8 @@ def _on(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _at(values: torch.Tensor, t: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
-    """``values[t]`` on ``x``'s device and dtype, shaped to broadcast over images: ``(B, 1, 1, 1)`` or a scalar."""
+    """``values[t]`` on ``x``'s device and dtype, shaped to broadcast over images: ``(B, 1, 1, 1)``
+    or a scalar."""
     if isinstance(t, int):
         return _on(values[t], x)
     return _on(values, x)[t.to(x.device)].view(-1, 1, 1, 1)
@@ -124,10 +147,12 @@ def _like(noise: torch.Tensor | None, x: torch.Tensor, what: str = "noise") -> t
     return noise
 
 
-# --- the forward process and the denoising objective -------------------------------------------------------
+# --- the forward process and the denoising objective ----------------------------------------------
 
 
-def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, noise: torch.Tensor | None = None) -> torch.Tensor:
+def q_sample(
+    x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, noise: torch.Tensor | None = None
+) -> torch.Tensor:
     """A draw from ``q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)``, in one step.
 
     ``x_t = sqrt(alpha_bar_t) * x0 + sqrt(1 - alpha_bar_t) * noise``: the closed form of ``t``
@@ -137,7 +162,8 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, noise: torch
         x0 (Tensor): clean images ``(B, C, H, W)`` in ``[-1, 1]``.
         t (Tensor): int64 steps ``(B,)`` in ``0 .. T`` (0 returns ``x0``).
         schedule (Schedule): the variance schedule.
-        noise (Tensor | None): standard normal noise of ``x0``'s shape; drawn when None. Default None.
+        noise (Tensor | None): standard normal noise of ``x0``'s shape; drawn when None.
+            Default None.
 
     Returns:
         Tensor: ``x_t``, ``(B, C, H, W)``.
@@ -152,11 +178,17 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, noise: torch
     _expect_tensor(x0, "clean images x0", "(B, C, H, W)", ndim=4)
     _check_steps(t, len(x0), schedule.T)
     noise = _like(noise, x0)
-    return _at(schedule.alpha_bars.sqrt(), t, x0) * x0 + _at((1 - schedule.alpha_bars).sqrt(), t, x0) * noise
+    return (
+        _at(schedule.alpha_bars.sqrt(), t, x0) * x0
+        + _at((1 - schedule.alpha_bars).sqrt(), t, x0) * noise
+    )
 
 
-def x0_from_eps(x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor | int, schedule: Schedule) -> torch.Tensor:
-    """The clean image implied by ``x_t`` and its noise: ``(x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``.
+def x0_from_eps(
+    x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor | int, schedule: Schedule
+) -> torch.Tensor:
+    """The clean image implied by ``x_t`` and its noise:
+    ``(x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``.
 
     Args:
         x_t (Tensor): noisy images ``(B, C, H, W)``.
@@ -168,7 +200,11 @@ def x0_from_eps(x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor | int, sch
         Tensor: ``(B, C, H, W)``; :func:`eps_from_x0` is its inverse.
 
     >>> s = noise_schedule(50); x0, eps = torch.rand(2, 1, 4, 4), torch.randn(2, 1, 4, 4)
-    >>> torch.allclose(x0_from_eps(q_sample(x0, torch.tensor([3, 7]), s, eps), eps, torch.tensor([3, 7]), s), x0, atol=1e-5)
+    >>> torch.allclose(
+    ...     x0_from_eps(q_sample(x0, torch.tensor([3, 7]), s, eps), eps, torch.tensor([3, 7]), s),
+    ...     x0,
+    ...     atol=1e-5,
+    ... )
     True
 
     Introduced in the chapter "Diffusion models".
@@ -177,23 +213,31 @@ def x0_from_eps(x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor | int, sch
     _expect_tensor(x_t, "noisy images x_t", "(B, C, H, W)", ndim=4)
     eps = _like(_expect_tensor(eps, "noise eps", str(tuple(x_t.shape))), x_t, "noise eps")
     t = _step(t, schedule.T, low=0) if isinstance(t, int) else _check_steps(t, len(x_t), schedule.T)
-    return (x_t - _at((1 - schedule.alpha_bars).sqrt(), t, x_t) * eps) / _at(schedule.alpha_bars.sqrt(), t, x_t)
+    return (x_t - _at((1 - schedule.alpha_bars).sqrt(), t, x_t) * eps) / _at(
+        schedule.alpha_bars.sqrt(), t, x_t
+    )
 
 
-def eps_from_x0(x_t: torch.Tensor, x0: torch.Tensor, t: torch.Tensor | int, schedule: Schedule) -> torch.Tensor:
-    """The noise implied by ``x_t`` and a clean image: ``(x_t - sqrt(alpha_bar_t) x0) / sqrt(1 - alpha_bar_t)``.
+def eps_from_x0(
+    x_t: torch.Tensor, x0: torch.Tensor, t: torch.Tensor | int, schedule: Schedule
+) -> torch.Tensor:
+    """The noise implied by ``x_t`` and a clean image:
+    ``(x_t - sqrt(alpha_bar_t) x0) / sqrt(1 - alpha_bar_t)``.
 
     Args:
         x_t (Tensor): noisy images ``(B, C, H, W)``.
         x0 (Tensor): clean images (true or predicted), same shape.
-        t (Tensor | int): steps ``(B,)`` or one step for all, in ``1 .. T`` (at 0 there is no noise).
+        t (Tensor | int): steps ``(B,)`` or one step for all, in ``1 .. T`` (at 0 there is
+            no noise).
         schedule (Schedule): the variance schedule.
 
     Returns:
         Tensor: ``(B, C, H, W)``; the inverse of :func:`x0_from_eps`.
 
     >>> s = noise_schedule(50); x0, eps = torch.rand(1, 1, 4, 4), torch.randn(1, 1, 4, 4)
-    >>> torch.allclose(eps_from_x0(q_sample(x0, torch.tensor([5]), s, eps), x0, 5, s), eps, atol=1e-5)
+    >>> torch.allclose(
+    ...     eps_from_x0(q_sample(x0, torch.tensor([5]), s, eps), x0, 5, s), eps, atol=1e-5
+    ... )
     True
 
     Introduced in the chapter "Diffusion models".
@@ -202,10 +246,14 @@ def eps_from_x0(x_t: torch.Tensor, x0: torch.Tensor, t: torch.Tensor | int, sche
     _expect_tensor(x_t, "noisy images x_t", "(B, C, H, W)", ndim=4)
     x0 = _like(_expect_tensor(x0, "clean images x0", str(tuple(x_t.shape))), x_t, "clean images x0")
     t = _step(t, schedule.T) if isinstance(t, int) else _check_steps(t, len(x_t), schedule.T, low=1)
-    return (x_t - _at(schedule.alpha_bars.sqrt(), t, x_t) * x0) / _at((1 - schedule.alpha_bars).sqrt(), t, x_t)
+    return (x_t - _at(schedule.alpha_bars.sqrt(), t, x_t) * x0) / _at(
+        (1 - schedule.alpha_bars).sqrt(), t, x_t
+    )
 
 
-def posterior(x0: torch.Tensor, x_t: torch.Tensor, t: int, schedule: Schedule) -> tuple[torch.Tensor, torch.Tensor]:
+def posterior(
+    x0: torch.Tensor, x_t: torch.Tensor, t: int, schedule: Schedule
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and variance of ``q(x_{t-1} | x_t, x_0)``, the step back when the clean image is known.
 
     ``mean = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) * x0
@@ -220,7 +268,8 @@ def posterior(x0: torch.Tensor, x_t: torch.Tensor, t: int, schedule: Schedule) -
         schedule (Schedule): the variance schedule.
 
     Returns:
-        tuple: the mean ``(B, C, H, W)`` and the variance, a 0-dimensional tensor (the same for every pixel).
+        tuple: the mean ``(B, C, H, W)`` and the variance, a 0-dimensional tensor (the same for
+            every pixel).
 
     >>> s = noise_schedule(50); x = torch.randn(1, 1, 2, 2)
     >>> mean, var = posterior(x, x, 1, s)  # at t = 1 the step back lands on x0 exactly
@@ -256,7 +305,8 @@ def denoising_loss(
     t: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The denoising objective: noise ``x0`` to a random step ``t``, ask the model to undo it, take the MSE.
+    """The denoising objective: noise ``x0`` to a random step ``t``, ask the model to undo it, take
+    the MSE.
 
     A model with ``predicts = "eps"`` (the default) is asked for the noise, Ho et al.'s simplified
     loss ``||eps - eps_theta(x_t, t)||^2``; one with ``predicts = "x0"`` for the clean image,
@@ -271,14 +321,20 @@ def denoising_loss(
         schedule (Schedule): the variance schedule.
         y (Tensor | None): int64 labels ``(B,)``; None trains without labels. Default None.
         p_uncond (float): probability of dropping each label. Default 0.
-        t (Tensor | None): int64 steps ``(B,)`` in ``1 .. T``; drawn uniformly when None. Default None.
+        t (Tensor | None): int64 steps ``(B,)`` in ``1 .. T``; drawn uniformly when None.
+            Default None.
         noise (Tensor | None): the noise; drawn when None. Default None.
 
     Returns:
         Tensor: the scalar loss, averaged over images and pixels.
 
     >>> s = noise_schedule(50); x0 = torch.rand(2, 1, 28, 28)
-    >>> round(denoising_loss(UNet(), x0, s, t=torch.tensor([3, 9]), noise=torch.zeros_like(x0)).item(), 6) >= 0
+    >>> round(
+    ...     denoising_loss(
+    ...         UNet(), x0, s, t=torch.tensor([3, 9]), noise=torch.zeros_like(x0)
+    ...     ).item(),
+    ...     6,
+    ... ) >= 0
     True
 
     Introduced in the chapter "Diffusion models".
@@ -287,7 +343,11 @@ def denoising_loss(
     _check_schedule(schedule)
     _expect_tensor(x0, "clean images x0", "(B, C, H, W)", ndim=4)
     p_uncond = _expect_number(p_uncond, "p_uncond", low=0.0, high=1.0)
-    t = torch.randint(1, schedule.T + 1, (len(x0),), device=x0.device) if t is None else _check_steps(t, len(x0), schedule.T, 1)
+    t = (
+        torch.randint(1, schedule.T + 1, (len(x0),), device=x0.device)
+        if t is None
+        else _check_steps(t, len(x0), schedule.T, 1)
+    )
     noise = _like(noise, x0)
     if y is not None:
         _check_labels(y, len(x0), getattr(model, "num_classes", NUM_CLASSES))
@@ -298,20 +358,27 @@ def denoising_loss(
 
 
 def _check_labels(y: torch.Tensor, n: int, num_classes: int) -> torch.Tensor:
-    """``y`` if it holds ``n`` int64 labels in ``0 .. num_classes`` (the last one meaning "no label")."""
+    """``y`` if it holds ``n`` int64 labels in ``0 .. num_classes`` (the last one meaning "no
+    label")."""
     _expect_tensor(y, "labels y", f"({n},)")
     if y.shape != (n,) or y.dtype != torch.long:
-        raise ValueError(f"expected labels y as int64 of shape ({n},), got {y.dtype} {tuple(y.shape)}")
+        raise ValueError(
+            f"expected labels y as int64 of shape ({n},), got {y.dtype} {tuple(y.shape)}"
+        )
     if n and not 0 <= int(y.min()) <= int(y.max()) <= num_classes:
-        raise ValueError(f"expected labels in 0..{num_classes} ({num_classes}: no label), got {int(y.min())} to {int(y.max())}")
+        raise ValueError(
+            f"expected labels in 0..{num_classes} ({num_classes}: no label), got {int(y.min())} to "
+            f"{int(y.max())}"
+        )
     return y
 
 
-# --- the network -------------------------------------------------------------------------------------------
+# --- the network ----------------------------------------------------------------------------------
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sines and cosines of ``t`` at ``dim / 2`` geometrically spaced frequencies: how the network reads the step.
+    """Sines and cosines of ``t`` at ``dim / 2`` geometrically spaced frequencies: how the network
+    reads the step.
 
     ``[sin(t w_0), ..., sin(t w_{k-1}), cos(t w_0), ..., cos(t w_{k-1})]`` with
     ``w_i = max_period ** (-i / k)`` and ``k = dim / 2``, as in Ho et al. (2020), who took it from
@@ -337,7 +404,9 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
         raise ValueError(f"expected an even embedding size dim, got {dim}")
     max_period = _expect_number(max_period, "max_period", low=1.0)
     k = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(k, device=t.device, dtype=torch.float32) / k)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(k, device=t.device, dtype=torch.float32) / k
+    )
     angles = t.float()[:, None] * freqs[None]
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
@@ -366,23 +435,38 @@ class ResBlock(nn.Module):
         super().__init__()
         c_in, c_out = _expect_int(c_in, "c_in"), _expect_int(c_out, "c_out")
         self.emb_dim = _expect_int(emb_dim, "emb_dim")
-        self.norm1, self.conv1 = nn.GroupNorm(math.gcd(8, c_in), c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm1, self.conv1 = (
+            nn.GroupNorm(math.gcd(8, c_in), c_in),
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+        )
         self.emb = nn.Linear(self.emb_dim, c_out)
-        self.norm2, self.conv2 = nn.GroupNorm(math.gcd(8, c_out), c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.norm2, self.conv2 = (
+            nn.GroupNorm(math.gcd(8, c_out), c_out),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+        )
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         c_in = self.conv1.in_channels
         if _expect_tensor(x, "features x", f"(B, {c_in}, H, W)").ndim != 4 or x.shape[1] != c_in:
-            raise ValueError(f"expected features x of shape (B, {c_in}, H, W), got {tuple(x.shape)}")
-        if _expect_tensor(emb, "embedding emb", f"({len(x)}, {self.emb_dim})").shape != (len(x), self.emb_dim):
-            raise ValueError(f"expected embedding emb of shape ({len(x)}, {self.emb_dim}), got {tuple(emb.shape)}")
+            raise ValueError(
+                f"expected features x of shape (B, {c_in}, H, W), got {tuple(x.shape)}"
+            )
+        if _expect_tensor(emb, "embedding emb", f"({len(x)}, {self.emb_dim})").shape != (
+            len(x),
+            self.emb_dim,
+        ):
+            raise ValueError(
+                f"expected embedding emb of shape ({len(x)}, {self.emb_dim}), got "
+                f"{tuple(emb.shape)}"
+            )
         h = self.conv1(F.silu(self.norm1(x))) + self.emb(emb)[:, :, None, None]
         return self.conv2(F.silu(self.norm2(h))) + self.skip(x)
 
 
 class UNet(nn.Module):
-    """A two-level U-Net for 28x28 images that reads the step ``t`` and, optionally, the digit ``y``.
+    """A two-level U-Net for 28x28 images that reads the step ``t`` and, optionally, the
+    digit ``y``.
 
     The image is rearranged losslessly into ``4 x 14 x 14`` (each 2x2 patch becomes 4 channels,
     ``PixelUnshuffle``), so the network works at 14x14 and 7x7 and costs about a quarter of one
@@ -412,11 +496,18 @@ class UNet(nn.Module):
     """
 
     def __init__(
-        self, channels: tuple[int, int] = (16, 32), emb_dim: int = 64, num_classes: int = NUM_CLASSES, predicts: str = "x0"
+        self,
+        channels: tuple[int, int] = (16, 32),
+        emb_dim: int = 64,
+        num_classes: int = NUM_CLASSES,
+        predicts: str = "x0",
     ):
         super().__init__()
         if not isinstance(channels, tuple | list) or len(channels) != 2:
-            raise TypeError(f"expected channels as a pair of positive integers such as (16, 32), got {channels!r}")
+            raise TypeError(
+                "expected channels as a pair of positive integers such as (16, 32), got "
+                f"{channels!r}"
+            )
         c1, c2 = (_expect_int(c, "number of channels") for c in channels)
         emb_dim = _expect_int(emb_dim, "emb_dim", minimum=2)
         if emb_dim % 2:
@@ -425,45 +516,66 @@ class UNet(nn.Module):
         if predicts not in PREDICTS:
             raise ValueError(f"expected predicts to be one of {PREDICTS}, got {predicts!r}")
         self.predicts, self.emb_dim = predicts, emb_dim
-        self.time_mlp = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.time_mlp = nn.Sequential(
+            nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+        )
         self.label_emb = nn.Embedding(self.num_classes + 1, emb_dim)  # row num_classes: "no label"
-        self.stem = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(4, c1, 3, padding=1))  # (B, c1, 14, 14)
+        # (B, c1, 14, 14)
+        self.stem = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(4, c1, 3, padding=1))
         self.down = ResBlock(c1, c1, emb_dim)  # (B, c1, 14, 14), kept for the skip connection
         self.pool = nn.Conv2d(c1, c2, 3, stride=2, padding=1)  # (B, c2, 7, 7)
         self.middle = ResBlock(c2, c2, emb_dim)  # (B, c2, 7, 7)
         self.unpool = nn.ConvTranspose2d(c2, c1, 2, stride=2)  # (B, c1, 14, 14)
         self.up = ResBlock(2 * c1, c1, emb_dim)  # after concatenating the skip: (B, c1, 14, 14)
         self.head = nn.Sequential(
-            nn.GroupNorm(math.gcd(8, c1), c1), nn.SiLU(), nn.Conv2d(c1, 4, 3, padding=1), nn.PixelShuffle(2)
+            nn.GroupNorm(math.gcd(8, c1), c1),
+            nn.SiLU(),
+            nn.Conv2d(c1, 4, 3, padding=1),
+            nn.PixelShuffle(2),
         )
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         _check_images(x)
         t = _check_steps(t, len(x), 10**9)
-        y = torch.full_like(t, self.num_classes) if y is None else _check_labels(y, len(x), self.num_classes)
-        emb = self.time_mlp(timestep_embedding(t, self.emb_dim).to(x.dtype)) + self.label_emb(y)  # (B, emb_dim)
+        y = (
+            torch.full_like(t, self.num_classes)
+            if y is None
+            else _check_labels(y, len(x), self.num_classes)
+        )
+        # (B, emb_dim)
+        emb = self.time_mlp(timestep_embedding(t, self.emb_dim).to(x.dtype)) + self.label_emb(y)
         skip = self.down(self.stem(x), emb)
         h = self.middle(self.pool(skip), emb)
         h = self.up(torch.cat([self.unpool(h), skip], dim=1), emb)
         return self.head(h)
 
 
-# --- sampling ----------------------------------------------------------------------------------------------
+# --- sampling -------------------------------------------------------------------------------------
 
 
 def predict_noise(
-    model: nn.Module, x_t: torch.Tensor, t: int, schedule: Schedule, y: torch.Tensor | None = None, guidance: float = 1.0
+    model: nn.Module,
+    x_t: torch.Tensor,
+    t: int,
+    schedule: Schedule,
+    y: torch.Tensor | None = None,
+    guidance: float = 1.0,
 ) -> torch.Tensor:
-    """The model's estimate of the noise in ``x_t``, with classifier-free guidance when labels are given.
+    """The model's estimate of the noise in ``x_t``, with classifier-free guidance when labels
+    are given.
 
     A model that predicts ``x0`` has each output converted with :func:`eps_from_x0`. With labels
-    ``y`` and ``guidance = w``: ``eps = eps(x_t, no label) + w * (eps(x_t, y) - eps(x_t, no label))``,
-    both predictions in one batch; ``w = 1`` is the plain conditional model (one pass), ``w = 0``
-    the unconditional one, ``w > 1`` pushes further towards what distinguishes the label. Ho and
-    Salimans (2022) write ``(1 + w') eps(y) - w' eps(none)``: their ``w'`` is ``w - 1`` here.
+    ``y`` and ``guidance = w``:
+    ``eps = eps(x_t, no label) + w * (eps(x_t, y) - eps(x_t, no label))``, both predictions in one
+    batch; ``w = 1`` is the plain conditional model (one pass), ``w = 0`` the unconditional one,
+    ``w > 1`` pushes further towards what distinguishes the label. Ho and Salimans (2022) write
+    ``(1 + w') eps(y) - w' eps(none)``: their ``w'`` is ``w - 1`` here.
 
     Args:
-        model (nn.Module): called as ``model(x_t, t, y)``, with a ``predicts`` attribute (default ``"eps"``).
+        model (nn.Module): called as ``model(x_t, t, y)``, with a ``predicts`` attribute (default
+            ``"eps"``).
         x_t (Tensor): noisy images ``(B, 1, 28, 28)``.
         t (int): the step, ``1 .. T``.
         schedule (Schedule): the variance schedule.
@@ -473,7 +585,14 @@ def predict_noise(
     Returns:
         Tensor: ``(B, 1, 28, 28)``.
 
-    >>> predict_noise(UNet(), torch.zeros(2, 1, 28, 28), 10, noise_schedule(50), torch.tensor([3, 7]), guidance=2.0).shape
+    >>> predict_noise(
+    ...     UNet(),
+    ...     torch.zeros(2, 1, 28, 28),
+    ...     10,
+    ...     noise_schedule(50),
+    ...     torch.tensor([3, 7]),
+    ...     guidance=2.0,
+    ... ).shape
     torch.Size([2, 1, 28, 28])
 
     Introduced in the chapter "Diffusion models".
@@ -486,18 +605,29 @@ def predict_noise(
     steps = torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)
     if y is not None:
         _check_labels(y, len(x_t), getattr(model, "num_classes", NUM_CLASSES))
-    as_eps = (lambda out: out) if predicts == "eps" else (lambda out: eps_from_x0(x_t, out, t, schedule))
+    as_eps = (
+        (lambda out: out) if predicts == "eps" else (lambda out: eps_from_x0(x_t, out, t, schedule))
+    )
     if y is None or guidance in (0.0, 1.0):  # one pass: without the label, or with it
         return as_eps(model(x_t, steps, None if guidance == 0.0 else y))
     none = torch.full_like(y, model.num_classes)
-    cond, uncond = model(torch.cat([x_t, x_t]), torch.cat([steps, steps]), torch.cat([y, none])).chunk(2)
-    return as_eps(uncond) + guidance * (as_eps(cond) - as_eps(uncond))  # in noise space, as in the paper
+    cond, uncond = model(
+        torch.cat([x_t, x_t]), torch.cat([steps, steps]), torch.cat([y, none])
+    ).chunk(2)
+    # in noise space, as in the paper
+    return as_eps(uncond) + guidance * (as_eps(cond) - as_eps(uncond))
 
 
 def ddpm_step(
-    x_t: torch.Tensor, eps: torch.Tensor, t: int, schedule: Schedule, noise: torch.Tensor | None = None, clip: bool = False
+    x_t: torch.Tensor,
+    eps: torch.Tensor,
+    t: int,
+    schedule: Schedule,
+    noise: torch.Tensor | None = None,
+    clip: bool = False,
 ) -> torch.Tensor:
-    """One step of DDPM's ancestral sampler: a draw from ``p(x_{t-1} | x_t)`` given the predicted noise.
+    """One step of DDPM's ancestral sampler: a draw from ``p(x_{t-1} | x_t)`` given the
+    predicted noise.
 
     The mean is the posterior mean with the predicted clean image ``x0 = x0_from_eps(x_t, eps)``,
     which equals Ho et al.'s ``(x_t - beta_t / sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_t)``; the
@@ -516,7 +646,8 @@ def ddpm_step(
         Tensor: ``x_{t-1}``, ``(B, C, H, W)``.
 
     >>> s, x = noise_schedule(50), torch.ones(1, 1, 2, 2)
-    >>> torch.allclose(ddpm_step(x, torch.zeros_like(x), 1, s), x / s.alpha_bars[1].sqrt())  # t = 1: no noise, x0 itself
+    >>> # t = 1: no noise, x0 itself
+    >>> torch.allclose(ddpm_step(x, torch.zeros_like(x), 1, s), x / s.alpha_bars[1].sqrt())
     True
 
     Introduced in the chapter "Diffusion models".
@@ -560,7 +691,8 @@ def ddim_step(
         Tensor: ``x_s``, ``(B, C, H, W)``.
 
     >>> s, x, eps = noise_schedule(50), torch.randn(1, 1, 2, 2), torch.randn(1, 1, 2, 2)
-    >>> torch.allclose(ddim_step(x, eps, 10, 0, s), x0_from_eps(x, eps, 10, s))  # down to s = 0: the guess of x0
+    >>> # down to s = 0: the guess of x0
+    >>> torch.allclose(ddim_step(x, eps, 10, 0, s), x0_from_eps(x, eps, 10, s))
     True
 
     Introduced in the chapter "Diffusion models".
@@ -617,7 +749,8 @@ def ddpm_sample(
     generator: torch.Generator | None = None,
     clip: bool = True,
 ) -> torch.Tensor:
-    """DDPM's ancestral sampler (Ho et al. 2020, algorithm 2): ``T`` steps of :func:`ddpm_step` from noise.
+    """DDPM's ancestral sampler (Ho et al. 2020, algorithm 2): ``T`` steps of :func:`ddpm_step`
+    from noise.
 
     Args:
         model (nn.Module): the denoiser, in eval mode.
@@ -625,7 +758,8 @@ def ddpm_sample(
         schedule (Schedule): the variance schedule.
         y (Tensor | None): int64 labels ``(B,)``; None: unconditional. Default None.
         guidance (float): classifier-free guidance scale, see :func:`predict_noise`. Default 1.
-        generator (torch.Generator | None): a CPU generator for the noise of each step. Default None.
+        generator (torch.Generator | None): a CPU generator for the noise of each step.
+            Default None.
         clip (bool): clamp each predicted clean image to ``[-1, 1]``. Default True.
 
     Returns:
@@ -676,7 +810,14 @@ def ddim_sample(
     Returns:
         Tensor: samples ``(B, 1, 28, 28)`` clamped to ``[-1, 1]``.
 
-    >>> ddim_sample(UNet().eval(), torch.randn(2, 1, 28, 28), noise_schedule(50), 5, y=torch.tensor([1, 2]), guidance=3.0).shape
+    >>> ddim_sample(
+    ...     UNet().eval(),
+    ...     torch.randn(2, 1, 28, 28),
+    ...     noise_schedule(50),
+    ...     5,
+    ...     y=torch.tensor([1, 2]),
+    ...     guidance=3.0,
+    ... ).shape
     torch.Size([2, 1, 28, 28])
 
     Introduced in the chapter "Diffusion models".

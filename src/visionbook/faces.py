@@ -48,14 +48,16 @@ def face_net(width: int = 8) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(1, c1, 4), nn.ReLU(), nn.MaxPool2d(2),  # (B, c1, 22, 22) -> (B, c1, 11, 11)
         nn.Conv2d(c1, c2, 4), nn.ReLU(), nn.MaxPool2d(2),  # (B, c2, 8, 8) -> (B, c2, 4, 4)
-        nn.Conv2d(c2, c3, 4), nn.ReLU(),  # (B, c3, 1, 1): a "fully connected" layer as a 4x4 convolution
+        # (B, c3, 1, 1): a "fully connected" layer as a 4x4 convolution
+        nn.Conv2d(c2, c3, 4), nn.ReLU(),
         nn.Conv2d(c3, 2, 1),  # (B, 2, 1, 1): the two logits
         nn.Flatten(),  # (B, 2)
     )  # fmt: skip
 
 
 def to_grey(image: torch.Tensor) -> torch.Tensor:
-    """An image ``(3, H, W)`` or ``(1, H, W)`` as one grey channel ``(1, H, W)`` (ITU-R BT.601 luma).
+    """An image ``(3, H, W)`` or ``(1, H, W)`` as one grey channel ``(1, H, W)`` (ITU-R
+    BT.601 luma).
 
     >>> to_grey(torch.ones(3, 2, 2)).shape
     torch.Size([1, 2, 2])
@@ -88,9 +90,16 @@ def score_map(model: nn.Sequential, image: torch.Tensor) -> torch.Tensor:
 
     Introduced in the chapter "Applications and responsible use".
     """
-    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 1 or min(image.shape[1:]) < WINDOW:
+    if (
+        not isinstance(image, torch.Tensor)
+        or image.ndim != 3
+        or image.shape[0] != 1
+        or min(image.shape[1:]) < WINDOW
+    ):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"expected a grey image of shape (1, H, W) with H, W >= {WINDOW}, got {shape}")
+        raise ValueError(
+            f"expected a grey image of shape (1, H, W) with H, W >= {WINDOW}, got {shape}"
+        )
     _expect_module(model).eval()
     logits = model[:-1](image[None])  # (1, 2, H', W')
     return logits.softmax(1)[0, 1]
@@ -102,11 +111,18 @@ def _check_scale(scale: float) -> None:
 
 
 def _check_grey(grey: torch.Tensor, size: int) -> None:
-    if _expect_tensor(grey, "a grey image", "(1, H, W)", ndim=3).shape[0] != 1 or min(grey.shape[1:]) < size:
-        raise ValueError(f"expected a grey image of shape (1, H, W) with H, W >= {size}, got {tuple(grey.shape)}")
+    if (
+        _expect_tensor(grey, "a grey image", "(1, H, W)", ndim=3).shape[0] != 1
+        or min(grey.shape[1:]) < size
+    ):
+        raise ValueError(
+            f"expected a grey image of shape (1, H, W) with H, W >= {size}, got {tuple(grey.shape)}"
+        )
 
 
-def map_to_boxes(probs: torch.Tensor, scale: float, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+def map_to_boxes(
+    probs: torch.Tensor, scale: float, threshold: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Boxes ``(N, 4)`` (``xyxy``, in the pixels of the unscaled image) and scores ``(N,)`` of the
     windows of a score map whose probability exceeds ``threshold``.
 
@@ -142,11 +158,14 @@ def rescale(grey: torch.Tensor, scale: float) -> torch.Tensor:
     """
     _check_scale(scale)
     _check_grey(grey, 1)
-    return F.interpolate(grey[None], scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)[0]
+    return F.interpolate(
+        grey[None], scale_factor=scale, mode="bilinear", antialias=True, align_corners=False
+    )[0]
 
 
 def windows(grey: torch.Tensor) -> torch.Tensor:
-    """All 25x25 windows of a ``(1, H, W)`` image at a stride of 4, in the order of :func:`score_map`.
+    """All 25x25 windows of a ``(1, H, W)`` image at a stride of 4, in the order of
+    :func:`score_map`.
 
     Returns:
         Tensor: ``(H' * W', 1, 25, 25)``, a view of ``grey`` where it can be (no copy).
@@ -175,7 +194,9 @@ def _levels(image: torch.Tensor, scales: list[float], device: torch.device):
             yield s, rescale(grey, s)
 
 
-def hard_negatives(model: nn.Sequential, image: torch.Tensor, scales: list[float], threshold: float = 0.5) -> torch.Tensor:
+def hard_negatives(
+    model: nn.Sequential, image: torch.Tensor, scales: list[float], threshold: float = 0.5
+) -> torch.Tensor:
     """The windows of a photograph *without faces* that the model still calls faces.
 
     Args:
@@ -219,8 +240,8 @@ def detect_faces(
         iou_threshold (float): NMS suppresses boxes overlapping a better one by more. Default 0.3.
 
     Returns:
-        tuple: boxes ``(N, 4)`` (``xyxy`` in the pixels of ``image``) and scores ``(N,)``, on the CPU,
-        by decreasing score.
+        tuple: boxes ``(N, 4)`` (``xyxy`` in the pixels of ``image``) and scores ``(N,)``, on the
+        CPU, by decreasing score.
 
     >>> boxes, scores = detect_faces(face_net(), torch.rand(3, 60, 60), [1.0, 0.5])
     >>> boxes.shape[1]
@@ -259,8 +280,14 @@ def embed(model: nn.Sequential, windows: torch.Tensor) -> torch.Tensor:
 
     Introduced in the chapter "Applications and responsible use".
     """
-    if not isinstance(windows, torch.Tensor) or windows.ndim != 4 or tuple(windows.shape[1:]) != (1, WINDOW, WINDOW):
-        shape = tuple(windows.shape) if isinstance(windows, torch.Tensor) else type(windows).__name__
+    if (
+        not isinstance(windows, torch.Tensor)
+        or windows.ndim != 4
+        or tuple(windows.shape[1:]) != (1, WINDOW, WINDOW)
+    ):
+        shape = (
+            tuple(windows.shape) if isinstance(windows, torch.Tensor) else type(windows).__name__
+        )
         raise ValueError(f"expected windows of shape (B, 1, {WINDOW}, {WINDOW}), got {shape}")
     model.eval()
     return F.normalize(model[:-2](windows).flatten(1), dim=1)

@@ -1,13 +1,13 @@
 """What a trained CNN computes: feature maps at several depths and the inputs that excite a channel.
 
 Feature maps are captured with forward hooks that a context manager always removes
-(:func:`record`, which Grad-CAM reuses in :mod:`visionbook.cam`); the most-activating inputs of a channel are found by one pass
-over a data set, and the part of each input that a unit sees is cut out with its receptive
-field (:func:`visionbook.conv.receptive_fields`), as Zeiler and Fergus showed image patches.
-For networks whose padding depends on the input (TensorFlow's "same"), receptive fields are
-measured from input gradients instead; simple probes (edges and gratings, the share of
-gradient energy along one orientation) test what a channel responds to.
-Introduced in the chapter "Convolutional neural networks".
+(:func:`record`, which Grad-CAM reuses in :mod:`visionbook.cam`); the most-activating inputs of a
+channel are found by one pass over a data set, and the part of each input that a unit sees is cut
+out with its receptive field (:func:`visionbook.conv.receptive_fields`), as Zeiler and Fergus showed
+image patches. For networks whose padding depends on the input (TensorFlow's "same"), receptive
+fields are measured from input gradients instead; simple probes (edges and gratings, the share of
+gradient energy along one orientation) test what a channel responds to. Introduced in the chapter
+"Convolutional neural networks".
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-_EDGE_COLOURS = (((0, 0, 0), (1, 1, 1)), ((1, 0, 0), (0, 1, 1)), ((0, 1, 0), (1, 0, 1)), ((0, 0, 1), (1, 1, 0)))
+_EDGE_COLOURS = (
+    ((0, 0, 0), (1, 1, 1)),
+    ((1, 0, 0), (0, 1, 1)),
+    ((0, 1, 0), (1, 0, 1)),
+    ((0, 0, 1), (1, 1, 0)),
+)
 
 
 @dataclass
@@ -60,7 +65,8 @@ def record(layer: nn.Module) -> Iterator[Recording]:
 
     def forward_hook(module, inputs, output):
         rec.activations = output
-        if output.requires_grad:  # removed at the end too: a hook left on the output would keep rec, and the graph, alive
+        # removed at the end too: a hook left on the output would keep rec, and the graph, alive
+        if output.requires_grad:
             rec.handles.append(output.register_hook(lambda grad: setattr(rec, "gradients", grad)))
 
     rec.handles.append(layer.register_forward_hook(forward_hook))
@@ -94,7 +100,9 @@ def capture(layers: Mapping[str, nn.Module]) -> Iterator[dict[str, Recording]]:
     Introduced in the chapter "Convolutional neural networks".
     """
     if not isinstance(layers, Mapping) or not layers:
-        raise TypeError(f"expected a non-empty mapping of names to layers, got {type(layers).__name__}")
+        raise TypeError(
+            f"expected a non-empty mapping of names to layers, got {type(layers).__name__}"
+        )
     with contextlib.ExitStack() as stack:
         yield {name: stack.enter_context(record(layer)) for name, layer in layers.items()}
 
@@ -102,7 +110,8 @@ def capture(layers: Mapping[str, nn.Module]) -> Iterator[dict[str, Recording]]:
 def top_activating(
     model: nn.Module, layer: nn.Module, X: torch.Tensor, k: int = 9, batch_size: int = 500
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For every channel of ``layer``, the ``k`` inputs whose strongest unit in that channel is largest.
+    """For every channel of ``layer``, the ``k`` inputs whose strongest unit in that channel
+    is largest.
 
     Each input is scored, per channel, by the maximum of the channel's feature map over all
     positions; the position of that maximum is returned too, so that the patch the unit sees
@@ -130,7 +139,12 @@ def top_activating(
 
 @torch.no_grad()
 def top_activating_layers(
-    model: nn.Module, layers: Mapping[str, nn.Module], X: torch.Tensor, k: int = 9, batch_size: int = 500, border: int = 0
+    model: nn.Module,
+    layers: Mapping[str, nn.Module],
+    X: torch.Tensor,
+    k: int = 9,
+    batch_size: int = 500,
+    border: int = 0,
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """:func:`top_activating` for several layers at once, with one pass of ``model`` over ``X``.
 
@@ -151,7 +165,9 @@ def top_activating_layers(
         ``indices (C, k)`` and ``positions (C, k, 2)``, on the CPU.
 
     >>> net = nn.Sequential(nn.Identity(), nn.MaxPool2d(2))
-    >>> tops = top_activating_layers(net, {"in": net[0], "pool": net[1]}, torch.arange(8.0).view(2, 1, 2, 2), k=1)
+    >>> tops = top_activating_layers(
+    ...     net, {"in": net[0], "pool": net[1]}, torch.arange(8.0).view(2, 1, 2, 2), k=1
+    ... )
     >>> tops["in"][2].tolist(), tops["pool"][0].tolist()
     ([[[1, 1]]], [[7.0]])
 
@@ -159,10 +175,13 @@ def top_activating_layers(
     """
     if not isinstance(X, torch.Tensor) or X.ndim < 2:
         raise ValueError(
-            f"expected a batch of inputs X of shape (N, ...), got {tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__}"
+            "expected a batch of inputs X of shape (N, ...), got "
+            f"{tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__}"
         )
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= len(X):
-        raise ValueError(f"expected an integer k between 1 and the number of inputs {len(X)}, got {k!r}")
+        raise ValueError(
+            f"expected an integer k between 1 and the number of inputs {len(X)}, got {k!r}"
+        )
     if isinstance(border, bool) or not isinstance(border, int) or border < 0:
         raise ValueError(f"expected a non-negative integer border, got {border!r}")
     device = next(model.parameters(), torch.empty(0)).device
@@ -193,13 +212,18 @@ def top_activating_layers(
 def _inner(maps: torch.Tensor, border: int) -> torch.Tensor:
     h, w = maps.shape[-2:]
     if 2 * border >= min(h, w):
-        raise ValueError(f"expected a border that leaves units inside the {h}x{w} feature map, got {border}")
+        raise ValueError(
+            f"expected a border that leaves units inside the {h}x{w} feature map, got {border}"
+        )
     return maps[..., border : h - border, border : w - border]
 
 
 def _check_maps(maps: torch.Tensor | None) -> torch.Tensor:
     if maps is None or maps.ndim != 4:
-        raise ValueError(f"expected the layer's output of shape (N, C, h, w), got {None if maps is None else tuple(maps.shape)}")
+        raise ValueError(
+            "expected the layer's output of shape (N, C, h, w), got "
+            f"{None if maps is None else tuple(maps.shape)}"
+        )
     return maps
 
 
@@ -234,14 +258,20 @@ def gradient_receptive_fields(
         ``effective`` (odd side in pixels) and ``clipped``.
 
     >>> net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, stride=2, padding=1))
-    >>> [(r["rf"], r["jump"], r["start"]) for r in gradient_receptive_fields(net, {"a": net[0], "b": net[1]}, torch.rand(1, 1, 16, 16))]
+    >>> [
+    ...     (r["rf"], r["jump"], r["start"])
+    ...     for r in gradient_receptive_fields(
+    ...         net, {"a": net[0], "b": net[1]}, torch.rand(1, 1, 16, 16)
+    ...     )
+    ... ]
     [(3, 1, 0.0), (5, 2, 0.0)]
 
     Introduced in the chapter "Convolutional neural networks".
     """
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or len(x) != 1:
         raise ValueError(
-            f"expected one input of shape (1, C, H, W), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+            "expected one input of shape (1, C, H, W), got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
         )
     if not 0 < mass <= 1:
         raise ValueError(f"expected mass in (0, 1], got {mass!r}")
@@ -254,31 +284,44 @@ def gradient_receptive_fields(
             model(xb)
             centres = [_check_maps(rec.activations) for rec in maps.values()]
             shapes = [tuple(a.shape[-2:]) for a in centres]
-            total = sum(a[b, :, h // 2, w // 2].sum() for b, (a, (h, w)) in enumerate(zip(centres, shapes)))
+            total = sum(
+                a[b, :, h // 2, w // 2].sum() for b, (a, (h, w)) in enumerate(zip(centres, shapes))
+            )
             (grad,) = torch.autograd.grad(total, xb)
     finally:
         model.train(was_training)
-    return [{"layer": name, **_field(grad[b].abs().sum(0).cpu(), shapes[b], mass)} for b, name in enumerate(layers)]
+    return [
+        {"layer": name, **_field(grad[b].abs().sum(0).cpu(), shapes[b], mass)}
+        for b, name in enumerate(layers)
+    ]
 
 
 def _field(g: torch.Tensor, shape: tuple[int, int], mass: float) -> dict:
-    """Extent, grid and effective size of one unit's field from its absolute input gradient ``g`` (H, W)."""
+    """Extent, grid and effective size of one unit's field from its absolute input gradient
+    ``g`` (H, W)."""
     rows, cols = torch.nonzero(g.sum(1)).flatten(), torch.nonzero(g.sum(0)).flatten()
     if len(rows) == 0:
-        raise ValueError("expected the centre unit to depend on the input, got a zero gradient everywhere")
+        raise ValueError(
+            "expected the centre unit to depend on the input, got a zero gradient everywhere"
+        )
     (top, bottom), (left, right) = (int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))
     height, width = g.shape
     jump = height // shape[0]
     cy, cx = (top + bottom) // 2, (left + right) // 2
     r = 0
-    while g[max(cy - r, 0) : cy + r + 1, max(cx - r, 0) : cx + r + 1].sum() < mass * g.sum() * (1 - 1e-6):
+    while g[max(cy - r, 0) : cy + r + 1, max(cx - r, 0) : cx + r + 1].sum() < mass * g.sum() * (
+        1 - 1e-6
+    ):
         r += 1
     clipped = top == 0 or left == 0 or bottom == height - 1 or right == width - 1
-    return {"rf": bottom - top + 1, "jump": jump, "start": (top + bottom) / 2 - jump * (shape[0] // 2),
+    return {"rf": bottom - top + 1, "jump": jump,
+            "start": (top + bottom) / 2 - jump * (shape[0] // 2),
             "effective": 2 * r + 1, "clipped": clipped}  # fmt: skip
 
 
-def receptive_field_patches(images: torch.Tensor, positions: torch.Tensor, rf: Mapping) -> torch.Tensor:
+def receptive_field_patches(
+    images: torch.Tensor, positions: torch.Tensor, rf: Mapping
+) -> torch.Tensor:
     """Cut out of each image the square that one feature-map unit sees (zeros outside the image).
 
     Args:
@@ -291,23 +334,32 @@ def receptive_field_patches(images: torch.Tensor, positions: torch.Tensor, rf: M
         Tensor: ``(N, C, rf, rf)``; the unit at ``(i, j)`` sees rows from
         ``start + i * jump - (rf - 1) / 2``.
 
-    >>> receptive_field_patches(torch.ones(1, 1, 4, 4), torch.tensor([[0, 0]]), {"rf": 3, "jump": 1, "start": 0.0})[0, 0].tolist()
+    >>> receptive_field_patches(
+    ...     torch.ones(1, 1, 4, 4), torch.tensor([[0, 0]]), {"rf": 3, "jump": 1, "start": 0.0}
+    ... )[0, 0].tolist()
     [[0.0, 0.0, 0.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]
 
     Introduced in the chapter "Convolutional neural networks".
     """
     if not isinstance(images, torch.Tensor) or not isinstance(positions, torch.Tensor):
-        raise TypeError(f"expected tensors images and positions, got {type(images).__name__} and {type(positions).__name__}")
+        raise TypeError(
+            f"expected tensors images and positions, got {type(images).__name__} and "
+            f"{type(positions).__name__}"
+        )
     if not isinstance(rf, Mapping) or not {"rf", "jump", "start"} <= set(rf):
         raise TypeError(f"expected rf, a mapping with keys rf, jump and start, got {rf!r}")
     if images.ndim != 4 or positions.shape != (len(images), 2):
         raise ValueError(
-            f"expected images (N, C, H, W) and positions (N, 2), got {tuple(images.shape)} and {tuple(positions.shape)}"
+            f"expected images (N, C, H, W) and positions (N, 2), got {tuple(images.shape)} and "
+            f"{tuple(positions.shape)}"
         )
     size, jump, start = int(rf["rf"]), int(rf["jump"]), float(rf["start"])
     offset = start - (size - 1) / 2
     if offset != int(offset):
-        raise ValueError(f"expected a receptive field aligned with the pixel grid, got start {start} and size {size}")
+        raise ValueError(
+            f"expected a receptive field aligned with the pixel grid, got start {start} "
+            f"and size {size}"
+        )
     n, c, h, w = images.shape
     padded = images.new_zeros(n, c, h + 2 * size, w + 2 * size)
     padded[:, :, size : size + h, size : size + w] = images
@@ -331,7 +383,8 @@ def to_unit_range(maps: torch.Tensor) -> torch.Tensor:
     """
     if not isinstance(maps, torch.Tensor) or maps.ndim < 2:
         raise ValueError(
-            f"expected maps of shape (..., H, W), got {tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__}"
+            "expected maps of shape (..., H, W), got "
+            f"{tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__}"
         )
     flat = maps.detach().flatten(-2)
     low, high = flat.amin(-1, keepdim=True), flat.amax(-1, keepdim=True)
@@ -361,10 +414,12 @@ def orientation_share(images: torch.Tensor) -> torch.Tensor:
     """
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or min(images.shape[-2:]) < 2:
         raise ValueError(
-            f"expected images of shape (N, C, H, W) with H, W >= 2, got {tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
+            "expected images of shape (N, C, H, W) with H, W >= 2, got "
+            f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
         )
     x = images.detach().double()
-    gx, gy = (x[..., :-1, 1:] - x[..., :-1, :-1]), (x[..., 1:, :-1] - x[..., :-1, :-1])  # (N, C, H-1, W-1)
+    # (N, C, H-1, W-1)
+    gx, gy = (x[..., :-1, 1:] - x[..., :-1, :-1]), (x[..., 1:, :-1] - x[..., :-1, :-1])
     jxx, jyy, jxy = (gx * gx).sum((1, 2, 3)), (gy * gy).sum((1, 2, 3)), (gx * gy).sum((1, 2, 3))
     energy = jxx + jyy
     largest = energy / 2 + torch.sqrt(((jxx - jyy) / 2) ** 2 + jxy**2)
@@ -372,7 +427,10 @@ def orientation_share(images: torch.Tensor) -> torch.Tensor:
 
 
 def edges_and_gratings(
-    size: int = 224, periods: Sequence[float] = (8, 16, 32, 64), orientations: int = 8, colours: Sequence = _EDGE_COLOURS
+    size: int = 224,
+    periods: Sequence[float] = (8, 16, 32, 64),
+    orientations: int = 8,
+    colours: Sequence = _EDGE_COLOURS,
 ) -> torch.Tensor:
     """Simple stimuli for probing a network: grey sine gratings and two-colour straight edges.
 
@@ -394,7 +452,8 @@ def edges_and_gratings(
         in [0, 1], gratings first.
 
     >>> x = edges_and_gratings(4, periods=(4,), orientations=2, colours=[((0, 0, 0), (1, 1, 1))])
-    >>> x.shape, x[2, 0, 0].tolist(), x[3, 0, 0].tolist()  # the two edges: black left of the centre, then right
+    >>> # the two edges: black left of the centre, then right
+    >>> x.shape, x[2, 0, 0].tolist(), x[3, 0, 0].tolist()
     (torch.Size([4, 3, 4, 4]), [0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0])
 
     Introduced in the chapter "Convolutional neural networks".
@@ -402,18 +461,32 @@ def edges_and_gratings(
     if isinstance(size, bool) or not isinstance(size, int) or size < 2:
         raise ValueError(f"expected an integer size of at least 2, got {size!r}")
     if isinstance(orientations, bool) or not isinstance(orientations, int) or orientations < 1:
-        raise ValueError(f"expected a positive integer number of orientations, got {orientations!r}")
+        raise ValueError(
+            f"expected a positive integer number of orientations, got {orientations!r}"
+        )
     if any(p <= 0 for p in periods):
         raise ValueError(f"expected positive grating periods, got {tuple(periods)}")
     rgb = torch.as_tensor(colours, dtype=torch.float32)
     if rgb.ndim != 3 or rgb.shape[1:] != (2, 3) or rgb.min() < 0 or rgb.max() > 1:
-        raise ValueError(f"expected pairs of RGB colours in [0, 1], of shape (n, 2, 3), got {tuple(rgb.shape)}")
-    yy, xx = torch.meshgrid(torch.arange(size) - (size - 1) / 2, torch.arange(size) - (size - 1) / 2, indexing="ij")
-    along = lambda angle: xx * math.cos(angle) + yy * math.sin(angle)  # (size, size) signed distance
+        raise ValueError(
+            f"expected pairs of RGB colours in [0, 1], of shape (n, 2, 3), got {tuple(rgb.shape)}"
+        )
+    yy, xx = torch.meshgrid(
+        torch.arange(size) - (size - 1) / 2, torch.arange(size) - (size - 1) / 2, indexing="ij"
+    )
+    # (size, size) signed distance
+    along = lambda angle: xx * math.cos(angle) + yy * math.sin(angle)
     gratings = [
-        0.5 + 0.5 * torch.cos(2 * math.pi * along(math.pi * k / orientations) / p) for p in periods for k in range(orientations)
+        0.5 + 0.5 * torch.cos(2 * math.pi * along(math.pi * k / orientations) / p)
+        for p in periods
+        for k in range(orientations)
     ]
     grey = torch.stack(gratings).unsqueeze(1).expand(-1, 3, -1, -1)
-    sides = torch.stack([(along(2 * math.pi * k / orientations) < 0).float() for k in range(orientations)])  # (O, size, size)
-    edges = rgb[:, None, 0, :, None, None] * sides[None, :, None] + rgb[:, None, 1, :, None, None] * (1 - sides[None, :, None])
+    # (O, size, size)
+    sides = torch.stack(
+        [(along(2 * math.pi * k / orientations) < 0).float() for k in range(orientations)]
+    )
+    edges = rgb[:, None, 0, :, None, None] * sides[None, :, None] + rgb[
+        :, None, 1, :, None, None
+    ] * (1 - sides[None, :, None])
     return torch.cat([grey, edges.flatten(0, 1)]).clamp(0, 1)

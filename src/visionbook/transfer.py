@@ -32,10 +32,14 @@ def _check_pair(pair: tuple, what: str) -> None:
     images = _expect_tensor(pair[0], f"{what} images", "(N, C, H, W)", ndim=4)
     labels = _expect_tensor(pair[1], f"{what} labels", f"({len(images)},)", ndim=1)
     if len(labels) != len(images):
-        raise ValueError(f"expected {what} labels of shape ({len(images)},), got {tuple(labels.shape)}")
+        raise ValueError(
+            f"expected {what} labels of shape ({len(images)},), got {tuple(labels.shape)}"
+        )
 
 
-def subset_classes(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def subset_classes(
+    X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep the examples of ``classes`` and relabel them ``0 .. len(classes) - 1`` in that order.
 
     Args:
@@ -54,11 +58,16 @@ def subset_classes(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> 
     _expect_tensor(X, "X", "(N, ...)", min_ndim=1)
     _expect_tensor(y, "labels", "(N,)")
     if isinstance(classes, str) or not isinstance(classes, Sequence):
-        raise TypeError(f"expected classes as a sequence of integer labels, got {type(classes).__name__}")
+        raise TypeError(
+            f"expected classes as a sequence of integer labels, got {type(classes).__name__}"
+        )
     if not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in classes):
         raise TypeError(f"expected classes as a sequence of integer labels, got {list(classes)}")
     if y.ndim != 1 or len(X) != len(y):
-        raise ValueError(f"expected labels (N,) for N examples, got labels {tuple(y.shape)} for {len(X)} examples")
+        raise ValueError(
+            f"expected labels (N,) for N examples, got labels {tuple(y.shape)} for "
+            f"{len(X)} examples"
+        )
     if len(set(classes)) != len(classes) or not classes:
         raise ValueError(f"expected distinct classes, got {list(classes)}")
     lookup = torch.full((int(max(int(y.max()), *classes)) + 1,), -1, dtype=torch.long)
@@ -96,7 +105,9 @@ def few_shot(y: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
     for c in torch.unique(y).tolist():
         rows = torch.nonzero(y.cpu() == c).flatten()
         if len(rows) < per_class:
-            raise ValueError(f"expected at least {per_class} examples of class {c}, got {len(rows)}")
+            raise ValueError(
+                f"expected at least {per_class} examples of class {c}, got {len(rows)}"
+            )
         picks.append(rows[torch.randperm(len(rows), generator=g)[:per_class]])
     return torch.cat(picks)
 
@@ -157,7 +168,8 @@ def bn_eval(module: nn.Module) -> int:
 
 
 def discriminative_lrs(blocks: Sequence[nn.Module], lr: float, factor: float = 2.6) -> list[dict]:
-    """Optimizer parameter groups whose learning rate shrinks by ``factor`` per block towards the input.
+    """Optimizer parameter groups whose learning rate shrinks by ``factor`` per block towards
+    the input.
 
     The last block gets ``lr``, the one before ``lr / factor``, then ``lr / factor**2``, ...
     (ULMFiT's "discriminative fine-tuning", Howard and Ruder, 2018, uses 2.6). Frozen
@@ -171,7 +183,10 @@ def discriminative_lrs(blocks: Sequence[nn.Module], lr: float, factor: float = 2
     Returns:
         list of dict: ``[{"params": [...], "lr": float}, ...]`` for ``torch.optim``.
 
-    >>> [round(g["lr"], 4) for g in discriminative_lrs([nn.Linear(2, 2), nn.Linear(2, 2)], 0.01, 10)]
+    >>> [
+    ...     round(g["lr"], 4)
+    ...     for g in discriminative_lrs([nn.Linear(2, 2), nn.Linear(2, 2)], 0.01, 10)
+    ... ]
     [0.001, 0.01]
 
     Introduced in the chapter "Transfer learning".
@@ -215,7 +230,9 @@ def extract_features(
     params = next(trunk.parameters(), None)
     device = device or (params.device if params is not None else torch.device("cpu"))
     trunk.eval()
-    return torch.cat([trunk(X[i : i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)])
+    return torch.cat(
+        [trunk(X[i : i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)]
+    )
 
 
 def train_linear_probe(
@@ -252,7 +269,10 @@ def train_linear_probe(
     _expect_int(num_classes, "num_classes")
     _expect_int(steps, "steps", minimum=0)
     if features.ndim != 2 or len(features) != len(y):
-        raise ValueError(f"expected features (N, D) and labels (N,), got {tuple(features.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"expected features (N, D) and labels (N,), got {tuple(features.shape)} and "
+            f"{tuple(y.shape)}"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         probe = nn.Linear(features.shape[1], num_classes).to(features.device)
@@ -287,7 +307,8 @@ def fine_tune(
         X (Tensor): ``(N, ...)`` training examples.
         y (Tensor): ``(N,)`` labels.
         steps (int): optimizer steps, positive.
-        optimizer (Optimizer): over the parameters to train (for example from :func:`discriminative_lrs`).
+        optimizer (Optimizer): over the parameters to train (for example from
+            :func:`discriminative_lrs`).
         batch_size (int): examples per step. Default 32.
         seed (int): seed of the batch order. Default 0.
         frozen (nn.Module | None): a part of ``model`` to keep in eval mode. Default None.
@@ -297,7 +318,13 @@ def fine_tune(
         list of float: the training loss of every step.
 
     >>> model = nn.Linear(2, 2)
-    >>> losses = fine_tune(model, torch.randn(8, 2), torch.randint(0, 2, (8,)), 5, torch.optim.SGD(model.parameters(), 0.1))
+    >>> losses = fine_tune(
+    ...     model,
+    ...     torch.randn(8, 2),
+    ...     torch.randint(0, 2, (8,)),
+    ...     5,
+    ...     torch.optim.SGD(model.parameters(), 0.1),
+    ... )
     >>> len(losses)
     5
 
@@ -309,7 +336,10 @@ def fine_tune(
     _expect_tensor(X, "X", "(N, ...)", min_ndim=1)
     _expect_tensor(y, "y", "(N,)", min_ndim=1)
     if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"expected as many labels as examples (at least one), got {len(X)} examples and {len(y)} labels")
+        raise ValueError(
+            f"expected as many labels as examples (at least one), got {len(X)} examples and "
+            f"{len(y)} labels"
+        )
     device = device or next(model.parameters()).device
     g, losses = torch.Generator().manual_seed(seed), []
     for _ in range(steps):
@@ -356,7 +386,10 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Linear:
         old = model[-1]
         model[-1] = head = nn.Linear(old.in_features, num_classes).to(old.weight.device)
         return head
-    raise TypeError(f"expected a model with a linear .fc or an nn.Sequential ending in nn.Linear, got {type(model).__name__}")
+    raise TypeError(
+        "expected a model with a linear .fc or an nn.Sequential ending in nn.Linear, got "
+        f"{type(model).__name__}"
+    )
 
 
 def texture_patches(
@@ -387,14 +420,22 @@ def texture_patches(
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"expected a positive integer patch size, got {size!r}")
     if not images or any(not isinstance(im, torch.Tensor) or im.ndim != 3 for im in images):
-        raise ValueError(f"expected a non-empty sequence of (C, H, W) images, got {[getattr(im, 'shape', im) for im in images]}")
+        raise ValueError(
+            "expected a non-empty sequence of (C, H, W) images, got "
+            f"{[getattr(im, 'shape', im) for im in images]}"
+        )
     if len({im.shape[0] for im in images}) != 1:
-        raise ValueError(f"expected images with the same number of channels, got {[tuple(im.shape) for im in images]}")
+        raise ValueError(
+            "expected images with the same number of channels, got "
+            f"{[tuple(im.shape) for im in images]}"
+        )
     splits: list[list[torch.Tensor]] = [[], [], [], []]
     for k, im in enumerate(images):
         rows, half = im.shape[1] // size, im.shape[2] // 2
         if rows < 1 or half < size:
-            raise ValueError(f"expected images of at least {size} x {2 * size} pixels, got {tuple(im.shape)}")
+            raise ValueError(
+                f"expected images of at least {size} x {2 * size} pixels, got {tuple(im.shape)}"
+            )
         for part, start in ((0, 0), (2, half)):
             cut = [im[:, r * size : (r + 1) * size, start + c * size : start + (c + 1) * size]
                    for r in range(rows) for c in range(half // size)]  # fmt: skip
@@ -406,7 +447,11 @@ def texture_patches(
 
 @torch.no_grad()
 def imagenet_features(
-    trunk: nn.Module, X: torch.Tensor, size: int = 224, batch_size: int = 64, device: torch.device | None = None
+    trunk: nn.Module,
+    X: torch.Tensor,
+    size: int = 224,
+    batch_size: int = 64,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
     """Outputs of a frozen part of the ImageNet network for images in [0, 1], in eval mode.
 
@@ -425,7 +470,9 @@ def imagenet_features(
     Returns:
         Tensor: the trunk's outputs ``(N, ...)``, on the CPU.
 
-    >>> imagenet_features(imagenet.efficientnet_lite0()[:-2], torch.rand(2, 1, 25, 25), size=64).shape
+    >>> imagenet_features(
+    ...     imagenet.efficientnet_lite0()[:-2], torch.rand(2, 1, 25, 25), size=64
+    ... ).shape
     torch.Size([2, 1280])
 
     Introduced in the chapter "Transfer learning".
@@ -438,12 +485,18 @@ def imagenet_features(
     device = device or (params.device if params is not None else torch.device("cpu"))
     trunk.eval()
     return torch.cat(
-        [trunk(imagenet.preprocess(X[i : i + batch_size], size).to(device)).cpu() for i in range(0, len(X), batch_size)]
+        [
+            trunk(imagenet.preprocess(X[i : i + batch_size], size).to(device)).cpu()
+            for i in range(0, len(X), batch_size)
+        ]
     )
 
 
-def split_at(model: nn.Sequential, name: str, num_classes: int) -> tuple[nn.Sequential, nn.Sequential]:
-    """Cut a network before its child ``name``: the frozen bottom, and a trainable copy of the top with a new head.
+def split_at(
+    model: nn.Sequential, name: str, num_classes: int
+) -> tuple[nn.Sequential, nn.Sequential]:
+    """Cut a network before its child ``name``: the frozen bottom, and a trainable copy of the top
+    with a new head.
 
     Fine-tuning only the top layers needs the bottom's outputs, which do not change while the
     bottom is frozen: compute them once (:func:`imagenet_features` with ``bottom``) and train
@@ -469,17 +522,23 @@ def split_at(model: nn.Sequential, name: str, num_classes: int) -> tuple[nn.Sequ
     Introduced in the chapter "Transfer learning".
     """
     if not isinstance(model, nn.Sequential):
-        raise TypeError(f"expected an nn.Sequential with named children, got {type(model).__name__}")
+        raise TypeError(
+            f"expected an nn.Sequential with named children, got {type(model).__name__}"
+        )
     names = [n for n, _ in model.named_children()]
     if name not in names or names.index(name) == 0:
-        raise ValueError(f"expected the name of a child after the first, one of {names[1:]}, got {name!r}")
+        raise ValueError(
+            f"expected the name of a child after the first, one of {names[1:]}, got {name!r}"
+        )
     cut = names.index(name)
     top = copy.deepcopy(model[cut:])
     replace_head(top, num_classes)
     return model[:cut], top
 
 
-def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: float = 30.0) -> tuple[nn.Module, nn.Module]:
+def resnet18_transfer(
+    num_classes: int, weights: object = "DEFAULT", timeout: float = 30.0
+) -> tuple[nn.Module, nn.Module]:
     """torchvision's ResNet-18 with a new head, and the preprocessing its weights were trained with.
 
     ``resnet18(weights=ResNet18_Weights.DEFAULT)`` downloads the ImageNet weights once into
@@ -491,7 +550,8 @@ def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: fl
 
     Args:
         num_classes (int): outputs of the new head.
-        weights (ResNet18_Weights | str | None): ``"DEFAULT"``, an enum value, or None. Default "DEFAULT".
+        weights (ResNet18_Weights | str | None): ``"DEFAULT"``, an enum value, or None.
+            Default "DEFAULT".
         timeout (float): seconds allowed for each network operation. Default 30.
 
     Returns:
@@ -516,12 +576,15 @@ def resnet18_transfer(num_classes: int, weights: object = "DEFAULT", timeout: fl
         weights = ResNet18_Weights.verify(weights)
     except (KeyError, TypeError, ValueError) as err:
         names = ", ".join(w.name for w in ResNet18_Weights)
-        raise ValueError(f"expected ResNet18_Weights, 'DEFAULT', one of {names}, or None; got {weights!r}") from err
+        raise ValueError(
+            f"expected ResNet18_Weights, 'DEFAULT', one of {names}, or None; got {weights!r}"
+        ) from err
     if weights is not None and not _hub_file(weights.url).is_file() and config.offline():
         raise data.DataUnavailableError(
-            f"the ImageNet weights of ResNet-18 ({weights.url.rsplit('/', 1)[-1]}, about 45 MB) are not in torch's "
-            f"hub cache ({_hub_file(weights.url).parent}) and VISIONBOOK_OFFLINE=1 forbids downloading them: unset "
-            f"VISIONBOOK_OFFLINE, or put the file from {weights.url} there"
+            f"the ImageNet weights of ResNet-18 ({weights.url.rsplit('/', 1)[-1]}, about 45 MB) "
+            f"are not in torch's hub cache ({_hub_file(weights.url).parent}) and "
+            "VISIONBOOK_OFFLINE=1 forbids downloading them: unset VISIONBOOK_OFFLINE, or put the "
+            f"file from {weights.url} there"
         )
     with data.socket_timeout(timeout):
         model = resnet18(weights=weights)
@@ -560,7 +623,9 @@ def imagenet_weights_available(timeout: float = 5.0) -> bool:
     if config.offline():
         return False
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, method="HEAD"), timeout=timeout
+        ) as response:
             return getattr(response, "status", 200) == 200
     except OSError:
         return False
@@ -571,7 +636,14 @@ RESNET_METHODS = ("from scratch", "linear probe", "fine-tune")
 
 def _resnet_groups(model: nn.Module, method: str) -> tuple[list[dict], nn.Module | None]:
     """Parameter groups and the part kept in eval mode, for one way of training a ResNet."""
-    blocks = [nn.ModuleList([model.conv1, model.bn1]), model.layer1, model.layer2, model.layer3, model.layer4, model.fc]
+    blocks = [
+        nn.ModuleList([model.conv1, model.bn1]),
+        model.layer1,
+        model.layer2,
+        model.layer3,
+        model.layer4,
+        model.fc,
+    ]
     if method == "linear probe":
         freeze(nn.ModuleList(blocks[:-1]))
         return [{"params": list(model.fc.parameters()), "lr": 1e-2}], nn.ModuleList(blocks[:-1])
@@ -604,14 +676,21 @@ def resnet18_few_shot(
         num_classes (int): outputs of the new head.
         steps (int): optimizer steps. Default 40.
         seed (int): seed of the new head and of the batch order. Default 0.
-        weights (ResNet18_Weights | str | None): the pretrained weights; None for tests. Default "DEFAULT".
+        weights (ResNet18_Weights | str | None): the pretrained weights; None for tests.
+            Default "DEFAULT".
         device (torch.device | None): default ``config.device()``.
 
     Returns:
         float: test accuracy.
 
-    >>> resnet18_few_shot("fine-tune", (torch.rand(2, 3, 32, 32), torch.tensor([0, 1])),
-    ...                   (torch.rand(2, 3, 32, 32), torch.tensor([0, 1])), 2, steps=1, weights=None) <= 1.0
+    >>> resnet18_few_shot(
+    ...     "fine-tune",
+    ...     (torch.rand(2, 3, 32, 32), torch.tensor([0, 1])),
+    ...     (torch.rand(2, 3, 32, 32), torch.tensor([0, 1])),
+    ...     2,
+    ...     steps=1,
+    ...     weights=None,
+    ... ) <= 1.0
     True
 
     Introduced in the chapter "Transfer learning".
@@ -624,8 +703,12 @@ def resnet18_few_shot(
     _check_pair(test, "test")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model, preprocess = resnet18_transfer(num_classes, weights=None if method == "from scratch" else weights)
+        model, preprocess = resnet18_transfer(
+            num_classes, weights=None if method == "from scratch" else weights
+        )
     classifier = nn.Sequential(preprocess, model).to(device or config.device())
     groups, frozen = _resnet_groups(model, method)
-    fine_tune(classifier, *train, steps, torch.optim.Adam(groups), batch_size=32, seed=seed, frozen=frozen)
+    fine_tune(
+        classifier, *train, steps, torch.optim.Adam(groups), batch_size=32, seed=seed, frozen=frozen
+    )
     return evaluate(classifier, test, batch_size=100)["accuracy"]

@@ -75,7 +75,9 @@ def register(recipe: Recipe) -> Recipe:
     try:
         json.dumps(recipe.settings)
     except TypeError as err:
-        raise TypeError(f"expected JSON-serialisable settings for zoo recipe {recipe.name!r} ({err})") from err
+        raise TypeError(
+            f"expected JSON-serialisable settings for zoo recipe {recipe.name!r} ({err})"
+        ) from err
     _RECIPES[recipe.name] = recipe
     return recipe
 
@@ -104,7 +106,8 @@ def _recipe(name: str) -> Recipe:
 def _seeded(seed: int) -> Iterator[None]:
     """Seed Python, NumPy and PyTorch inside the block and restore the caller's generators after,
     so that a notebook's random numbers do not depend on whether a model came from the cache."""
-    states = random.getstate(), np.random.get_state()  # noqa: NPY002 (the legacy global state that seed_everything sets)
+    # the legacy global state that seed_everything sets
+    states = random.getstate(), np.random.get_state()  # noqa: NPY002
     with torch.random.fork_rng():
         config.seed_everything(seed)
         try:
@@ -135,7 +138,10 @@ def recipe_key(recipe: Recipe) -> str:
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"expected a zoo.Recipe, got {type(recipe).__name__}")
-    text = json.dumps({"name": recipe.name, "settings": recipe.settings, "arch": repr(_build(recipe))}, sort_keys=True)
+    text = json.dumps(
+        {"name": recipe.name, "settings": recipe.settings, "arch": repr(_build(recipe))},
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -169,7 +175,9 @@ def digest(state: dict[str, torch.Tensor], record: dict) -> str:
     Introduced in the chapter "Transfer learning".
     """
     if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
-        raise TypeError(f"expected state as a dict of tensors (a state_dict), got {type(state).__name__}")
+        raise TypeError(
+            f"expected state as a dict of tensors (a state_dict), got {type(state).__name__}"
+        )
     _check_record(record)
     h = hashlib.sha256(json.dumps(record, sort_keys=True).encode())
     for name in sorted(state):
@@ -200,18 +208,24 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, record: dict) -> 
 
 
 class CorruptCheckpointError(RuntimeError):
-    """A checkpoint that cannot be read, fails its digest, belongs to another recipe, or does not fit the model."""
+    """A checkpoint that cannot be read, fails its digest, belongs to another recipe, or does not
+    fit the model."""
 
 
 def _read_payload(path: Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated or overwritten file fails in many ways (zip, pickle, EOF)
-        raise CorruptCheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from err
+    # a truncated or overwritten file fails in many ways (zip, pickle, EOF)
+    except Exception as err:
+        raise CorruptCheckpointError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {err})"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CorruptCheckpointError(f"checkpoint {path} is not a {FORMAT} file")
     if digest(payload["state"], payload["record"]) != payload["sha256"]:
-        raise CorruptCheckpointError(f"checkpoint {path} does not match its SHA-256 digest (altered or corrupt)")
+        raise CorruptCheckpointError(
+            f"checkpoint {path} does not match its SHA-256 digest (altered or corrupt)"
+        )
     return payload
 
 
@@ -239,7 +253,9 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, key: str | None =
     payload = _read_payload(path)
     record = payload["record"]
     if key is not None and record.get("recipe") != key:
-        raise CorruptCheckpointError(f"checkpoint {path} holds recipe {record.get('recipe')!r}, expected {key!r}")
+        raise CorruptCheckpointError(
+            f"checkpoint {path} holds recipe {record.get('recipe')!r}, expected {key!r}"
+        )
     try:
         model.load_state_dict(payload["state"])
     except RuntimeError as err:
@@ -274,10 +290,19 @@ def _train(recipe: Recipe, model: nn.Module, key: str, path: Path) -> dict:
         metrics = recipe.train(model, recipe.settings)
     model.cpu()
     seconds = round(time.perf_counter() - start, 1)
-    record = {"name": recipe.name, "recipe": key, "settings": recipe.settings, "seconds": seconds, **metrics}
+    record = {
+        "name": recipe.name,
+        "recipe": key,
+        "settings": recipe.settings,
+        "seconds": seconds,
+        **metrics,
+    }
     save_checkpoint(model, path, record)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-    print(f"zoo: trained {recipe.name} (recipe {key}) in {seconds} s: {shown}; cached as zoo/{path.name}")
+    print(
+        f"zoo: trained {recipe.name} (recipe {key}) in {seconds} s: {shown}; cached as "
+        f"zoo/{path.name}"
+    )
     return record
 
 
@@ -299,7 +324,9 @@ def get(name: str, device: torch.device | None = None, retrain: bool = False) ->
     """
     recipe = _recipe(name)
     if device is not None and not isinstance(device, torch.device | str):
-        raise TypeError(f"expected device as a torch.device, a string such as 'cpu', or None, got {device!r}")
+        raise TypeError(
+            f"expected device as a torch.device, a string such as 'cpu', or None, got {device!r}"
+        )
     if not isinstance(retrain, bool):
         raise TypeError(f"expected retrain as a bool, got {retrain!r}")
     key = recipe_key(recipe)
@@ -323,8 +350,11 @@ def get(name: str, device: torch.device | None = None, retrain: bool = False) ->
 # --- the recipes -----------------------------------------------------------------------------
 
 
-def digits_cnn(num_classes: int, channels: tuple[int, int, int] = (16, 32, 64), hidden: int = 128) -> nn.Sequential:
-    """The zoo's digit CNN: three conv blocks, then ``Flatten -> Dropout -> Linear -> ReLU -> Linear``.
+def digits_cnn(
+    num_classes: int, channels: tuple[int, int, int] = (16, 32, 64), hidden: int = 128
+) -> nn.Sequential:
+    """The zoo's digit CNN: three conv blocks, then
+    ``Flatten -> Dropout -> Linear -> ReLU -> Linear``.
 
     Each block is conv (5x5 first, then 3x3) -> BatchNorm -> ReLU -> MaxPool 2, so a
     ``(B, 1, 28, 28)`` input becomes ``(B, channels[2], 3, 3)``; ``model[:-1]`` gives the
@@ -344,9 +374,12 @@ def digits_cnn(num_classes: int, channels: tuple[int, int, int] = (16, 32, 64), 
     Introduced in the chapter "Transfer learning".
     """
     sizes = [num_classes, hidden, *channels] if isinstance(channels, tuple | list) else [channels]
-    if len(sizes) != 5 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in sizes):
+    if len(sizes) != 5 or not all(
+        isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in sizes
+    ):
         raise ValueError(
-            f"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got {channels!r}, {hidden!r}, {num_classes!r}"
+            f"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got {channels!r}, "
+            f"{hidden!r}, {num_classes!r}"
         )
     c1, c2, c3 = channels
     return nn.Sequential(
@@ -357,11 +390,20 @@ def digits_cnn(num_classes: int, channels: tuple[int, int, int] = (16, 32, 64), 
 
 
 def _block(c_in: int, c_out: int, k: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
 
 
 def random_affine(
-    X: torch.Tensor, generator: torch.Generator, degrees: float = 12.0, scale: float = 0.12, shift: float = 2.5
+    X: torch.Tensor,
+    generator: torch.Generator,
+    degrees: float = 12.0,
+    scale: float = 0.12,
+    shift: float = 2.5,
 ) -> torch.Tensor:
     """Rotate, scale and shift each image of a batch at random (zero padding): digit augmentation.
 
@@ -390,20 +432,30 @@ def random_affine(
     angle, zoom = u[:, 0] * degrees * torch.pi / 180, 1 + u[:, 1] * scale
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack(
-        [torch.stack([cos, -sin, u[:, 2] * shift * 2 / w], 1), torch.stack([sin, cos, u[:, 3] * shift * 2 / h], 1)], 1
+        [
+            torch.stack([cos, -sin, u[:, 2] * shift * 2 / w], 1),
+            torch.stack([sin, cos, u[:, 3] * shift * 2 / h], 1),
+        ],
+        1,
     )
     grid = torch.nn.functional.affine_grid(theta.to(X), list(X.shape), align_corners=False)
     return torch.nn.functional.grid_sample(X, grid, align_corners=False)
 
 
-def _train_classifier(model: nn.Module, train: tuple, test: tuple, settings: dict, augment: Callable | None = None) -> dict:
+def _train_classifier(
+    model: nn.Module, train: tuple, test: tuple, settings: dict, augment: Callable | None = None
+) -> dict:
     """AdamW with a one-cycle schedule and label smoothing, through the book's ``fit`` loop;
     ``augment(X, generator)`` draws fresh training images each epoch."""
     epochs, bs, lr = settings["epochs"], settings["batch_size"], settings["lr"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings["weight_decay"])
     steps = epochs * -(-len(train[0]) // bs)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=settings["warmup"])
-    loss_fn = lambda logits, y: nn.functional.cross_entropy(logits, y, label_smoothing=settings["label_smoothing"])
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=steps, pct_start=settings["warmup"]
+    )
+    loss_fn = lambda logits, y: nn.functional.cross_entropy(
+        logits, y, label_smoothing=settings["label_smoothing"]
+    )
     generator = torch.Generator().manual_seed(settings["seed"])
     for epoch in range(epochs):
         X = augment(train[0], generator) if augment else train[0]
@@ -427,7 +479,9 @@ def _digits(classes: list[int]) -> tuple[tuple, tuple]:
     from visionbook.transfer import subset_classes
 
     data = load_mnist(full=False)
-    return subset_classes(data.X_train, data.y_train, classes), subset_classes(data.X_test, data.y_test, classes)
+    return subset_classes(data.X_train, data.y_train, classes), subset_classes(
+        data.X_test, data.y_test, classes
+    )
 
 
 def _train_digits(model: nn.Module, settings: dict) -> dict:
@@ -439,7 +493,9 @@ def _train_shapes(model: nn.Module, settings: dict) -> dict:
     from visionbook.shapes import make_shapes
 
     train, test = make_shapes(settings["n_train"], seed=1), make_shapes(1000, seed=2)
-    return _train_classifier(model, (train.images, train.labels), (test.images, test.labels), settings)
+    return _train_classifier(
+        model, (train.images, train.labels), (test.images, test.labels), settings
+    )
 
 
 _DIGITS = {
@@ -458,7 +514,8 @@ register(
         lambda: digits_cnn(10, (12, 24, 48), 96),
         _train_digits,
         {**_DIGITS, "classes": list(range(10)), "epochs": 12},
-        "digit classifier (conv 12-24-48, 96 penultimate units) trained on the bundled MNIST sample",
+        "digit classifier (conv 12-24-48, 96 penultimate units) trained on the bundled "
+        "MNIST sample",
     )
 )
 register(
@@ -467,7 +524,8 @@ register(
         lambda: digits_cnn(5, (8, 16, 32), 64),
         _train_digits,
         {**_DIGITS, "classes": [0, 1, 2, 3, 4], "epochs": 6},
-        "a small digit CNN (conv 8-16-32, 64 penultimate units) pretrained on digits 0-4 only: the source task of transfer",
+        "a small digit CNN (conv 8-16-32, 64 penultimate units) pretrained on digits 0-4 only: the "
+        "source task of transfer",
     )
 )
 register(

@@ -1,7 +1,7 @@
 """Build the book executing every chapter once, and let the chapter tests reuse that execution.
 
-``python -m visionbook.tools.bookbuild`` is the one build command of the book, used by the README, by
-CI (``.ci/run``) and by the workflow that publishes the HTML:
+``python -m visionbook.tools.bookbuild`` is the one build command of the book, used by the README,
+by CI (``.ci/run``) and by the workflow that publishes the HTML:
 
 1. every chapter listed in ``_toc.yml`` that has no fresh execution in the build's cache
    (``_build/.jupyter_cache``) is executed in its own fresh kernel, two at a time by default, the
@@ -14,9 +14,9 @@ not change is not executed again. Because that hash does not see the helper pack
 counts as fresh only if it is newer than the notebook and than every file of ``src/visionbook``
 (:func:`fresh_execution`); a stale one is executed again.
 
-The notebook tests (the repository's ``conftest.py``) use the same rule: ``pytest --nbval-lax book`` checks a
-chapter with a fresh execution cell by cell from that execution instead of executing it a second
-time. Introduced in the preface (how the book is built and tested).
+The notebook tests (the repository's ``conftest.py``) use the same rule: ``pytest --nbval-lax book``
+checks a chapter with a fresh execution cell by cell from that execution instead of executing it a
+second time. Introduced in the preface (how the book is built and tested).
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ def fresh_execution(notebook: Path, cache_path: Path | None = None):
     if not cache_path.exists():
         return None
     try:
-        record = get_cache(str(cache_path)).match_cache_notebook(nbformat.read(notebook, as_version=4))
+        record = get_cache(str(cache_path)).match_cache_notebook(
+            nbformat.read(notebook, as_version=4)
+        )
     except KeyError:
         return None
     created = record.created.replace(tzinfo=datetime.UTC).timestamp()
@@ -113,16 +115,29 @@ def _execute(notebook: Path, timeout: int, threads: int | None) -> tuple[Path, f
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = Path(tempfile.mkdtemp(prefix="visionbook-")) / notebook.name
-    command = [sys.executable, "-m", "visionbook.tools.runtimes", "--one", str(notebook), "--timeout", str(timeout)]
+    command = [
+        sys.executable,
+        "-m",
+        "visionbook.tools.runtimes",
+        "--one",
+        str(notebook),
+        "--timeout",
+        str(timeout),
+    ]
     start = time.perf_counter()
-    result = subprocess.run([*command, "--save", str(out)], env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [*command, "--save", str(out)], env=env, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(f"executing {notebook.name} failed:\n{result.stderr[-4000:]}")
     return out, time.perf_counter() - start
 
 
-def execute_into_cache(notebooks: list[Path], cache_path: Path, jobs: int = 2, timeout: int = 300) -> dict[str, float]:
-    """Execute the chapters that have no fresh execution, ``jobs`` at a time, into the build's cache.
+def execute_into_cache(
+    notebooks: list[Path], cache_path: Path, jobs: int = 2, timeout: int = 300
+) -> dict[str, float]:
+    """Execute the chapters that have no fresh execution, ``jobs`` at a time, into the
+    build's cache.
 
     Args:
         notebooks (list of Path): the chapters.
@@ -165,7 +180,9 @@ def execute_into_cache(notebooks: list[Path], cache_path: Path, jobs: int = 2, t
                 print(f"[build] {nb.name}: FAILED", flush=True)
                 continue
             with lock:
-                bundle = CacheBundleIn(nbformat.read(path, as_version=4), str(nb), data={"execution_seconds": wall})
+                bundle = CacheBundleIn(
+                    nbformat.read(path, as_version=4), str(nb), data={"execution_seconds": wall}
+                )
                 cache.cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
             seconds[nb.stem] = round(wall, 1)
             print(f"[build] {nb.name}: executed in {wall:.0f} s", flush=True)
@@ -177,7 +194,9 @@ def execute_into_cache(notebooks: list[Path], cache_path: Path, jobs: int = 2, t
 def _longest_first(notebooks: list[Path]) -> list[Path]:
     """Order by the measured cost in book/_data/runtimes.json, so the slowest start first."""
     table = ROOT / "book" / "_data" / "runtimes.json"
-    measured = json.loads(table.read_text()).get("cpu", {}).get("chapters", {}) if table.exists() else {}
+    measured = (
+        json.loads(table.read_text()).get("cpu", {}).get("chapters", {}) if table.exists() else {}
+    )
     return sorted(notebooks, key=lambda nb: -measured.get(nb.stem, {}).get("seconds", 0))
 
 
@@ -185,8 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: execute the chapters into the cache, then run the Jupyter Book build."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="chapters executed at once (default 2)")
-    parser.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell (default 300)")
-    parser.add_argument("--execute-only", action="store_true", help="fill the cache, do not render the HTML")
+    parser.add_argument(
+        "--timeout", type=int, default=300, help="seconds allowed per cell (default 300)"
+    )
+    parser.add_argument(
+        "--execute-only", action="store_true", help="fill the cache, do not render the HTML"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"expected --jobs >= 1, got {args.jobs}")
@@ -197,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({args.jobs} at a time; the others were fresh in the cache)", flush=True)  # fmt: skip
     if args.execute_only:
         return 0
-    return subprocess.run(["jupyter-book", "build", ".", "-W", "--keep-going"], check=False).returncode
+    return subprocess.run(
+        ["jupyter-book", "build", ".", "-W", "--keep-going"], check=False
+    ).returncode
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ A submission that hangs (the time limit), raises, has a syntax error, deletes ce
 notebook at all is scored, never fatal to the run. The grader does not sandbox: a submission runs
 with your permissions, as any notebook you open does. Why our own grader and not otter-grader or
 nbgrader: CONTRIBUTING.md. Introduced in the page "For instructors".
-"""
+"""  # noqa: E501 (the first line is the --help description of visionbook-grade)
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ from visionbook.tools.student import strip_solutions
 
 
 class Grade(NamedTuple):
-    """One row of the table: did this student's notebook pass this exercise's check, and why (not)."""
+    """One row of the table: did this student's notebook pass this exercise's check, and
+    why (not)."""
 
     student: str
     exercise: str
@@ -49,7 +50,11 @@ class Grade(NamedTuple):
 
 
 def _label(cell: nbformat.NotebookNode) -> str:
-    return cell.get("metadata", {}).get("visionbook", {}).get("exercise", "") if cell.cell_type == "code" else ""
+    return (
+        cell.get("metadata", {}).get("visionbook", {}).get("exercise", "")
+        if cell.cell_type == "code"
+        else ""
+    )
 
 
 def _is_check(cell: nbformat.NotebookNode) -> bool:
@@ -80,8 +85,11 @@ def exercise_checks(chapter: str | Path) -> dict[str, str]:
     return checks
 
 
-def prepare_submission(nb: nbformat.NotebookNode, checks: dict[str, str]) -> tuple[nbformat.NotebookNode, list[str]]:
-    """A submission made ready to grade: the chapter's checks restored, missing ones appended, no outputs.
+def prepare_submission(
+    nb: nbformat.NotebookNode, checks: dict[str, str]
+) -> tuple[nbformat.NotebookNode, list[str]]:
+    """A submission made ready to grade: the chapter's checks restored, missing ones appended,
+    no outputs.
 
     Args:
         nb (NotebookNode): the submitted notebook (not modified).
@@ -97,7 +105,9 @@ def prepare_submission(nb: nbformat.NotebookNode, checks: dict[str, str]) -> tup
     Introduced in the page "For instructors".
     """
     if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
-        raise TypeError(f"expected a notebook (nbformat.NotebookNode with cells), got {type(nb).__name__}")
+        raise TypeError(
+            f"expected a notebook (nbformat.NotebookNode with cells), got {type(nb).__name__}"
+        )
     if not isinstance(checks, dict) or not all(isinstance(v, str) for v in checks.values()):
         raise TypeError(f"expected checks as a dict label -> source, got {type(checks).__name__}")
     out = nbformat.from_dict(nb)
@@ -128,7 +138,9 @@ def _execute(path: str, limit: float) -> None:
     skip_output_widget_mimic()
     nb = nbformat.read(path, as_version=4)
     where = {"metadata": {"path": str(Path(path).parent)}}
-    options = dict(allow_errors=True, kernel_name="python3", record_timing=False, shutdown_kernel="immediate")
+    options = dict(
+        allow_errors=True, kernel_name="python3", record_timing=False, shutdown_kernel="immediate"
+    )
     client = NotebookClient(nb, timeout=int(limit), resources=where, **options)
     stopped = ""
     with client.setup_kernel():
@@ -151,12 +163,19 @@ def _execute(path: str, limit: float) -> None:
     Path(path + ".json").write_text(json.dumps({"stopped": stopped}))
 
 
-def _results(nb: nbformat.NotebookNode, labels: list[str], stopped: str) -> dict[str, tuple[bool, str]]:
+def _results(
+    nb: nbformat.NotebookNode, labels: list[str], stopped: str
+) -> dict[str, tuple[bool, str]]:
     """Label -> (passed, message), read from the executed check cells' outputs."""
     found = {}
     for label in labels:
         cells = [c for c in nb.cells if _is_check(c) and _label(c) == label]
-        records = [o.data[RESULT_MIME] for c in cells for o in c.outputs if RESULT_MIME in o.get("data", {})]
+        records = [
+            o.data[RESULT_MIME]
+            for c in cells
+            for o in c.outputs
+            if RESULT_MIME in o.get("data", {})
+        ]
         errors = [o for c in cells for o in c.outputs if o.output_type == "error"]
         if records:
             found[label] = (records[-1].get("passed") is True, str(records[-1].get("message", "")))
@@ -167,7 +186,9 @@ def _results(nb: nbformat.NotebookNode, labels: list[str], stopped: str) -> dict
     return found
 
 
-def _grade_one(student: str, path: Path, checks: dict[str, str], out: Path, limit: float, env: dict) -> list[Grade]:
+def _grade_one(
+    student: str, path: Path, checks: dict[str, str], out: Path, limit: float, env: dict
+) -> list[Grade]:
     """Prepare, execute (in a child process) and score one submission."""
     try:
         nb, missing = prepare_submission(nbformat.read(path, as_version=4), checks)
@@ -176,11 +197,27 @@ def _grade_one(student: str, path: Path, checks: dict[str, str], out: Path, limi
     with tempfile.TemporaryDirectory(prefix="visionbook-grade-") as work:
         prepared = Path(work) / path.name
         nbformat.write(nb, prepared)
-        command = [sys.executable, "-m", "visionbook.tools.grade", "--one", str(prepared), "--timeout", str(limit)]
+        command = [
+            sys.executable,
+            "-m",
+            "visionbook.tools.grade",
+            "--one",
+            str(prepared),
+            "--timeout",
+            str(limit),
+        ]
         try:
-            done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=limit + 120)
-            note = json.loads((Path(work) / (path.name + ".json")).read_text()) if done.returncode == 0 else {}
-            stopped = note.get("stopped", f"the grader's child process failed: {done.stderr.strip()[-300:]}")
+            done = subprocess.run(
+                command, env=env, cwd=work, capture_output=True, text=True, timeout=limit + 120
+            )
+            note = (
+                json.loads((Path(work) / (path.name + ".json")).read_text())
+                if done.returncode == 0
+                else {}
+            )
+            stopped = note.get(
+                "stopped", f"the grader's child process failed: {done.stderr.strip()[-300:]}"
+            )
         except subprocess.TimeoutExpired:
             stopped = f"the time limit of {limit:g} s was reached (the run was killed)"
         executed = nbformat.read(prepared, as_version=4) if prepared.exists() else nb
@@ -188,7 +225,10 @@ def _grade_one(student: str, path: Path, checks: dict[str, str], out: Path, limi
     nbformat.write(executed, out / "executed" / f"{student.replace('/', '__')}.ipynb")
     results = _results(executed, list(checks), stopped)
     note = " (its check cell was missing from the submission and was run at the end)"
-    return [Grade(student, label, ok, text + note * (label in missing)) for label, (ok, text) in results.items()]
+    return [
+        Grade(student, label, ok, text + note * (label in missing))
+        for label, (ok, text) in results.items()
+    ]
 
 
 def _students(folder: Path, chapter: str) -> dict[str, Path]:
@@ -202,21 +242,27 @@ def _students(folder: Path, chapter: str) -> dict[str, Path]:
     return found
 
 
-def grade(chapter: str | Path, submissions: str | Path, out: str | Path, timeout: int = 300, jobs: int = 2) -> list:
-    """Grade every submission of one chapter and write ``grades.csv``, ``summary.csv`` and ``executed/``.
+def grade(
+    chapter: str | Path, submissions: str | Path, out: str | Path, timeout: int = 300, jobs: int = 2
+) -> list:
+    """Grade every submission of one chapter and write ``grades.csv``, ``summary.csv`` and
+    ``executed/``.
 
     Args:
         chapter (str | Path): the book's notebook of the chapter (with its solutions).
-        submissions (str | Path): a folder of submitted notebooks, one per student (also in subfolders).
+        submissions (str | Path): a folder of submitted notebooks, one per student (also in
+            subfolders).
         out (str | Path): the output folder (created).
         timeout (int): seconds allowed for one whole notebook. Default 300.
-        jobs (int): notebooks executed at once; each kernel gets ``cpu_count // jobs`` threads. Default 2.
+        jobs (int): notebooks executed at once; each kernel gets ``cpu_count // jobs``
+            threads. Default 2.
 
     Returns:
         list of Grade: one per student and exercise, sorted by student.
 
     >>> grade("book/perceptron.ipynb", "submissions/", "grades/")  # doctest: +SKIP
-    [Grade(student='alice', exercise='perceptron-ex-pocket', passed=True, message='all checks pass'), ...]
+    [Grade(student='alice', exercise='perceptron-ex-pocket', passed=True,
+           message='all checks pass'), ...]
 
     Introduced in the page "For instructors".
     """
@@ -264,13 +310,22 @@ def _write(out: Path, rows: list[Grade], labels: list[str], n: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``visionbook-grade CHAPTER SUBMISSIONS [--out DIR] [--timeout S] [--jobs N]``."""
+    """Command line:
+    ``visionbook-grade CHAPTER SUBMISSIONS [--out DIR] [--timeout S] [--jobs N]``."""
     parser = argparse.ArgumentParser(prog="visionbook-grade", description=__doc__.splitlines()[0])
-    parser.add_argument("chapter", nargs="?", help="the book's notebook of the chapter (book/perceptron.ipynb)")
-    parser.add_argument("submissions", nargs="?", help="folder of submitted notebooks, one per student")
+    parser.add_argument(
+        "chapter", nargs="?", help="the book's notebook of the chapter (book/perceptron.ipynb)"
+    )
+    parser.add_argument(
+        "submissions", nargs="?", help="folder of submitted notebooks, one per student"
+    )
     parser.add_argument("--out", default="grades", help="output folder (default: grades)")
-    parser.add_argument("--timeout", type=int, default=300, help="seconds allowed per notebook (default 300)")
-    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
+    parser.add_argument(
+        "--timeout", type=int, default=300, help="seconds allowed per notebook (default 300)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="notebooks executed at once (default 2)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -285,7 +340,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(err))
     students = len({r.student for r in rows})
     seconds = time.perf_counter() - start
-    print(f"graded {students} submission(s) in {seconds:.0f} s; table: {Path(args.out) / 'grades.csv'}")
+    print(
+        f"graded {students} submission(s) in {seconds:.0f} s; table: "
+        f"{Path(args.out) / 'grades.csv'}"
+    )
 
 
 if __name__ == "__main__":

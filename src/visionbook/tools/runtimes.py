@@ -1,15 +1,15 @@
 """Measured cost of each chapter: execute notebooks cold and record wall time and peak memory.
 
-``python -m visionbook.tools.runtimes book/*.ipynb`` executes every chapter in a fresh kernel, with an
-empty cache directory (so zoo models are trained, as on a first run) and the network switched
-off, and writes ``book/_data/runtimes.json``; the preface and the instructor guide render it
-with :func:`runtime_table`. Each chapter is measured alone, cold: the budget of one chapter.
+``python -m visionbook.tools.runtimes book/*.ipynb`` executes every chapter in a fresh kernel, with
+an empty cache directory (so zoo models are trained, as on a first run) and the network switched
+off, and writes ``book/_data/runtimes.json``; the preface and the instructor guide render it with
+:func:`runtime_table`. Each chapter is measured alone, cold: the budget of one chapter.
 
-``python -m visionbook.tools.runtimes --book book/*.ipynb`` measures the budget of the whole book: the
-chapters executed as the build command executes them (:func:`visionbook.tools.bookbuild.execute_into_cache`,
-two at a time, each in a fresh kernel), cold and offline, starting from one empty cache directory
-that every chapter shares (a model trained by one chapter serves the next, as for a reader who
-builds the book). Introduced in the preface.
+``python -m visionbook.tools.runtimes --book book/*.ipynb`` measures the budget of the whole book:
+the chapters executed as the build command executes them
+(:func:`visionbook.tools.bookbuild.execute_into_cache`, two at a time, each in a fresh kernel), cold
+and offline, starting from one empty cache directory that every chapter shares (a model trained by
+one chapter serves the next, as for a reader who builds the book). Introduced in the preface.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def skip_output_widget_mimic() -> None:
 def _execute_one(notebook: str, timeout: int, save: str | None = None) -> None:
     """Child process: execute one notebook, print its wall time and the kernel's peak RSS.
 
-    With ``save``, the executed notebook is written there (:mod:`visionbook.tools.bookbuild` caches it).
+    With ``save``, the executed notebook is written there (:mod:`visionbook.tools.bookbuild`
+    caches it).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -65,15 +66,27 @@ def _execute_one(notebook: str, timeout: int, save: str | None = None) -> None:
     nb = nbformat.read(notebook, as_version=4)
     start = time.perf_counter()
     client = NotebookClient(
-        nb, timeout=timeout, record_timing=False, resources={"metadata": {"path": str(Path(notebook).parent)}}
+        nb,
+        timeout=timeout,
+        record_timing=False,
+        resources={"metadata": {"path": str(Path(notebook).parent)}},
     )
-    client.execute()  # no timing metadata, as the book build executes: the cached copy then matches the source
+    # no timing metadata, as the book build executes: the cached copy then matches the source
+    client.execute()
     seconds = time.perf_counter() - start
     if save:
         nbformat.write(nb, save)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel, once it has exited
     cpu = usage.ru_utime + usage.ru_stime
-    print(json.dumps({"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "peak_mib": round(usage.ru_maxrss / 1024)}))
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 1),
+                "cpu_seconds": round(cpu, 1),
+                "peak_mib": round(usage.ru_maxrss / 1024),
+            }
+        )
+    )
 
 
 def measure(notebook: Path, timeout: int = 600, *, gpu: bool = True) -> dict:
@@ -100,12 +113,18 @@ def measure(notebook: Path, timeout: int = 600, *, gpu: bool = True) -> dict:
     _expect_path(notebook, "notebook")
     _expect_int(timeout, "timeout")
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "VISIONBOOK_HOME": home, "VISIONBOOK_OFFLINE": "1", "VISIONBOOK_PROGRESS": "0"}
+        env = {
+            **os.environ,
+            "VISIONBOOK_HOME": home,
+            "VISIONBOOK_OFFLINE": "1",
+            "VISIONBOOK_PROGRESS": "0",
+        }
         env.pop("VISIONBOOK_FULL", None)
         if not gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""
         out = subprocess.run(
-            [sys.executable, "-m", "visionbook.tools.runtimes", "--one", str(notebook), "--timeout", str(timeout)],
+            [sys.executable, "-m", "visionbook.tools.runtimes", "--one", str(notebook),
+             "--timeout", str(timeout)],
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
     if out.returncode != 0:
@@ -113,14 +132,17 @@ def measure(notebook: Path, timeout: int = 600, *, gpu: bool = True) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure_book(notebooks: list[Path], timeout: int = 600, *, gpu: bool = True, jobs: int = 2) -> dict:
+def measure_book(
+    notebooks: list[Path], timeout: int = 600, *, gpu: bool = True, jobs: int = 2
+) -> dict:
     """Execute ``notebooks`` as the book build does, cold, from one shared empty cache; time it all.
 
     Args:
         notebooks (list of Path): the chapters.
         timeout (int): seconds allowed per cell. Default 600.
         gpu (bool): let the kernels see a GPU if there is one; False hides it. Default True.
-        jobs (int): chapters executed at once, as ``python -m visionbook.tools.bookbuild --jobs``. Default 2.
+        jobs (int): chapters executed at once, as ``python -m visionbook.tools.bookbuild --jobs``.
+            Default 2.
 
     Returns:
         dict: wall ``seconds`` for all the chapters, ``chapters`` (how many) and ``jobs``.
@@ -144,7 +166,9 @@ def measure_book(notebooks: list[Path], timeout: int = 600, *, gpu: bool = True,
             os.environ["CUDA_VISIBLE_DEVICES"] = ""
         try:
             start = time.perf_counter()
-            execute_into_cache([p.resolve() for p in paths], Path(cache), jobs=jobs, timeout=timeout)
+            execute_into_cache(
+                [p.resolve() for p in paths], Path(cache), jobs=jobs, timeout=timeout
+            )
             seconds = time.perf_counter() - start
         finally:
             os.environ.clear()
@@ -165,9 +189,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--output", type=Path, default=DEFAULT_JSON)
-    parser.add_argument("--kind", choices=("cpu", "gpu"), default="cpu", help="which column to write")
+    parser.add_argument(
+        "--kind", choices=("cpu", "gpu"), default="cpu", help="which column to write"
+    )
     parser.add_argument("--timeout", type=int, default=600)
-    parser.add_argument("--book", action="store_true", help="time the whole book as the build executes it")
+    parser.add_argument(
+        "--book", action="store_true", help="time the whole book as the build executes it"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -176,16 +204,25 @@ def main(argv: list[str] | None = None) -> None:
     gpu = args.kind == "gpu"  # the CPU column is measured with any GPU hidden
     table = json.loads(args.output.read_text()) if args.output.exists() else {}
     entry = table.setdefault(args.kind, {"machine": _machine(gpu), "chapters": {}})
-    shown = " ".join(map(str, args.notebooks)) if len(args.notebooks) <= 3 else f"{args.notebooks[0].parent}/*.ipynb"
+    shown = (
+        " ".join(map(str, args.notebooks))
+        if len(args.notebooks) <= 3
+        else f"{args.notebooks[0].parent}/*.ipynb"
+    )
     kind = " --kind gpu" if gpu else ""
     if args.book:
-        entry["book"] = {**measure_book(args.notebooks, args.timeout, gpu=gpu), "date": time.strftime("%Y-%m-%d"),
-                         "command": f"python -m visionbook.tools.runtimes{kind} --book {shown}"}  # fmt: skip
+        entry["book"] = {
+            **measure_book(args.notebooks, args.timeout, gpu=gpu),
+            "date": time.strftime("%Y-%m-%d"),
+            "command": f"python -m visionbook.tools.runtimes{kind} --book {shown}",
+        }
         print(f"the whole book: {entry['book']['seconds']} s", flush=True)
         args.output.write_text(json.dumps(table, indent=1) + "\n")
         return None
     entry.update(
-        machine=_machine(gpu), command=f"python -m visionbook.tools.runtimes{kind} {shown}", date=time.strftime("%Y-%m-%d")
+        machine=_machine(gpu),
+        command=f"python -m visionbook.tools.runtimes{kind} {shown}",
+        date=time.strftime("%Y-%m-%d"),
     )
     for nb in args.notebooks:
         result = measure(nb, args.timeout, gpu=gpu)
@@ -211,16 +248,22 @@ def runtime_table(path: str | os.PathLike | None = None):
 
     from visionbook._validate import _expect_path
 
-    candidates = [_expect_path(path)] if path not in (None, "") else [Path("_data/runtimes.json"), DEFAULT_JSON]
+    candidates = (
+        [_expect_path(path)]
+        if path not in (None, "")
+        else [Path("_data/runtimes.json"), DEFAULT_JSON]
+    )
     found = next((p for p in candidates if p.exists()), None)
     if found is None:
         raise FileNotFoundError(
-            f"no runtime measurements at {' or '.join(map(str, candidates))}; run python -m visionbook.tools.runtimes"
+            f"no runtime measurements at {' or '.join(map(str, candidates))}; run python -m "
+            "visionbook.tools.runtimes"
         )
     table = json.loads(found.read_text())
     cpu, gpu = table.get("cpu", {}), table.get("gpu", {})
     chapters, gpu_chapters = cpu.get("chapters", {}), gpu.get("chapters", {})
-    with_cpu = any("cpu_seconds" in c for c in chapters.values())  # kernel CPU time, robust to a shared machine
+    # kernel CPU time, robust to a shared machine
+    with_cpu = any("cpu_seconds" in c for c in chapters.values())
     rows = [
         "| Chapter | Wall time, CPU (s) |"
         + (" Kernel CPU time (s) |" if with_cpu else "")
@@ -229,21 +272,36 @@ def runtime_table(path: str | os.PathLike | None = None):
     rows.append("| --- | ---: |" + (" ---: |" if with_cpu else "") + " ---: | ---: |")
     for stem, c in chapters.items():
         g = f"{gpu_chapters[stem]['seconds']:.0f}" if stem in gpu_chapters else "not measured"
-        kernel = f" {c['cpu_seconds']:.0f} |" if with_cpu and "cpu_seconds" in c else (" ? |" if with_cpu else "")
+        kernel = (
+            f" {c['cpu_seconds']:.0f} |"
+            if with_cpu and "cpu_seconds" in c
+            else (" ? |" if with_cpu else "")
+        )
         rows.append(f"| {c['title']} | {c['seconds']:.0f} |{kernel} {c['peak_mib']:,} | {g} |")
     cpu_total = sum(c["seconds"] for c in cpu.get("chapters", {}).values())
-    gpu_total = f"**{sum(g['seconds'] for g in gpu_chapters.values()):.0f}**" if gpu_chapters else ""
-    cpu_kernel = f" **{sum(c.get('cpu_seconds', 0) for c in chapters.values()):.0f}** |" if with_cpu else ""
+    gpu_total = (
+        f"**{sum(g['seconds'] for g in gpu_chapters.values()):.0f}**" if gpu_chapters else ""
+    )
+    cpu_kernel = (
+        f" **{sum(c.get('cpu_seconds', 0) for c in chapters.values()):.0f}** |" if with_cpu else ""
+    )
     rows.append(f"| **All chapters** | **{cpu_total:.0f}** |{cpu_kernel} | {gpu_total} |")
-    note = f"\n\n{cpu.get('machine', 'CPU: ?')}; measured {cpu.get('date', '?')} with `{cpu.get('command', '?')}`."
+    note = (
+        f"\n\n{cpu.get('machine', 'CPU: ?')}; measured {cpu.get('date', '?')} with "
+        f"`{cpu.get('command', '?')}`."
+    )
     if cpu.get("book"):
         book = cpu["book"]
-        note += (f" Each chapter is measured alone, so each trains the models it needs. The whole book, executed"
-                 f" cold as the build command executes it ({book['jobs']} chapters at a time, one cache for all): "
-                 f"**{book['seconds']:.0f} s**, measured {book['date']} with `{book['command']}`.")  # fmt: skip
+        note += (f" Each chapter is measured alone, so each trains the models it needs. The whole"
+                 f" book, executed cold as the build command executes it ({book['jobs']} chapters"
+                 f" at a time, one cache for all): **{book['seconds']:.0f} s**, measured"
+                 f" {book['date']} with `{book['command']}`.")  # fmt: skip
     note += f" {cpu['note']}" if cpu.get("note") else ""
     if gpu:
-        note += f" {gpu.get('machine', 'GPU: ?')}; measured {gpu.get('date', '?')} with `{gpu.get('command', '?')}`."
+        note += (
+            f" {gpu.get('machine', 'GPU: ?')}; measured {gpu.get('date', '?')} with "
+            f"`{gpu.get('command', '?')}`."
+        )
     return Markdown("\n".join(rows) + note)
 
 

@@ -1,16 +1,15 @@
 """How far each threshold self-check lies from its measured value, over several seeds.
 
 A reader on Colab's GPU, another CPU or another torch version gets different rounding, so every
-training run sees, in effect, a different seed. ``python -m visionbook.tools.seedspread book/*.ipynb``
-executes each chapter cold and offline once per seed offset (``VISIONBOOK_SEED_OFFSET`` = 0, 1,
-..., see :func:`visionbook.config.seed_offset`), reads every ``check_at_least``/``check_at_most``
-line its cells print (or the error a failing one raises), and prints a Markdown table: for each
-check its threshold, the mean of the measured value, the standard deviation of its distance to
-the threshold (checks that compare two measured numbers have a threshold that moves too), and the
-margin: the mean distance in standard deviations. A margin under 3 means the threshold is too
-tight for some readers. Not part of the book build (five executions of the whole book take about
-half an hour on two cores).
-Introduced in CONTRIBUTING.md.
+training run sees, in effect, a different seed.
+``python -m visionbook.tools.seedspread book/*.ipynb`` executes each chapter cold and offline once
+per seed offset (``VISIONBOOK_SEED_OFFSET`` = 0, 1, ..., see :func:`visionbook.config.seed_offset`),
+reads every ``check_at_least``/``check_at_most`` line its cells print (or the error a failing one
+raises), and prints a Markdown table: for each check its threshold, the mean of the measured value,
+the standard deviation of its distance to the threshold (checks that compare two measured numbers
+have a threshold that moves too), and the margin: the mean distance in standard deviations. A margin
+under 3 means the threshold is too tight for some readers. Not part of the book build (five
+executions of the whole book take about half an hour on two cores). Introduced in CONTRIBUTING.md.
 """
 
 from __future__ import annotations
@@ -25,9 +24,15 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-# "✓ name: 0.9812 ≥ 0.97" as printed by visionbook.checks, and "✗ name: 0.95 is below the required 0.97"
-_PASSED = re.compile(r"^✓ (?P<name>.+): (?P<value>-?[0-9.e+-]+|nan|inf) (?P<op>[≥≤]) (?P<bound>-?[0-9.e+-]+)$")
-_FAILED = re.compile(r"✗ (?P<name>.+): (?P<value>-?[0-9.e+-]+|nan|inf) is (?P<op>below|above) the \w+ (?P<bound>-?[0-9.e+-]+)")
+# "✓ name: 0.9812 ≥ 0.97" as printed by visionbook.checks,
+# and "✗ name: 0.95 is below the required 0.97"
+_PASSED = re.compile(
+    r"^✓ (?P<name>.+): (?P<value>-?[0-9.e+-]+|nan|inf) (?P<op>[≥≤]) (?P<bound>-?[0-9.e+-]+)$"
+)
+_FAILED = re.compile(
+    r"✗ (?P<name>.+): (?P<value>-?[0-9.e+-]+|nan|inf) is (?P<op>below|above) the \w+ "
+    r"(?P<bound>-?[0-9.e+-]+)"
+)
 
 
 def parse_checks(nb) -> list[tuple[int, str, str, float, float]]:
@@ -36,7 +41,9 @@ def parse_checks(nb) -> list[tuple[int, str, str, float, float]]:
     ``op`` is ``"≥"`` or ``"≤"``; a failed check (its error output) is read as well.
 
     >>> import nbformat
-    >>> cell = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("stream", text="✓ acc: 0.98 ≥ 0.97\\n")])
+    >>> cell = nbformat.v4.new_code_cell(
+    ...     outputs=[nbformat.v4.new_output("stream", text="✓ acc: 0.98 ≥ 0.97\\n")]
+    ... )
     >>> parse_checks(nbformat.v4.new_notebook(cells=[cell]))
     [(0, 'acc', '≥', 0.98, 0.97)]
 
@@ -45,7 +52,9 @@ def parse_checks(nb) -> list[tuple[int, str, str, float, float]]:
     import nbformat
 
     if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
-        raise TypeError(f"expected nb as a notebook read with nbformat.read, got {type(nb).__name__}")
+        raise TypeError(
+            f"expected nb as a notebook read with nbformat.read, got {type(nb).__name__}"
+        )
     found = []
     code = [c for c in nb.cells if c.cell_type == "code"]
     for i, cell in enumerate(code):
@@ -64,7 +73,8 @@ def parse_checks(nb) -> list[tuple[int, str, str, float, float]]:
 
 
 def _run(notebook: Path, offset: int, timeout: int) -> list[tuple[int, str, str, float, float]]:
-    """Execute one chapter cold and offline with a seed offset, errors allowed; return its checks."""
+    """Execute one chapter cold and offline with a seed offset, errors allowed; return
+    its checks."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -74,13 +84,18 @@ def _run(notebook: Path, offset: int, timeout: int) -> list[tuple[int, str, str,
     nb = nbformat.read(notebook, as_version=4)
     with tempfile.TemporaryDirectory() as home:
         env = {"VISIONBOOK_HOME": home, "VISIONBOOK_OFFLINE": "1", "VISIONBOOK_PROGRESS": "0",
-               "VISIONBOOK_SEED_OFFSET": str(offset), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "VISIONBOOK_CHECK_DETAILS": "1"}  # every check's line, also inside check_group  # fmt: skip
+               "VISIONBOOK_SEED_OFFSET": str(offset), "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1",
+               # every check's line, also inside check_group
+               "VISIONBOOK_CHECK_DETAILS": "1"}  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # the kernel inherits the environment of this process
         try:
             client = NotebookClient(
-                nb, timeout=timeout, allow_errors=True, resources={"metadata": {"path": str(notebook.parent)}}
+                nb,
+                timeout=timeout,
+                allow_errors=True,
+                resources={"metadata": {"path": str(notebook.parent)}},
             )
             client.execute()
         finally:
@@ -105,11 +120,16 @@ def spread_table(results: dict[str, list[list[tuple]]]) -> tuple[str, list[str]]
     Introduced in CONTRIBUTING.md.
     """
     if not isinstance(results, dict):
-        raise TypeError(f"expected results as a dict of chapter -> runs, got {type(results).__name__}")
+        raise TypeError(
+            f"expected results as a dict of chapter -> runs, got {type(results).__name__}"
+        )
     for chapter, runs in results.items():
-        if not isinstance(runs, list | tuple) or not all(isinstance(run, list | tuple) for run in runs):
+        if not isinstance(runs, list | tuple) or not all(
+            isinstance(run, list | tuple) for run in runs
+        ):
             raise TypeError(
-                f"expected results[{chapter!r}] as a list of runs, each a list of parse_checks tuples, got {runs!r:.80}"
+                f"expected results[{chapter!r}] as a list of runs, each a list of parse_checks "
+                f"tuples, got {runs!r:.80}"
             )
     rows = [
         "| Chapter | Check | Threshold | Mean | Std | Seeds | Margin (std) |",
@@ -118,18 +138,25 @@ def spread_table(results: dict[str, list[list[tuple]]]) -> tuple[str, list[str]]
     tight = []
     for chapter, runs in results.items():
         for cell, name, op in sorted({(c, n, o) for run in runs for c, n, o, _, _ in run}):
-            pairs = [(v, b) for run in runs for c, n, o, v, b in run if (c, n, o) == (cell, name, op)]
+            pairs = [
+                (v, b) for run in runs for c, n, o, v, b in run if (c, n, o) == (cell, name, op)
+            ]
             gaps = [v - b if op == "≥" else b - v for v, b in pairs]  # positive: the check passes
             std = statistics.stdev(gaps) if len(gaps) > 1 else 0.0
             mean_gap = statistics.fmean(gaps)
-            margin = mean_gap / std if std > 0 else (float("inf") if mean_gap >= 0 else float("-inf"))
+            margin = (
+                mean_gap / std if std > 0 else (float("inf") if mean_gap >= 0 else float("-inf"))
+            )
             if margin < 3 or min(gaps) < 0 or len(pairs) < len(runs):
                 tight.append(f"{chapter}: {name}")
             bounds = {b for _, b in pairs}
             bound = f"{bounds.pop():.4g}" if len(bounds) == 1 else "varies"
             mean = statistics.fmean(v for v, _ in pairs)
             shown = "∞" if margin == float("inf") else f"{margin:.1f}"
-            rows.append(f"| {chapter} | {name} ({op}) | {bound} | {mean:.4g} | {std:.2g} | {len(pairs)} | {shown} |")
+            rows.append(
+                f"| {chapter} | {name} ({op}) | {bound} | {mean:.4g} | {std:.2g} | "
+                f"{len(pairs)} | {shown} |"
+            )
     return "\n".join(rows), tight
 
 
@@ -137,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: execute the chapters once per seed and print the spread of their checks."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
-    parser.add_argument("--seeds", type=int, default=5, help="seed offsets 0 .. seeds-1 (default 5)")
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="seed offsets 0 .. seeds-1 (default 5)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="executions at once (default 2)")
     parser.add_argument("--timeout", type=int, default=600)
     args = parser.parse_args(argv)
@@ -151,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         results.setdefault(nb.stem, []).append(checks)
     table, tight = spread_table(results)
     print(table)
-    print(f"\n{len(tight)} checks with a margin under 3 standard deviations" + (": " + "; ".join(tight) if tight else ""))
+    print(
+        f"\n{len(tight)} checks with a margin under 3 standard deviations"
+        + (": " + "; ".join(tight) if tight else "")
+    )
     return 1 if tight else 0
 
 
@@ -159,7 +191,8 @@ def _child(notebook: Path, offset: int, timeout: int) -> list[tuple]:
     """One execution in a child process (one kernel environment each), its checks read back."""
     import json
 
-    code = ("import json, sys; from pathlib import Path; from visionbook.tools.seedspread import _run; "
+    code = ("import json, sys; from pathlib import Path; "
+            "from visionbook.tools.seedspread import _run; "
             f"print(json.dumps(_run(Path({str(notebook)!r}), {offset}, {timeout})))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:

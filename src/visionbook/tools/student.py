@@ -1,4 +1,5 @@
-"""Student copies of the chapters: solutions replaced by stubs, exercises and their self-checks kept.
+"""Student copies of the chapters: solutions replaced by stubs, exercises and their
+self-checks kept.
 
 ``visionbook-student book/ student/`` writes one notebook per chapter into ``student/`` with
 every ``{solution}`` block removed from the markdown and all outputs cleared. Each coding
@@ -31,12 +32,15 @@ from pathlib import Path
 import nbformat
 
 # A {solution} directive fenced with three or more backticks or colons, up to its closing fence.
-_SOLUTION = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}.*?^(?P=fence)[ \t]*$\n?", re.MULTILINE | re.DOTALL)
-_EXERCISE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}[ \t]*(?P<title>[^\n]*?)[ \t]*\n(?P<body>.*?)^(?P=fence)",
-                       re.MULTILINE | re.DOTALL)  # fmt: skip
+_SOLUTION = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{solution\}.*?^(?P=fence)[ \t]*$\n?", re.MULTILINE | re.DOTALL
+)
+_EXERCISE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}[ \t]*(?P<title>[^\n]*?)[ \t]*\n"
+                       r"(?P<body>.*?)^(?P=fence)", re.MULTILINE | re.DOTALL)  # fmt: skip
 _LABEL = re.compile(r"^:label:[ \t]*(\S+)", re.MULTILINE)
 _PRAGMA = re.compile(r"^(fmt|noqa|type|pragma)\b")
-STUB_TAG = "exercise-stub"  # the tag of a generated stub cell (the check cell keeps "exercise-check")
+# the tag of a generated stub cell (the check cell keeps "exercise-check")
+STUB_TAG = "exercise-stub"
 
 
 def _tags(cell: nbformat.NotebookNode) -> list[str]:
@@ -50,7 +54,9 @@ def _parse(source: str, what: str) -> ast.Module:
     try:
         return ast.parse(TransformerManager().transform_cell(source))
     except SyntaxError as err:
-        raise ValueError(f"expected Python code in {what}, got a syntax error: {err.msg} (line {err.lineno})") from err
+        raise ValueError(
+            f"expected Python code in {what}, got a syntax error: {err.msg} (line {err.lineno})"
+        ) from err
 
 
 def _comments(source: str) -> dict[int, str]:
@@ -77,7 +83,9 @@ def _top_level_names(tree: ast.Module) -> dict[str, ast.AST]:
             for alias in node.names:
                 bound.setdefault((alias.asname or alias.name).split(".")[0], node)
             return
-        if isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+        if isinstance(
+            node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+        ):
             return
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             bound.setdefault(node.id, node)
@@ -89,17 +97,26 @@ def _top_level_names(tree: ast.Module) -> dict[str, ast.AST]:
 
 
 def _free_names(tree: ast.Module) -> list[str]:
-    """Names a cell reads from the notebook, in order: not bound by the cell, a comprehension or a function."""
+    """Names a cell reads from the notebook, in order: not bound by the cell, a comprehension or a
+    function."""
     top, reads = set(_top_level_names(tree)), []
 
     def visit(node: ast.AST, local: frozenset) -> None:
         if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
-            local = local | {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+            local = local | {
+                n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)
+            }
         elif isinstance(node, ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef):
             inner = ast.walk(node.args), ast.walk(node)
             local = local | {a.arg for a in inner[0] if isinstance(a, ast.arg)}
-            local |= {n.id for n in inner[1] if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local | top:
+            local |= {
+                n.id for n in inner[1] if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            }
+        elif (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id not in local | top
+        ):
             reads.append(node.id)
         for child in ast.iter_child_nodes(node):
             visit(child, local)
@@ -124,7 +141,9 @@ def make_stub(solutions: list[str], check: str, title: str) -> tuple[str, dict[s
         tuple: the stub cell's source and a dict name -> one-line hint, for
         :func:`visionbook.checks.exercise`.
 
-    >>> stub, needs = make_stub(["w = pocket(run)  # the best weights"], "check_true(w[0] > 0, 'ok')", "Pocket")
+    >>> stub, needs = make_stub(
+    ...     ["w = pocket(run)  # the best weights"], "check_true(w[0] > 0, 'ok')", "Pocket"
+    ... )
     >>> print(stub)
     # Exercise "Pocket": write the code that defines the names below (replace each `...`).
     w = ...  # the best weights
@@ -133,10 +152,19 @@ def make_stub(solutions: list[str], check: str, title: str) -> tuple[str, dict[s
 
     Introduced in the page "For instructors".
     """
-    if not isinstance(solutions, list | tuple) or not solutions or not all(isinstance(s, str) for s in solutions):
-        raise TypeError(f"expected solutions as a non-empty list of source strings, got {solutions!r:.80}")
+    if (
+        not isinstance(solutions, list | tuple)
+        or not solutions
+        or not all(isinstance(s, str) for s in solutions)
+    ):
+        raise TypeError(
+            f"expected solutions as a non-empty list of source strings, got {solutions!r:.80}"
+        )
     if not isinstance(check, str) or not isinstance(title, str):
-        raise TypeError(f"expected check and title as strings, got {type(check).__name__} and {type(title).__name__}")
+        raise TypeError(
+            f"expected check and title as strings, got {type(check).__name__} and "
+            f"{type(title).__name__}"
+        )
     firsts = [s.lstrip().splitlines()[0] for s in solutions if s.strip()]
     hint = next((f[len("# stub:") :].strip() for f in firsts if f.startswith("# stub:")), "")
     defined: dict[str, tuple[ast.AST, str]] = {}
@@ -147,8 +175,12 @@ def make_stub(solutions: list[str], check: str, title: str) -> tuple[str, dict[s
     read = _free_names(_parse(check, "the exercise-check cell"))
     names = [n for n in defined if n in read]
     if not [n for n in names if not isinstance(defined[n][0], ast.Import | ast.ImportFrom)]:
-        raise ValueError(f"expected a check that reads a name its solution defines, got one reading only {read}")
-    header = f'# Exercise "{title}": ' + (hint or "write the code that defines the names below (replace each `...`).")
+        raise ValueError(
+            f"expected a check that reads a name its solution defines, got one reading only {read}"
+        )
+    header = f'# Exercise "{title}": ' + (
+        hint or "write the code that defines the names below (replace each `...`)."
+    )
     needs, imports, functions, variables = {}, [], [], []
     for name in names:
         node, comment = defined[name]
@@ -158,10 +190,15 @@ def make_stub(solutions: list[str], check: str, title: str) -> tuple[str, dict[s
             continue
         defines = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
         doc = ast.get_docstring(node) if defines else None
-        needs[name] = (doc.splitlines()[0] if doc else own) or hint or f'as the exercise "{title}" asks'
+        needs[name] = (
+            (doc.splitlines()[0] if doc else own) or hint or f'as the exercise "{title}" asks'
+        )
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             body = f'    """{doc.splitlines()[0]}"""\n' if doc else ""
-            functions.append(f'def {name}({ast.unparse(node.args)}):\n{body}    raise NotImplementedError("{name}")')
+            functions.append(
+                f"def {name}({ast.unparse(node.args)}):\n"
+                f'{body}    raise NotImplementedError("{name}")'
+            )
         else:
             variables.append(f"{name} = ...{f'  # {own}' if own else ''}")
     text = "\n".join([header, *dict.fromkeys(imports)])
@@ -178,7 +215,8 @@ def _quote(text: str) -> str:
 
 
 def wrap_check(check: str, label: str, needs: dict[str, str]) -> str:
-    """An exercise-check cell's source inside ``with exercise(label, **needs):``, for a student copy.
+    """An exercise-check cell's source inside ``with exercise(label, **needs):``, for a
+    student copy.
 
     Args:
         check (str): the check cell's source.
@@ -213,8 +251,12 @@ def _exercise_before(cells: list, index: int) -> tuple[str, str]:
         found = list(_EXERCISE.finditer(cell.source)) if cell.cell_type == "markdown" else []
         if found:
             label = _LABEL.search(found[-1].group("body"))
-            return found[-1].group("title") or "untitled", label.group(1) if label else f"exercise-{index}"
-    raise ValueError(f"expected an {{exercise}} directive above the exercise-check cell {index}, got none")
+            return found[-1].group("title") or "untitled", label.group(
+                1
+            ) if label else f"exercise-{index}"
+    raise ValueError(
+        f"expected an {{exercise}} directive above the exercise-check cell {index}, got none"
+    )
 
 
 def _plan(cells: list) -> dict[int, dict]:
@@ -224,10 +266,16 @@ def _plan(cells: list) -> dict[int, dict]:
         if cell.cell_type != "code" or "exercise-check" not in _tags(cell):
             continue
         start = i
-        while start > 0 and cells[start - 1].cell_type == "code" and "solution" in _tags(cells[start - 1]):
+        while (
+            start > 0
+            and cells[start - 1].cell_type == "code"
+            and "solution" in _tags(cells[start - 1])
+        ):
             start -= 1
         if start == i:
-            raise ValueError(f"expected solution code cells right before the exercise-check cell {i}, got none")
+            raise ValueError(
+                f"expected solution code cells right before the exercise-check cell {i}, got none"
+            )
         title, label = _exercise_before(cells, start)
         label = label if label not in labels else f"{label}-{i}"
         labels.add(label)
@@ -237,8 +285,11 @@ def _plan(cells: list) -> dict[int, dict]:
     return plan
 
 
-def strip_solutions(nb: nbformat.NotebookNode, solved: bool = False) -> tuple[nbformat.NotebookNode, int]:
-    """Make a student copy: solutions removed (or kept, ``solved=True``), stubs added, outputs cleared.
+def strip_solutions(
+    nb: nbformat.NotebookNode, solved: bool = False
+) -> tuple[nbformat.NotebookNode, int]:
+    """Make a student copy: solutions removed (or kept, ``solved=True``), stubs added,
+    outputs cleared.
 
     The input is not modified. Stub cells are tagged ``exercise-stub``; stub and check cells carry
     ``metadata["visionbook"]["exercise"]``, the exercise's label, which the grader reads.
@@ -252,19 +303,24 @@ def strip_solutions(nb: nbformat.NotebookNode, solved: bool = False) -> tuple[nb
         tuple: the student notebook and the number of solutions removed (markdown blocks and code
         cells, not counting the code cells kept with ``solved=True``).
 
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["solution"]})])
+    >>> nb = nbformat.v4.new_notebook(
+    ...     cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["solution"]})]
+    ... )
     >>> strip_solutions(nb)[1]
     1
 
     Introduced in the page "For instructors".
     """
     if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
-        raise TypeError(f"expected a notebook (nbformat.NotebookNode with cells), got {type(nb).__name__}")
+        raise TypeError(
+            f"expected a notebook (nbformat.NotebookNode with cells), got {type(nb).__name__}"
+        )
     if not isinstance(solved, bool):
         raise TypeError(f"expected solved as a bool, got {solved!r}")
     out = nbformat.from_dict(nb)
     plan = _plan(out.cells)
-    kept = {j: i for i, p in plan.items() for j in p["solutions"]}  # solution cell -> its check cell
+    # solution cell -> its check cell
+    kept = {j: i for i, p in plan.items() for j in p["solutions"]}
     cells, removed = [], 0
     for i, cell in enumerate(out.cells):
         if cell.cell_type == "code":
@@ -314,7 +370,9 @@ def write_student_copies(src: str | Path, dest: str | Path, solved: bool = False
     if not src.exists() or not notebooks or notebooks[0].suffix != ".ipynb":
         raise ValueError(f"expected a folder of .ipynb notebooks or one .ipynb file, got {src}")
     if dest.resolve() == (src if src.is_dir() else src.parent).resolve():
-        raise ValueError(f"expected an output folder other than the source folder {src}, got {dest}")
+        raise ValueError(
+            f"expected an output folder other than the source folder {src}, got {dest}"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     report = {}
     for path in notebooks:
@@ -330,11 +388,16 @@ def write_student_copies(src: str | Path, dest: str | Path, solved: bool = False
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``visionbook-student SRC DEST [--solved]``."""
     parser = argparse.ArgumentParser(
-        prog="visionbook-student", description="Write student copies of the chapters (solutions replaced by stubs)."
+        prog="visionbook-student",
+        description="Write student copies of the chapters (solutions replaced by stubs).",
     )
-    parser.add_argument("src", help="folder of chapter notebooks (for example book/) or one notebook")
+    parser.add_argument(
+        "src", help="folder of chapter notebooks (for example book/) or one notebook"
+    )
     parser.add_argument("dest", help="output folder for the student copies")
-    parser.add_argument("--solved", action="store_true", help="keep the solution code in place of the stubs")
+    parser.add_argument(
+        "--solved", action="store_true", help="keep the solution code in place of the stubs"
+    )
     args = parser.parse_args(argv)
     try:
         report = write_student_copies(args.src, args.dest, solved=args.solved)
@@ -344,7 +407,9 @@ def main(argv: list[str] | None = None) -> None:
         cells = nbformat.read(Path(args.dest) / name, as_version=4).cells
         stubs = sum(STUB_TAG in _tags(c) for c in cells)
         print(f"{name}: {removed} solution(s) removed, {stubs} exercise stub(s)")
-    print(f"wrote {len(report)} {'solved' if args.solved else 'student'} notebook(s) to {args.dest}")
+    print(
+        f"wrote {len(report)} {'solved' if args.solved else 'student'} notebook(s) to {args.dest}"
+    )
 
 
 if __name__ == "__main__":

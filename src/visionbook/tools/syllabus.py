@@ -37,7 +37,11 @@ def _prerequisites(lines: list[str]) -> str:
     """The paragraph that starts with "Prerequisites", or the bullet list right after it."""
     for i, line in enumerate(lines):
         if re.search(r"prerequisite", line, re.IGNORECASE):
-            paragraph = [re.split(r"prerequisites?", line, maxsplit=1, flags=re.IGNORECASE)[-1].lstrip(" :*.")]
+            paragraph = [
+                re.split(r"prerequisites?", line, maxsplit=1, flags=re.IGNORECASE)[-1].lstrip(
+                    " :*."
+                )
+            ]
             for following in lines[i + 1 :]:
                 if not following.strip() or following.lstrip().startswith(("- ", "* ", "#")):
                     break
@@ -66,7 +70,11 @@ def chapter_facts(path: str | Path) -> dict:
     cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
     intro = "\n".join(c.source for c in cells[:3]).splitlines()
     title = next((line[2:].strip() for line in intro if line.startswith("# ")), path.stem)
-    exercises = [m.group("title").strip() or "(untitled)" for c in cells for m in _EXERCISE.finditer(c.source)]
+    exercises = [
+        m.group("title").strip() or "(untitled)"
+        for c in cells
+        for m in _EXERCISE.finditer(c.source)
+    ]
     return {
         "title": title,
         "objectives": _bullets_after(intro, r"objective|you will|by the end"),
@@ -93,12 +101,16 @@ def guide_markdown(chapters: list[str | Path], runtimes: str | Path) -> str:
     blocks = []
     for path in map(Path, chapters):
         facts, stem = chapter_facts(path), path.stem
-        cost = f"{cpu[stem]['seconds']:.0f} s on a 2-core CPU" if stem in cpu else "not yet measured"
+        cost = (
+            f"{cpu[stem]['seconds']:.0f} s on a 2-core CPU" if stem in cpu else "not yet measured"
+        )
         cost += f", {gpu[stem]['seconds']:.0f} s on a GPU" if stem in gpu else ""
         objectives = "\n".join(f"  - {o}" for o in facts["objectives"]) or "  - (see the chapter)"
         exercises = "\n".join(f"  - {e}" for e in facts["exercises"]) or "  - (none yet)"
         blocks.append(
-            f"**{facts['title']}** (`{path.name}`)\n\n- Run time: {cost}\n- Prerequisites: {facts['prerequisites']}\n"
-            f"- Learning objectives:\n{objectives}\n- Suggested assignments (the chapter's exercises):\n{exercises}\n"
+            f"**{facts['title']}** (`{path.name}`)\n\n- Run time: {cost}\n"
+            f"- Prerequisites: {facts['prerequisites']}\n"
+            f"- Learning objectives:\n{objectives}\n"
+            f"- Suggested assignments (the chapter's exercises):\n{exercises}\n"
         )
     return "\n".join(blocks)
