@@ -231,23 +231,20 @@ def _lazy(module: str, name: str) -> Callable:
 
 # --- the table ---------------------------------------------------------------------------------
 
+# The activations that act on each element alone (and their derivatives).
+ELEMENTWISE = tuple(
+    f"{name}{grad}"
+    for name in ("step", "sigmoid", "tanh", "relu", "leaky_relu", "gelu")
+    for grad in ("", "_grad")
+)
+
 
 def _cases() -> dict[str, Callable[[], Case]]:
     x = _lazy
     elementwise = {
         f"activations.{n}": (lambda: case(dict(x=r(3)), x=[L, S]))
-        for n in (
-            "step",
-            "step_grad",
-            "sigmoid",
-            "sigmoid_grad",
-            "tanh",
-            "tanh_grad",
-            "relu",
-            "relu_grad",
-            "gelu",
-            "gelu_grad",
-        )
+        for n in ELEMENTWISE
+        if "leaky" not in n  # leaky_relu takes a slope too: its own case below
     }
     return {
         **elementwise,
@@ -1628,23 +1625,7 @@ CASES = _cases()
 
 # Cases whose tensors may have any shape by design: only the wrong type is tried.
 ANY_SHAPE = {
-    **{
-        f"activations.{n}": "elementwise: any shape is a valid input"
-        for n in (
-            "step",
-            "step_grad",
-            "sigmoid",
-            "sigmoid_grad",
-            "tanh",
-            "tanh_grad",
-            "relu",
-            "relu_grad",
-            "leaky_relu",
-            "leaky_relu_grad",
-            "gelu",
-            "gelu_grad",
-        )
-    },
+    **{f"activations.{n}": "elementwise: any shape is a valid input" for n in ELEMENTWISE},
     **{
         f"activations.{n}": "reduces along `dim` of a tensor of any shape"
         for n in ("logsumexp", "log_softmax", "softmax")
