@@ -20,15 +20,12 @@ from visionbook.blocks import (
     LayerNorm2d,
     MBConv,
     SqueezeExcite,
-    _one_cycle,
     compound_scaling,
     convnext_small,
     dense_block,
     densenet_small,
     depthwise_separable,
     efficientnet_small,
-    fit_for_seconds,
-    fit_one_cycle,
     mobilenet_small,
     resnet_small,
     round_channels,
@@ -281,16 +278,6 @@ def test_efficientnet_scaling_grows_width_and_depth():
     assert base[-1].in_features == 40 and scaled[-1].in_features == 56
 
 
-def test_fit_one_cycle_learns_a_separable_problem():
-    torch.manual_seed(0)
-    X = torch.randn(256, 2)
-    y = (X[:, 0] > 0).long()
-    model = nn.Linear(2, 2)
-    history = fit_one_cycle(model, (X, y), epochs=5, max_lr=0.1)
-    assert history["train_accuracy"][-1] > 0.95
-    assert history["train_loss"][-1] < history["train_loss"][0]
-
-
 # --- ConvNeXt -------------------------------------------------------------------------------
 
 
@@ -377,31 +364,6 @@ def test_convnext_small_shapes_and_hand_counted_parameters():
 # --- training for a time budget -------------------------------------------------------------
 
 
-def test_one_cycle_on_the_clock_has_onecyclelr_s_ends_and_peak():
-    assert _one_cycle(0.0, 5e-3) == pytest.approx((5e-3 / 25, 0.95))
-    assert _one_cycle(0.3, 5e-3) == pytest.approx((5e-3, 0.85))
-    assert _one_cycle(1.0, 5e-3) == pytest.approx((5e-3 / 25 / 1e4, 0.95))
-    lrs = [_one_cycle(f / 100, 1.0)[0] for f in range(101)]
-    assert lrs.index(max(lrs)) == 30 and all(a >= b for a, b in zip(lrs[30:], lrs[31:]))
-
-
-def test_fit_for_seconds_keeps_to_its_budget_and_learns():
-    torch.manual_seed(0)
-    X = torch.randn(256, 2)
-    y = (X[:, 0] > 0).long()
-    model, threads = nn.Linear(2, 2), torch.get_num_threads()
-    # tiny steps: a second thread only waits, and on a busy machine waits long
-    torch.set_num_threads(1)
-    try:
-        run = fit_for_seconds(model, (X, y), seconds=0.3, max_lr=0.1, device=torch.device("cpu"))
-    finally:
-        torch.set_num_threads(threads)
-    assert 0.3 <= run["seconds"] < 0.8 and run["steps"] == len(run["train_loss"]) > 10
-    assert run["epochs"] == pytest.approx(run["steps"] * 64 / 256)  # 256 is a multiple of the batch
-    with torch.no_grad():
-        assert (model(X).argmax(1) == y).float().mean() > 0.95
-
-
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -427,12 +389,6 @@ def test_fit_for_seconds_keeps_to_its_budget_and_learns():
         (lambda: mobilenet_small(num_classes=0), "num_classes=0"),
         (lambda: densenet_small(growth=0), "growth=0"),
         (lambda: efficientnet_small(in_channels=0), "in_channels=0"),
-        (
-            lambda: fit_one_cycle(
-                nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), epochs=0
-            ),
-            "epochs and max_lr > 0, got 0",
-        ),
         (lambda: LayerNorm2d(0), "channels=0"),
         (lambda: LayerNorm2d(4, eps=0.0), "eps > 0, got 0.0"),
         (
@@ -447,14 +403,6 @@ def test_fit_for_seconds_keeps_to_its_budget_and_learns():
             "one depth per width, got 1 depths for 2 widths",
         ),
         (lambda: convnext_small(depths=(1, 0, 1)), r"depths\[1\]=0"),
-        (
-            lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), 0),
-            "seconds > 0",
-        ),
-        (
-            lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0).long()), 1),
-            "at least one training",
-        ),
     ],
 )
 def test_errors_name_what_was_expected_and_what_came(call, message):

@@ -474,13 +474,13 @@ def _cases() -> dict[str, Callable[[], Case]]:
         "blocks.convnext_small": lambda: case(
             dict(), num_classes=[S], widths=[16], depths=[S, (1, 1)]
         ),
-        "blocks.fit_for_seconds": lambda: case(
+        "train.fit_for_seconds": lambda: case(
             dict(model=nn.Linear(2, 2), data=_data(), seconds=0.02),
             model=[S],
             data=[S, _mismatched()],
             seconds=[S, 0],
         ),
-        "blocks.fit_one_cycle": lambda: case(
+        "train.fit_one_cycle": lambda: case(
             dict(model=nn.Linear(2, 2), data=_data(), epochs=1), data=[S, _mismatched()], epochs=[S]
         ),
         # bookbuild

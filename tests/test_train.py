@@ -6,7 +6,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from visionbook.train import accuracy, batches, evaluate, fit, predict, train_epoch
+from visionbook.train import (
+    _one_cycle,
+    accuracy,
+    batches,
+    evaluate,
+    fit,
+    fit_for_seconds,
+    fit_one_cycle,
+    predict,
+    train_epoch,
+)
 
 
 class Squares(Dataset):
@@ -359,3 +369,65 @@ def test_batches_and_train_epoch_reject_bad_helpers():
             torch.Generator(),
             torch.device("cpu"),
         )
+
+
+# --- one-cycle recipes (introduced in "Modern architectures") ------------------------------
+
+
+def test_fit_one_cycle_learns_a_separable_problem():
+    torch.manual_seed(0)
+    X = torch.randn(256, 2)
+    y = (X[:, 0] > 0).long()
+    model = nn.Linear(2, 2)
+    history = fit_one_cycle(model, (X, y), epochs=5, max_lr=0.1)
+    assert history["train_accuracy"][-1] > 0.95
+    assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+def test_one_cycle_on_the_clock_has_onecyclelr_s_ends_and_peak():
+    assert _one_cycle(0.0, 5e-3) == pytest.approx((5e-3 / 25, 0.95))
+    assert _one_cycle(0.3, 5e-3) == pytest.approx((5e-3, 0.85))
+    assert _one_cycle(1.0, 5e-3) == pytest.approx((5e-3 / 25 / 1e4, 0.95))
+    lrs = [_one_cycle(f / 100, 1.0)[0] for f in range(101)]
+    assert lrs.index(max(lrs)) == 30 and all(a >= b for a, b in zip(lrs[30:], lrs[31:]))
+
+
+def test_fit_for_seconds_keeps_to_its_budget_and_learns():
+    torch.manual_seed(0)
+    X = torch.randn(256, 2)
+    y = (X[:, 0] > 0).long()
+    model, threads = nn.Linear(2, 2), torch.get_num_threads()
+    # tiny steps: a second thread only waits, and on a busy machine waits long
+    torch.set_num_threads(1)
+    try:
+        run = fit_for_seconds(model, (X, y), seconds=0.3, max_lr=0.1, device=torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    assert 0.3 <= run["seconds"] < 0.8 and run["steps"] == len(run["train_loss"]) > 10
+    assert run["epochs"] == pytest.approx(run["steps"] * 64 / 256)  # 256 is a multiple of the batch
+    with torch.no_grad():
+        assert (model(X).argmax(1) == y).float().mean() > 0.95
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (
+            lambda: fit_one_cycle(
+                nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), epochs=0
+            ),
+            "epochs and max_lr > 0, got 0",
+        ),
+        (
+            lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(4, 2), torch.zeros(4).long()), 0),
+            "seconds > 0",
+        ),
+        (
+            lambda: fit_for_seconds(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0).long()), 1),
+            "at least one training",
+        ),
+    ],
+)
+def test_one_cycle_recipes_name_what_was_expected_and_what_came(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

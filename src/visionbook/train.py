@@ -1,18 +1,23 @@
 """One training loop for the whole book, in the canonical pytorch/examples order.
 
-Introduced in the chapter "Images as data" and used from "Multilayer networks" on.
+Introduced in the chapter "Images as data" and used from "Multilayer networks" on. The one-cycle
+recipes built on it (:func:`fit_one_cycle`, and :func:`fit_for_seconds` for a wall-clock budget)
+come with "Modern architectures".
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from visionbook import config
+from visionbook._validate import _expect_int, _expect_module, _expect_number
 
 Data = Dataset | tuple[torch.Tensor, torch.Tensor]
 History = dict[str, list[float]]
@@ -327,3 +332,151 @@ def fit(
             bar.write(line + f"  ({history['seconds'][-1]:.1f} s)")
     bar.close()
     return history
+
+
+def fit_one_cycle(
+    model: nn.Module,
+    data,
+    epochs: int,
+    max_lr: float = 5e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    verbose: bool = False,
+) -> dict:
+    """Train with :func:`fit`, Adam and a one-cycle learning-rate schedule.
+
+    The rate warms up to ``max_lr`` and anneals to almost zero by the last step, so a short run
+    ends in a settled model (BatchNorm's running statistics included) instead of mid-stride.
+
+    Args:
+        model (nn.Module): the classifier.
+        data (Dataset | tuple): training examples, as ``fit`` takes them.
+        epochs (int): passes over the data.
+        max_lr (float): peak learning rate. Default 5e-3.
+        batch_size (int): examples per step. Default 64.
+        seed (int): seed of the shuffling. Default 0.
+        verbose (bool): one line per epoch. Default False.
+
+    Returns:
+        dict: the history that ``fit`` returns.
+
+    >>> h = fit_one_cycle(nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), epochs=1)
+    >>> len(h["train_loss"])
+    1
+
+    Introduced in the chapter "Modern architectures".
+    """
+    if not isinstance(epochs, int) or epochs < 1 or max_lr <= 0:
+        raise ValueError(
+            f"expected a positive integer number of epochs and max_lr > 0, got {epochs!r} "
+            f"and {max_lr!r}"
+        )
+    steps = epochs * math.ceil(len(data[0] if isinstance(data, tuple) else data) / batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=max_lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=steps)
+    return fit(
+        model,
+        data,
+        epochs=epochs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        batch_size=batch_size,
+        seed=seed,
+        verbose=verbose,
+    )
+
+
+def _one_cycle(fraction: float, max_lr: float) -> tuple[float, float]:
+    """Learning rate and Adam's beta1 of ``OneCycleLR``'s default curve, ``fraction`` of the
+    way through.
+
+    Warm-up for the first 30%: the rate rises from ``max_lr / 25`` to ``max_lr`` while beta1
+    falls from 0.95 to 0.85; then both anneal back, the rate to ``max_lr / 25 / 1e4``, on cosines.
+    """
+    cos = lambda start, end, p: end + (start - end) * (1 + math.cos(math.pi * p)) / 2
+    low, final = max_lr / 25, max_lr / 25 / 1e4
+    if fraction < 0.3:
+        return cos(low, max_lr, fraction / 0.3), cos(0.95, 0.85, fraction / 0.3)
+    p = min(1.0, (fraction - 0.3) / 0.7)
+    return cos(max_lr, final, p), cos(0.85, 0.95, p)
+
+
+def _check_timed_fit(model: nn.Module, data, seconds: float, max_lr: float, seed: int) -> None:
+    _expect_module(model)
+    if not isinstance(data, tuple):
+        raise TypeError(f"expected data as a tuple (X, y) of tensors, got {type(data).__name__}")
+    if len(_as_tensors(data)[0]) == 0:
+        raise ValueError("expected at least one training example, got an empty data set")
+    if _expect_number(seconds, "seconds") <= 0 or _expect_number(max_lr, "max_lr") <= 0:
+        raise ValueError(f"expected seconds > 0 and max_lr > 0, got {seconds!r} and {max_lr!r}")
+    _expect_int(seed, "seed", minimum=0)
+
+
+def fit_for_seconds(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    seconds: float,
+    max_lr: float = 5e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: torch.device | None = None,
+) -> dict:
+    """Train for a fixed wall-clock budget with Adam and a one-cycle schedule that runs on
+    the clock.
+
+    :func:`fit_one_cycle`'s recipe, with time in place of a step count: before each step the
+    learning rate (and Adam's beta1) is set to ``OneCycleLR``'s value at the fraction of the
+    budget spent so far, and the loop stops at the first step that would start after
+    ``seconds``. Every network thus warms up and anneals within the same time, and a faster one
+    simply takes more steps. ``time.perf_counter`` starts before the first batch and counts all
+    the loop does (slicing and moving batches, forward, backward, step); ``loss.item()`` waits for
+    each step to finish, so on a GPU the clock counts work done rather than work queued. The
+    number of steps depends on the machine and on what else runs on it.
+
+    Args:
+        model (nn.Module): the classifier; moved to ``device``.
+        data (tuple): training examples ``(X, y)``, shuffled anew at every pass.
+        seconds (float): the budget, positive.
+        max_lr (float): peak learning rate. Default 5e-3.
+        batch_size (int): examples per step. Default 64.
+        seed (int): seed of the shuffling (plus ``config.seed_offset()``). Default 0.
+        device (torch.device | None): where to train. Default ``config.device()``.
+
+    Returns:
+        dict: ``steps`` (int), ``epochs`` (float, passes over the data), ``seconds`` (measured)
+        and ``train_loss`` (list, one value per step).
+
+    >>> run = fit_for_seconds(
+    ...     nn.Linear(2, 2), (torch.randn(8, 2), torch.randint(0, 2, (8,))), seconds=0.05
+    ... )
+    >>> run["steps"] > 0
+    True
+
+    Introduced in the chapter "Modern architectures".
+    """
+    _check_timed_fit(model, data, seconds, max_lr, seed)
+    device = device or config.device()
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=max_lr / 25)
+    # the order of the batches
+    generator = torch.Generator().manual_seed(seed + config.seed_offset())
+    losses, seen, start = [], 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for X, y in batches(data, batch_size, shuffle=True, generator=generator):
+            if (elapsed := time.perf_counter() - start) >= seconds:
+                break
+            lr, beta1 = _one_cycle(elapsed / seconds, max_lr)
+            for group in optimizer.param_groups:
+                group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(X.to(device)), y.to(device))
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())  # waits for the step to finish (on a GPU too)
+            seen += len(y)
+    return {
+        "steps": len(losses),
+        "epochs": seen / len(data[0]),
+        "seconds": elapsed,
+        "train_loss": losses,
+    }
