@@ -36,7 +36,7 @@ import os
 import nbformat
 import pytest
 
-from visionbook.tools.bookbuild import chapters
+from visionbook.tools.bookbuild import _longest_first, chapters
 from visionbook.tools.grade import _results, exercise_checks, grade, main, prepare_submission
 from visionbook.tools.student import strip_solutions
 
@@ -55,13 +55,8 @@ CHAPTERS = [nb for nb in chapters() if _has_exercises(nb)]
 
 
 def half(which: int) -> list:
-    """Every other chapter, by measured cost (book/_data/runtimes.json), so the halves take about
-    as long."""
-    table = json.loads((CHAPTERS[0].parent / "_data" / "runtimes.json").read_text())["cpu"][
-        "chapters"
-    ]
-    ranked = sorted(CHAPTERS, key=lambda nb: -table.get(nb.stem, {}).get("seconds", 0))
-    return ranked[which::2]
+    """Every other chapter, slowest first as the build orders them: halves of about equal cost."""
+    return _longest_first(CHAPTERS)[which::2]
 
 
 def _errors(path) -> list[str]:

@@ -9,6 +9,7 @@ chapters never import it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -126,8 +127,6 @@ def _check_boxes(boxes: Any, name: str = "boxes") -> None:
 
 def _file_digest(path: str | os.PathLike, algorithm: str) -> str:
     """The hex digest of a file under ``hashlib``'s ``algorithm``, read in chunks of 1 MiB."""
-    import hashlib
-
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

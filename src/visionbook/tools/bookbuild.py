@@ -109,9 +109,11 @@ def fresh_execution(notebook: Path, cache_path: Path | None = None):
     return record if created > _newest_source(notebook) else None
 
 
-def _execute(notebook: Path, timeout: int, threads: int | None) -> tuple[Path, float]:
+def _execute(
+    notebook: Path, timeout: int, threads: int | None, env: dict | None = None
+) -> tuple[Path, float]:
     """Execute one chapter in a child process; return the executed copy's path and the wall time."""
-    env = dict(os.environ, VISIONBOOK_PROGRESS="0")
+    env = dict(os.environ if env is None else env, VISIONBOOK_PROGRESS="0")
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = Path(tempfile.mkdtemp(prefix="visionbook-")) / notebook.name
@@ -134,7 +136,11 @@ def _execute(notebook: Path, timeout: int, threads: int | None) -> tuple[Path, f
 
 
 def execute_into_cache(
-    notebooks: list[Path], cache_path: Path, jobs: int = 2, timeout: int = 300
+    notebooks: list[Path],
+    cache_path: Path,
+    jobs: int = 2,
+    timeout: int = 300,
+    env: dict | None = None,
 ) -> dict[str, float]:
     """Execute the chapters that have no fresh execution, ``jobs`` at a time, into the
     build's cache.
@@ -144,6 +150,7 @@ def execute_into_cache(
         cache_path (Path): jupyter-cache's folder, as the book build uses it.
         jobs (int): chapters executed at once; each kernel then gets ``cpu_count // jobs`` threads.
         timeout (int): seconds allowed per cell.
+        env (dict | None): the kernels' environment. Default: this process's.
 
     Returns:
         dict: chapter name -> wall seconds of its execution (chapters already fresh are left out).
@@ -170,7 +177,9 @@ def execute_into_cache(
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     seconds, failures = {}, []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_execute, nb, timeout, threads): nb for nb in _longest_first(todo)}
+        futures = {
+            pool.submit(_execute, nb, timeout, threads, env): nb for nb in _longest_first(todo)
+        }
         for future in as_completed(futures):
             nb = futures[future]
             try:

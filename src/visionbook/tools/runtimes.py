@@ -89,6 +89,21 @@ def _execute_one(notebook: str, timeout: int, save: str | None = None) -> None:
     )
 
 
+def _cold_env(home: str, gpu: bool) -> dict:
+    """This process's environment for a cold, offline kernel: ``home`` as an empty cache, no full
+    mode, no progress bars, and no GPU unless ``gpu``."""
+    env = {
+        **os.environ,
+        "VISIONBOOK_HOME": home,
+        "VISIONBOOK_OFFLINE": "1",
+        "VISIONBOOK_PROGRESS": "0",
+    }
+    env.pop("VISIONBOOK_FULL", None)
+    if not gpu:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
 def measure(notebook: Path, timeout: int = 600, *, gpu: bool = True) -> dict:
     """Execute ``notebook`` cold in a child process; return ``{"seconds", "peak_mib"}``.
 
@@ -113,15 +128,7 @@ def measure(notebook: Path, timeout: int = 600, *, gpu: bool = True) -> dict:
     _expect_path(notebook, "notebook")
     _expect_int(timeout, "timeout")
     with tempfile.TemporaryDirectory() as home:
-        env = {
-            **os.environ,
-            "VISIONBOOK_HOME": home,
-            "VISIONBOOK_OFFLINE": "1",
-            "VISIONBOOK_PROGRESS": "0",
-        }
-        env.pop("VISIONBOOK_FULL", None)
-        if not gpu:
-            env["CUDA_VISIBLE_DEVICES"] = ""
+        env = _cold_env(home, gpu)
         out = subprocess.run(
             [sys.executable, "-m", "visionbook.tools.runtimes", "--one", str(notebook),
              "--timeout", str(timeout)],
@@ -158,21 +165,12 @@ def measure_book(
     paths = [_expect_path(nb, "notebook") for nb in notebooks]
     if not all(p.suffix == ".ipynb" and p.is_file() for p in paths):
         raise ValueError(f"expected a list of .ipynb notebooks, got {notebooks!r}")
-    saved = dict(os.environ)
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as cache:
-        os.environ.update(VISIONBOOK_HOME=home, VISIONBOOK_OFFLINE="1", VISIONBOOK_PROGRESS="0")
-        os.environ.pop("VISIONBOOK_FULL", None)
-        if not gpu:
-            os.environ["CUDA_VISIBLE_DEVICES"] = ""
-        try:
-            start = time.perf_counter()
-            execute_into_cache(
-                [p.resolve() for p in paths], Path(cache), jobs=jobs, timeout=timeout
-            )
-            seconds = time.perf_counter() - start
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        start = time.perf_counter()
+        execute_into_cache(
+            [p.resolve() for p in paths], Path(cache), jobs, timeout, env=_cold_env(home, gpu)
+        )
+        seconds = time.perf_counter() - start
     return {"seconds": round(seconds, 1), "chapters": len(notebooks), "jobs": jobs}
 
 
