@@ -7,8 +7,10 @@ network, and appends one line per attempt to a log file, so that an attempt that
 catches and swallows is still seen. Loopback and Unix sockets stay open (pytest-xdist, Jupyter
 kernels and local test servers use them; they are not the network).
 
-``test_offline.py`` installs it in every process of a pytest run through a ``sitecustomize``
-module on ``PYTHONPATH``; :func:`blocked` does the same inside one test.
+``offline_site/sitecustomize.py`` installs it in every Python process started with that folder on
+``PYTHONPATH`` and ``VISIONBOOK_NETWORK_LOG`` set: ``.ci/run`` does so for the whole build and
+test session, and ``test_offline.py`` for its rerun of the unit suite; :func:`blocked` does the
+same inside one test.
 """
 
 from __future__ import annotations
@@ -107,21 +109,39 @@ def install(log: str | None = None) -> list[str]:
     return guard.attempts
 
 
-def _restore() -> None:
-    socket.socket.connect, socket.socket.connect_ex = _ORIGINAL["connect"], _ORIGINAL["connect_ex"]
-    socket.socket.sendto = _ORIGINAL["sendto"]
+def _current() -> dict:
+    """The socket functions in place now (the originals, or a guard's)."""
+    return {
+        "connect": socket.socket.connect,
+        "connect_ex": socket.socket.connect_ex,
+        "sendto": socket.socket.sendto,
+        "create_connection": socket.create_connection,
+        "getaddrinfo": socket.getaddrinfo,
+    }
+
+
+def _restore(functions: dict) -> None:
+    socket.socket.connect, socket.socket.connect_ex = functions["connect"], functions["connect_ex"]
+    socket.socket.sendto = functions["sendto"]
     socket.create_connection, socket.getaddrinfo = (
-        _ORIGINAL["create_connection"],
-        _ORIGINAL["getaddrinfo"],
+        functions["create_connection"],
+        functions["getaddrinfo"],
     )
+
+
+def installed() -> bool:
+    """Whether a guard is in place in this process (installed for good, or inside a block)."""
+    return _current() != _ORIGINAL
 
 
 @contextlib.contextmanager
 def blocked() -> Iterator[list[str]]:
     """Block the network inside the block; yields the list of attempts (empty when
-    nothing tried)."""
+    nothing tried). On leaving, the functions in place before the block come back, so a guard
+    installed for the whole process (CI's, through ``sitecustomize``) stays on."""
+    before = _current()
     attempts = install()
     try:
         yield attempts
     finally:
-        _restore()
+        _restore(before)

@@ -33,8 +33,10 @@ def test_fresh_environment_with_only_the_package_runs_a_chapter(tmp_path):
     _run(sys.executable, "-m", "venv", str(venv))
     python = venv / "bin" / "python"
     # Colab ships a Jupyter kernel and nbclient; everything else must come from the package's own
-    # dependencies.
-    _run(python, "-m", "pip", "install", "-q", str(ROOT), "ipykernel", "nbclient")
+    # dependencies. pip needs the package index, so CI's network guard is off for it alone (the
+    # chapter below runs with it on).
+    with_index = {k: v for k, v in os.environ.items() if k != "VISIONBOOK_NETWORK_LOG"}
+    _run(python, "-m", "pip", "install", "-q", str(ROOT), "ipykernel", "nbclient", env=with_index)
     _run(python, "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "python3")
     # Colab's front end renders widgets itself; nbclient's imitation of one can hang a widget cell
     # (nbclient#312), so it is switched off here as in the book's build.
