@@ -75,3 +75,31 @@ def test_a_failing_chapter_fails_the_build_and_is_not_cached(tmp_path):
         bookbuild.execute_into_cache([bad, good], cache, jobs=2)
     assert bookbuild.fresh_execution(bad, cache) is None
     assert bookbuild.fresh_execution(good, cache) is not None
+
+
+def test_the_student_copy_runs_inside_the_build_and_leaves_the_chapter_as_it_is(tmp_path):
+    v4 = nbformat.v4
+    nb = nbformat.read(_notebook(tmp_path / "ex.ipynb"), as_version=4)
+    nb.cells = [
+        v4.new_markdown_cell("# A chapter"),
+        v4.new_code_cell("from visionbook.checks import check_equal\nx = 1"),
+        v4.new_markdown_cell("```{exercise} Double it\n:label: ex-double\n\nWrite `d`.\n```"),
+        v4.new_code_cell("d = 2 * 21  # twice 21", metadata={"tags": ["solution", "hide-cell"]}),
+        v4.new_code_cell('check_equal(d, 42, "d")', metadata={"tags": ["exercise-check"]}),
+        v4.new_code_cell("print(d + x)"),
+    ]
+    path = tmp_path / "ex.ipynb"
+    nbformat.write(nb, path)
+    cache = tmp_path / "cache"
+    bookbuild.execute_into_cache([path], cache, jobs=1)
+    from jupyter_cache import get_cache
+
+    record = bookbuild.fresh_execution(path, cache)
+    executed = get_cache(str(cache)).get_cache_bundle(record.pk).nb
+    code = [c for c in executed.cells if c.cell_type == "code"]  # the cache keeps code cells
+    assert [c.source for c in code] == [c.source for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == [1, 2, 3, 4]
+    assert code[-1].outputs[0]["text"] == "43\n"
+    stubs, solutions = record.data["exercises"]["stubs"], record.data["exercises"]["solutions"]
+    assert stubs == {"ex-double": [False, "not attempted yet: define `d`, twice 21"]}
+    assert solutions["ex-double"][0] is True

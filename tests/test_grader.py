@@ -18,6 +18,13 @@ solutions, and CI's budget is spent once per chapter here. The kernels use the c
 build filled (``VISIONBOOK_HOME`` as the build had it, when set), so zoo models are not
 trained again.
 
+Where the book build has a fresh execution of the chapter, not even that: the build runs each
+chapter with its student copy's exercises inside it (the stubs and their checks where a student's
+kernel would run them, before the first solution; the checks once more after the solutions; see
+``grade.with_student_run``) and stores the grader's scores of both parts with the execution. The
+test then reads those scores, as the nbval tests read the build's cells (``conftest.py``), and a
+chapter is executed once in all of CI. ``VISIONBOOK_NBVAL_EXECUTE=1`` forces the execution here.
+
 The other tests grade a tiny synthetic chapter in seconds, with separate submissions: stubs,
 right answers, and a submission that loops forever (the time limit), one with a syntax error, one
 that raises, a wrong answer, a deleted check cell, an edited check and a file that is not a
@@ -36,7 +43,7 @@ import os
 import nbformat
 import pytest
 
-from visionbook.tools.bookbuild import _longest_first, chapters
+from visionbook.tools.bookbuild import _longest_first, chapters, fresh_execution
 from visionbook.tools.grade import _results, exercise_checks, grade, main, prepare_submission
 from visionbook.tools.student import strip_solutions
 
@@ -85,8 +92,17 @@ def _stubs_then_solutions(chapter) -> nbformat.NotebookNode:
     return submission
 
 
-def grade_stubs_then_solutions(chapter, tmp_path, monkeypatch) -> None:
-    """The test of one chapter (run by test_grader_book_a.py and test_grader_book_b.py)."""
+def _from_the_build(chapter) -> dict | None:
+    """The grader's scores of the stubs and of the solutions, from the book build's fresh
+    execution of the chapter (see ``bookbuild._execute``), or None."""
+    if os.environ.get("VISIONBOOK_NBVAL_EXECUTE", "") not in ("", "0"):
+        return None
+    record = fresh_execution(chapter)
+    return None if record is None else (record.data or {}).get("exercises")
+
+
+def _by_executing(chapter, tmp_path, monkeypatch) -> dict:
+    """The same scores from one execution here: the student copy, then the solutions."""
     if BUILD_HOME:
         monkeypatch.setenv("VISIONBOOK_HOME", BUILD_HOME)
     submission = _stubs_then_solutions(chapter)
@@ -100,11 +116,22 @@ def grade_stubs_then_solutions(chapter, tmp_path, monkeypatch) -> None:
         f"{chapter.stem}: a cell raised"
     )
     stubs_part = nbformat.from_dict({**executed, "cells": executed.cells[:n_stubs]})
-    for label, (passed, message) in _results(stubs_part, labels, "").items():
+    stubs = _results(stubs_part, labels, "")
+    return {
+        "stubs": {label: list(result) for label, result in stubs.items()},
+        "solutions": {r.exercise: [r.passed, r.message] for r in rows},
+    }
+
+
+def grade_stubs_then_solutions(chapter, tmp_path, monkeypatch) -> None:
+    """The test of one chapter (run by test_grader_book_a.py and test_grader_book_b.py)."""
+    scores = _from_the_build(chapter) or _by_executing(chapter, tmp_path, monkeypatch)
+    labels = list(exercise_checks(chapter))
+    assert list(scores["stubs"]) == labels and list(scores["solutions"]) == labels
+    for label, (passed, message) in scores["stubs"].items():
         assert not passed and message.startswith("not attempted yet: define `"), (label, message)
-    assert [(r.exercise, r.passed, r.message) for r in rows] == [
-        (label, True, "all checks pass") for label in labels
-    ]
+    for label, (passed, message) in scores["solutions"].items():
+        assert passed and message == "all checks pass", (label, message)
 
 
 # --- a tiny chapter and every kind of bad submission ---------------------------------------------

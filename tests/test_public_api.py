@@ -1457,6 +1457,15 @@ def _cases() -> dict[str, Callable[[], Case]]:
             nb=[S, {}],
             checks=[S],
         ),
+        "tools.grade.with_student_run": lambda: case(
+            dict(nb=__import__("nbformat").read(ROOT / "book" / "perceptron.ipynb", as_version=4)),
+            nb=[S, {}],
+        ),
+        "tools.grade.split_student_run": lambda: case(
+            dict(executed=__import__("nbformat").v4.new_notebook(), labels=["ex-w"]),
+            executed=[S, {}],
+            labels=[S, [1]],
+        ),
         "tools.grade.grade": lambda: case(
             dict(
                 chapter=ROOT / "book" / "perceptron.ipynb",

@@ -7,6 +7,11 @@ by CI (``.ci/run``) and by the workflow that publishes the HTML:
    (``_build/.jupyter_cache``) is executed in its own fresh kernel, two at a time by default, the
    way the Jupyter Book build itself executes them (nbclient, working directory ``book/``, the
    configured cell timeout, errors not allowed), and the executed notebook is stored in the cache;
+   the same execution runs the chapter's student copy inside it (each exercise's stub and check
+   before the first solution, the checks again after the solutions;
+   :func:`visionbook.tools.grade.with_student_run`), and the grader's scores of both parts are
+   stored with it, while the stored notebook holds the chapter's own cells only (a stub binds
+   only names that its solution binds again, so the chapter's cells compute what they would alone);
 2. ``jupyter-book build . -W --keep-going`` then finds every chapter in the cache and only renders.
 
 The cache is jupyter-cache's, keyed by a hash of each notebook's code, so a chapter whose code did
@@ -16,7 +21,8 @@ counts as fresh only if it is newer than the notebook and than every file of ``s
 
 The notebook tests (the repository's ``conftest.py``) use the same rule: ``pytest --nbval-lax book``
 checks a chapter with a fresh execution cell by cell from that execution instead of executing it a
-second time. Introduced in the preface (how the book is built and tested).
+second time, and the grader's book test (``tests/test_grader.py``) reads the stored scores.
+Introduced in the preface (how the book is built and tested).
 """
 
 from __future__ import annotations
@@ -111,28 +117,37 @@ def fresh_execution(notebook: Path, cache_path: Path | None = None):
 
 def _execute(
     notebook: Path, timeout: int, threads: int | None, env: dict | None = None
-) -> tuple[Path, float]:
-    """Execute one chapter in a child process; return the executed copy's path and the wall time."""
+) -> tuple[Path, float, dict]:
+    """Execute one chapter, its student copy's exercises run inside it, in a child process.
+
+    Returns:
+        tuple: the path of the chapter as executed (the student part removed again), the wall
+        time, and the grader's scores of the stubs and of the solutions
+        (:func:`visionbook.tools.grade.split_student_run`).
+    """
+    import nbformat
+
+    from visionbook.tools.grade import split_student_run, with_student_run
+
     env = dict(os.environ if env is None else env, VISIONBOOK_PROGRESS="0")
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = Path(tempfile.mkdtemp(prefix="visionbook-")) / notebook.name
-    command = [
-        sys.executable,
-        "-m",
-        "visionbook.tools.runtimes",
-        "--one",
-        str(notebook),
-        "--timeout",
-        str(timeout),
-    ]
+    run, labels = with_student_run(nbformat.read(notebook, as_version=4))
+    source = out.with_name(f"with-student-run-{notebook.name}")
+    nbformat.write(run, source)
+    command = [sys.executable, "-m", "visionbook.tools.runtimes", "--one", str(source),
+               "--workdir", str(notebook.parent), "--timeout", str(timeout)]  # fmt: skip
     start = time.perf_counter()
     result = subprocess.run(
         [*command, "--save", str(out)], env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"executing {notebook.name} failed:\n{result.stderr[-4000:]}")
-    return out, time.perf_counter() - start
+    wall = time.perf_counter() - start
+    chapter, scores = split_student_run(nbformat.read(out, as_version=4), labels)
+    nbformat.write(chapter, out)
+    return out, wall, scores
 
 
 def execute_into_cache(
@@ -183,15 +198,14 @@ def execute_into_cache(
         for future in as_completed(futures):
             nb = futures[future]
             try:
-                path, wall = future.result()
+                path, wall, scores = future.result()
             except RuntimeError as error:
                 failures.append(str(error))
                 print(f"[build] {nb.name}: FAILED", flush=True)
                 continue
             with lock:
-                bundle = CacheBundleIn(
-                    nbformat.read(path, as_version=4), str(nb), data={"execution_seconds": wall}
-                )
+                data = {"execution_seconds": wall, "exercises": scores}
+                bundle = CacheBundleIn(nbformat.read(path, as_version=4), str(nb), data=data)
                 cache.cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
             seconds[nb.stem] = round(wall, 1)
             print(f"[build] {nb.name}: executed in {wall:.0f} s", flush=True)

@@ -186,6 +186,115 @@ def _results(
     return found
 
 
+BUILD_PART = "build-part"  # metadata["visionbook"] key of the cells with_student_run adds
+
+
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def with_student_run(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The chapter with its student copy's exercises run inside it, for the book build.
+
+    The student copy's generated cells (each exercise's stub and its wrapped check, from
+    :func:`visionbook.tools.student.strip_solutions`) go right before the chapter's first
+    solution cell, where a student's kernel would run them; the wrapped checks go once more at
+    the end, after the solutions. One execution of the result then shows what the grader would
+    score for the stubs and for the solutions (:func:`split_student_run`); the chapter's own
+    cells are unchanged and in their order. A chapter without exercises comes back as it is.
+
+    Args:
+        nb (NotebookNode): the chapter, a version-4 notebook (not modified).
+
+    Returns:
+        tuple: the notebook to execute, and the exercises' labels in the chapter's order.
+
+    >>> nb = nbformat.read("book/perceptron.ipynb", as_version=4)
+    >>> run, labels = with_student_run(nb)
+    >>> len(run.cells) - len(nb.cells), labels
+    (6, ['perceptron-ex-pocket', 'perceptron-ex-xor-feature'])
+
+    Introduced in the page "For instructors".
+    """
+    if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
+        raise TypeError(
+            f"expected a notebook (nbformat.NotebookNode with cells), got {type(nb).__name__}"
+        )
+    out = nbformat.from_dict(nb)
+    solutions = [
+        i for i, c in enumerate(out.cells) if c.cell_type == "code" and "solution" in _tags(c)
+    ]
+    student, _ = strip_solutions(nb)
+    generated = [c for c in student.cells if _label(c)]
+    labels = [_label(c) for c in generated if _is_check(c)]
+    if not solutions or not labels:
+        return out, []
+
+    def copies(cells: list, part: str) -> list:
+        made = []
+        for i, cell in enumerate(cells):
+            copy = nbformat.from_dict(cell)
+            copy.id = f"{part}-{i}-{cell.id}"[:64]
+            copy.metadata.setdefault("visionbook", {})[BUILD_PART] = part
+            made.append(copy)
+        return made
+
+    checks = [c for c in generated if _is_check(c)]
+    first = solutions[0]
+    out.cells = (
+        out.cells[:first]
+        + copies(generated, "stubs")
+        + out.cells[first:]
+        + copies(checks, "solutions")
+    )
+    return out, labels
+
+
+def split_student_run(
+    executed: nbformat.NotebookNode, labels: list[str]
+) -> tuple[nbformat.NotebookNode, dict]:
+    """The chapter's own cells of an executed :func:`with_student_run` notebook, and the scores.
+
+    Args:
+        executed (NotebookNode): the executed notebook.
+        labels (list of str): the exercises' labels, as :func:`with_student_run` returned them.
+
+    Returns:
+        tuple: the chapter as executed (the added cells removed, execution counts renumbered
+        1, 2, ... in order), and ``{"stubs": {label: [passed, message]}, "solutions": {...}}``:
+        what the grader scores for the stubs alone, and for the stubs followed by the solutions
+        (a label's last check counts).
+
+    Introduced in the page "For instructors".
+    """
+    if not isinstance(executed, nbformat.NotebookNode) or "cells" not in executed:
+        raise TypeError(
+            f"expected a notebook (nbformat.NotebookNode with cells), got {type(executed).__name__}"
+        )
+    if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
+        raise TypeError(f"expected labels as a list of strings, got {labels!r:.80}")
+
+    def part(cell: nbformat.NotebookNode) -> str:
+        return cell.get("metadata", {}).get("visionbook", {}).get(BUILD_PART, "")
+
+    def scores(cells: list) -> dict:
+        found = _results(nbformat.from_dict({**executed, "cells": cells}), list(labels), "")
+        return {label: [passed, message] for label, (passed, message) in found.items()}
+
+    stubs = [c for c in executed.cells if part(c) == "stubs"]
+    solutions = [c for c in executed.cells if part(c) == "solutions"]
+    chapter = nbformat.from_dict({**executed, "cells": [c for c in executed.cells if not part(c)]})
+    count = 0
+    for cell in chapter.cells:
+        if cell.cell_type == "code" and cell.get("execution_count") is not None:
+            count += 1
+            cell.execution_count = count
+            for output in cell.outputs:
+                if "execution_count" in output:
+                    output.execution_count = count
+    return chapter, {"stubs": scores(stubs), "solutions": scores(stubs + solutions)}
+
+
 def _grade_one(
     student: str, path: Path, checks: dict[str, str], out: Path, limit: float, env: dict
 ) -> list[Grade]:

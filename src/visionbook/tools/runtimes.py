@@ -53,11 +53,13 @@ def skip_output_widget_mimic() -> None:
     NotebookClient.on_comm_open_jupyter_widget = lambda self, msg: None
 
 
-def _execute_one(notebook: str, timeout: int, save: str | None = None) -> None:
+def _execute_one(
+    notebook: str, timeout: int, save: str | None = None, workdir: str | None = None
+) -> None:
     """Child process: execute one notebook, print its wall time and the kernel's peak RSS.
 
     With ``save``, the executed notebook is written there (:mod:`visionbook.tools.bookbuild`
-    caches it).
+    caches it). The kernel works in ``workdir`` (default: the notebook's folder).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -69,7 +71,7 @@ def _execute_one(notebook: str, timeout: int, save: str | None = None) -> None:
         nb,
         timeout=timeout,
         record_timing=False,
-        resources={"metadata": {"path": str(Path(notebook).parent)}},
+        resources={"metadata": {"path": workdir or str(Path(notebook).parent)}},
     )
     # no timing metadata, as the book build executes: the cached copy then matches the source
     client.execute()
@@ -196,9 +198,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        return _execute_one(args.one, args.timeout, args.save)
+        return _execute_one(args.one, args.timeout, args.save, args.workdir)
     gpu = args.kind == "gpu"  # the CPU column is measured with any GPU hidden
     table = json.loads(args.output.read_text()) if args.output.exists() else {}
     entry = table.setdefault(args.kind, {"machine": _machine(gpu), "chapters": {}})
