@@ -179,3 +179,14 @@ def test_widget_cells_execute_without_the_output_widget_mimic(monkeypatch):
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     outputs = nb.cells[0].outputs
     assert any("image/png" in out.get("data", {}) for out in outputs), outputs
+
+
+def test_the_cold_environment_has_empty_caches_inside_its_home(monkeypatch):
+    monkeypatch.setenv("VISIONBOOK_FULL", "1")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/warm/inductor")
+    env = runtimes._cold_env("/cold/home", gpu=False)
+    assert env["VISIONBOOK_HOME"] == "/cold/home" and env["VISIONBOOK_OFFLINE"] == "1"
+    assert env["TORCHINDUCTOR_CACHE_DIR"] == "/cold/home/torchinductor"  # torch.compile's code
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and "VISIONBOOK_FULL" not in env
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert "CUDA_VISIBLE_DEVICES" not in runtimes._cold_env("/cold/home", gpu=True)

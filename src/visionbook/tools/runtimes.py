@@ -92,13 +92,17 @@ def _execute_one(
 
 
 def _cold_env(home: str, gpu: bool) -> dict:
-    """This process's environment for a cold, offline kernel: ``home`` as an empty cache, no full
-    mode, no progress bars, and no GPU unless ``gpu``."""
+    """This process's environment for a cold, offline kernel: ``home`` as an empty cache (and
+    inside it an empty cache for the code ``torch.compile`` generates, which otherwise outlives
+    the run in the system's temporary folder), no full mode, no progress bars, and no GPU unless
+    ``gpu``."""
     env = {
         **os.environ,
         "VISIONBOOK_HOME": home,
         "VISIONBOOK_OFFLINE": "1",
         "VISIONBOOK_PROGRESS": "0",
+        "TORCHINDUCTOR_CACHE_DIR": str(Path(home) / "torchinductor"),
+        "TRITON_CACHE_DIR": str(Path(home) / "triton"),
     }
     env.pop("VISIONBOOK_FULL", None)
     if not gpu:
