@@ -380,7 +380,7 @@ def all_reduce_task(rank: int, world_size: int, sizes: Sequence[int], repeats: i
         times = []
         for _ in range(repeats):
             dist.barrier()
-            times.append(_time(lambda: dist.all_reduce(x), 1, device))
+            times.append(_time(lambda x=x: dist.all_reduce(x), 1, device))
         seconds.append(sorted(times)[len(times) // 2])
     return {"seconds": torch.tensor(seconds, dtype=torch.float64)}
 
