@@ -155,3 +155,33 @@ def test_flat_grad_puts_zeros_where_there_is_no_gradient():
     assert torch.equal(D.flat_grad(model), torch.zeros(9))
     model(torch.ones(1, 2)).sum().backward()
     assert torch.equal(D.flat_grad(model), torch.cat([torch.ones(6), torch.ones(3)]))
+
+
+def test_tasks_outside_a_group_or_with_a_wrong_rank_are_refused(tmp_path):
+    import torch.distributed as dist
+
+    X, y = _data(4)
+    with pytest.raises(RuntimeError, match="expected to run inside a process group"):
+        D.rank_info(0, 1)
+    with pytest.raises(RuntimeError, match="expected to run inside a process group"):
+        D.average_gradients(D.replica(0))
+    with pytest.raises(ValueError, match="expected 0 <= rank < world_size, got rank 2 of 2"):
+        D.shard_task(2, 2, n=10)
+    dist.init_process_group(
+        "gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1
+    )
+    try:
+        with pytest.raises(
+            ValueError, match="expected this process's rank 0 of 1, got rank 0 of 2"
+        ):
+            D.rank_info(0, 2)
+        with pytest.raises(ValueError, match=r"expected images \(N, 1, 28, 28\) and labels"):
+            D.gradient_task(0, 1, X, y[:3])
+        with pytest.raises(ValueError, match="divisible by world_size \\* accumulate = 3, got 4"):
+            D.train_task(0, 1, X, y, steps=1, batch_size=4, accumulate=3)
+        with pytest.raises(TypeError, match="expected ring as True or False"):
+            D.average_gradients(D.replica(0), ring="yes")
+        out = D.train_task(0, 1, X, y, steps=2, batch_size=4, accumulate=2)
+        torch.testing.assert_close(out["params"], _single_process(X, y, 2, 4), atol=1e-6, rtol=0)
+    finally:
+        dist.destroy_process_group()

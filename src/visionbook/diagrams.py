@@ -968,6 +968,8 @@ def data_parallel_diagram(
     """
     _expect_int(world_size, "world_size", minimum=2)
     _expect_int(batch_size, "batch_size")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"expected title as a string or None, got {type(title).__name__}")
     if world_size > 8 or batch_size % world_size:
         raise ValueError(
             f"expected 2 to 8 workers and a batch divisible by them, got {world_size} workers "

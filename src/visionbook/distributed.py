@@ -34,7 +34,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
 from visionbook import models
-from visionbook._validate import _atomic_write, _expect_int, _expect_number, _expect_tensor
+from visionbook._validate import (
+    _atomic_write,
+    _expect_int,
+    _expect_module,
+    _expect_number,
+    _expect_tensor,
+)
 
 Task = tuple[Callable[..., dict], dict]
 
@@ -85,6 +91,7 @@ def worker_device(rank: int) -> torch.device:
 
     Introduced in the chapter "Training past one device".
     """
+    _expect_int(rank, "rank", minimum=0)
     nccl = dist.is_initialized() and dist.get_backend() == "nccl"
     return torch.device(f"cuda:{rank}") if nccl else torch.device("cpu")
 
@@ -96,6 +103,36 @@ def _check_tasks(tasks: Sequence[Task]) -> None:
     )
     if not ok or not tasks:
         raise TypeError(f"expected tasks as (function, kwargs) pairs, got {tasks!r}")
+
+
+def _check_rank(rank: int, world_size: int, group: bool = True) -> None:
+    """TypeError or ValueError unless ``0 <= rank < world_size``; with ``group``, RuntimeError
+    unless this process is that rank of an initialised process group of that size."""
+    _expect_int(world_size, "world_size")
+    if _expect_int(rank, "rank", minimum=0) >= world_size:
+        raise ValueError(f"expected 0 <= rank < world_size, got rank {rank} of {world_size}")
+    if not group:
+        return
+    if not dist.is_initialized():
+        raise RuntimeError(
+            "expected to run inside a process group (started by launch or torchrun), got none"
+        )
+    if (dist.get_rank(), dist.get_world_size()) != (rank, world_size):
+        raise ValueError(
+            f"expected this process's rank {dist.get_rank()} of {dist.get_world_size()}, got "
+            f"rank {rank} of {world_size}"
+        )
+
+
+def _check_digits(X: torch.Tensor, y: torch.Tensor) -> None:
+    """TypeError or ValueError unless ``X`` is ``(N, 1, 28, 28)`` and ``y`` is ``(N,)``."""
+    _expect_tensor(X, "X", "(N, 1, 28, 28)", ndim=4)
+    _expect_tensor(y, "y", "(N,)", ndim=1)
+    if X.shape[1:] != (1, 28, 28) or len(y) != len(X):
+        raise ValueError(
+            f"expected images (N, 1, 28, 28) and labels (N,), got {tuple(X.shape)} and "
+            f"{tuple(y.shape)}"
+        )
 
 
 def _entry(rank: int, world_size: int, port: int, out: str, tasks: list[Task]) -> None:
@@ -152,6 +189,7 @@ def rank_info(rank: int, world_size: int) -> dict:
 
     Introduced in the chapter "Training past one device".
     """
+    _check_rank(rank, world_size)
     return {"rank": rank, "world_size": world_size, "backend": dist.get_backend()}
 
 
@@ -173,6 +211,8 @@ def ring_all_reduce(tensor: torch.Tensor) -> torch.Tensor:
     Introduced in the chapter "Training past one device".
     """
     _expect_tensor(tensor, "tensor")
+    if not dist.is_initialized():
+        raise RuntimeError("expected to run inside a process group, got none")
     rank, p = dist.get_rank(), dist.get_world_size()
     chunks = list(tensor.view(-1).tensor_split(p))
     right, left = (rank + 1) % p, (rank - 1) % p
@@ -203,6 +243,11 @@ def average_gradients(model: nn.Module, ring: bool = False) -> None:
 
     Introduced in the chapter "Training past one device".
     """
+    _expect_module(model)
+    if not isinstance(ring, bool):
+        raise TypeError(f"expected ring as True or False, got {ring!r}")
+    if not dist.is_initialized():
+        raise RuntimeError("expected to run inside a process group, got none")
     for p in model.parameters():
         if p.grad is not None:
             ring_all_reduce(p.grad) if ring else dist.all_reduce(p.grad)
@@ -226,7 +271,8 @@ def shard(X: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     Introduced in the chapter "Training past one device".
     """
     _expect_tensor(X, "X", "(N, ...)", min_ndim=1)
-    if len(X) % _expect_int(world_size, "world_size") or not 0 <= rank < world_size:
+    _expect_int(rank, "rank", minimum=0)
+    if len(X) % _expect_int(world_size, "world_size") or rank >= world_size:
         raise ValueError(
             f"expected a batch divisible by world_size={world_size} and 0 <= rank < "
             f"world_size, got {len(X)} examples and rank {rank!r}"
@@ -238,17 +284,36 @@ def shard(X: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
 def replica(seed: int = 0) -> nn.Module:
     """The small network the chapter's workers train: LeNet-5 for 28x28 images, seeded.
 
+    Args:
+        seed (int): seed of the initial weights, at least 0. Default 0.
+
+    Returns:
+        nn.Module: maps ``(N, 1, 28, 28)`` images to ``(N, 10)`` logits.
+
+    >>> torch.equal(replica(3).state_dict()["0.weight"], replica(3).state_dict()["0.weight"])
+    True
+
     Introduced in the chapter "Training past one device".
     """
-    torch.manual_seed(seed)
+    torch.manual_seed(_expect_int(seed, "seed", minimum=0))
     return models.lenet()
 
 
 def flat_grad(model: nn.Module) -> torch.Tensor:
     """All of ``model``'s gradients as one vector on the CPU (zeros where there is none).
 
+    Args:
+        model (nn.Module): a model, usually after ``backward``.
+
+    Returns:
+        Tensor: ``(P,)``, ``P`` the number of parameters, in the order of ``model.parameters()``.
+
+    >>> flat_grad(nn.Linear(2, 3))
+    tensor([0., 0., 0., 0., 0., 0., 0., 0., 0.])
+
     Introduced in the chapter "Training past one device".
     """
+    _expect_module(model)
     return torch.cat(
         [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).cpu()
          for p in model.parameters()]
@@ -260,6 +325,9 @@ def shard_task(rank: int, world_size: int, n: int, seed: int = 0) -> dict:
 
     Introduced in the chapter "Training past one device".
     """
+    _check_rank(rank, world_size, group=False)
+    _expect_int(n, "n")
+    _expect_int(seed, "seed", minimum=0)
     sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, seed=seed)
     sampler.set_epoch(0)
     return {"indices": torch.tensor(list(sampler))}
@@ -274,6 +342,8 @@ def gradient_task(rank: int, world_size: int, X: torch.Tensor, y: torch.Tensor) 
 
     Introduced in the chapter "Training past one device".
     """
+    _check_rank(rank, world_size)
+    _check_digits(X, y)
     device, out = worker_device(rank), {}
     X, y = shard(X, rank, world_size).to(device), shard(y, rank, world_size).to(device)
     for how in ("all_reduce", "ring", "ddp"):
@@ -308,6 +378,15 @@ def train_task(
 
     Introduced in the chapter "Training past one device".
     """
+    _check_rank(rank, world_size)
+    _check_digits(X, y)
+    _expect_int(steps, "steps")
+    _expect_number(lr, "lr", low=0)
+    if _expect_int(batch_size, "batch_size") % (world_size * _expect_int(accumulate, "accumulate")):
+        raise ValueError(
+            f"expected batch_size divisible by world_size * accumulate = "
+            f"{world_size * accumulate}, got {batch_size}"
+        )
     device = worker_device(rank)
     model = DDP(replica(0).to(device))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
@@ -346,6 +425,9 @@ def throughput_task(rank: int, world_size: int, batch_size: int, steps: int) -> 
 
     Introduced in the chapter "Training past one device".
     """
+    _check_rank(rank, world_size)
+    _expect_int(batch_size, "batch_size")
+    _expect_int(steps, "steps")
     device = worker_device(rank)
     X = torch.randn(batch_size, 1, 28, 28, device=device)
     y = torch.randint(0, 10, (batch_size,), device=device)
@@ -374,6 +456,12 @@ def all_reduce_task(rank: int, world_size: int, sizes: Sequence[int], repeats: i
 
     Introduced in the chapter "Training past one device".
     """
+    _check_rank(rank, world_size)
+    if not isinstance(sizes, Sequence) or not sizes:
+        raise TypeError(f"expected sizes as a list of tensor sizes, got {type(sizes).__name__}")
+    for n in sizes:
+        _expect_int(n, "size")
+    _expect_int(repeats, "repeats")
     device, seconds = worker_device(rank), []
     for n in sizes:
         x = torch.ones(n, device=device)
@@ -425,6 +513,8 @@ def all_reduce_seconds(
 
     Introduced in the chapter "Training past one device".
     """
+    _expect_int(world_size, "world_size")
+    _expect_number(n_bytes, "n_bytes", low=0)
     if _expect_number(bandwidth, "bandwidth") <= 0 or _expect_number(latency, "latency") < 0:
         raise ValueError(f"expected bandwidth > 0 and latency >= 0, got {bandwidth} and {latency}")
     return 2 * (world_size - 1) * latency + ring_bytes(n_bytes, world_size) / bandwidth
