@@ -89,6 +89,9 @@ def worker_device(rank: int) -> torch.device:
     Returns:
         torch.device.
 
+    >>> worker_device(0)  # outside a process group
+    device(type='cpu')
+
     Introduced in the chapter "Training past one device".
     """
     _expect_int(rank, "rank", minimum=0)
@@ -185,7 +188,17 @@ def launch(world_size: int, tasks: Sequence[Task]) -> list[list[dict]]:
 
 
 def rank_info(rank: int, world_size: int) -> dict:
-    """A task that reports who ran it: ``{"rank", "world_size", "backend"}``.
+    """A task that reports who ran it.
+
+    Args:
+        rank (int): this process's index in the group.
+        world_size (int): the number of processes in the group.
+
+    Returns:
+        dict: ``rank``, ``world_size`` and ``backend`` (``"gloo"`` or ``"nccl"``).
+
+    >>> launch(1, [(rank_info, {})])[0][0]["world_size"]
+    1
 
     Introduced in the chapter "Training past one device".
     """
@@ -323,6 +336,18 @@ def flat_grad(model: nn.Module) -> torch.Tensor:
 def shard_task(rank: int, world_size: int, n: int, seed: int = 0) -> dict:
     """A task: the indices ``DistributedSampler`` gives this process for a data set of ``n``.
 
+    Args:
+        rank (int): this process's index in the group.
+        world_size (int): the number of processes in the group.
+        n (int): size of the data set, positive.
+        seed (int): seed of the shuffle shared by all ranks. Default 0.
+
+    Returns:
+        dict: ``indices``, a tensor ``(ceil(n / world_size),)`` of this rank's indices.
+
+    >>> shard_task(1, 2, n=4)["indices"].shape
+    torch.Size([2])
+
     Introduced in the chapter "Training past one device".
     """
     _check_rank(rank, world_size, group=False)
@@ -339,6 +364,15 @@ def gradient_task(rank: int, world_size: int, X: torch.Tensor, y: torch.Tensor) 
     ``all_reduce`` (``dist.all_reduce`` of each gradient divided by the world size), ``ring``
     (:func:`ring_all_reduce` by hand) and ``ddp`` (``DistributedDataParallel``), each from
     :func:`replica` ``(0)``.
+
+    Args:
+        rank (int): this process's index in the group.
+        world_size (int): the number of processes in the group.
+        X (Tensor): the whole batch ``(N, 1, 28, 28)``, ``N`` divisible by ``world_size``.
+        y (Tensor): its labels ``(N,)``.
+
+    Returns:
+        dict: ``all_reduce``, ``ring`` and ``ddp``, each the averaged gradient ``(P,)``.
 
     Introduced in the chapter "Training past one device".
     """
@@ -372,6 +406,16 @@ def train_task(
     With ``accumulate = k`` each process splits its shard into ``k`` micro-batches and adds up
     their gradients (the loss divided by ``k``) before the step, synchronising only at the last
     one (``DDP.no_sync``): the same step, in ``k`` times less memory.
+
+    Args:
+        rank (int): this process's index in the group.
+        world_size (int): the number of processes in the group.
+        X (Tensor): training images ``(N, 1, 28, 28)``.
+        y (Tensor): their labels ``(N,)``.
+        steps (int): number of SGD steps.
+        batch_size (int): the global batch, divisible by ``world_size * accumulate``.
+        lr (float): learning rate. Default 0.05.
+        accumulate (int): micro-batches per process and step. Default 1.
 
     Returns:
         dict: ``params``, the final parameters as one vector on the CPU.
@@ -420,6 +464,12 @@ def throughput_task(rank: int, world_size: int, batch_size: int, steps: int) -> 
     per process, first in process 0 alone (no communication, the others wait), then in every
     process with DDP.
 
+    Args:
+        rank (int): this process's index in the group.
+        world_size (int): the number of processes in the group.
+        batch_size (int): images per process and step.
+        steps (int): timed steps, after one warm-up step.
+
     Returns:
         dict: ``alone`` (float, process 0 only, else nan) and ``ddp`` (float) seconds per step.
 
@@ -450,6 +500,12 @@ def throughput_task(rank: int, world_size: int, batch_size: int, steps: int) -> 
 
 def all_reduce_task(rank: int, world_size: int, sizes: Sequence[int], repeats: int = 5) -> dict:
     """A task: the median seconds of one ``dist.all_reduce`` of ``n`` float32 values, per size.
+
+    Args:
+        rank (int): this process's index in the group.
+        world_size (int): the number of processes in the group.
+        sizes (sequence of int): numbers of values to all-reduce.
+        repeats (int): timings per size, of which the median is kept. Default 5.
 
     Returns:
         dict: ``seconds``, a tensor ``(len(sizes),)``.
