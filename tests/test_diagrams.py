@@ -14,6 +14,7 @@ from visionbook import blocks, detect, generative, models
 from visionbook.attention import ViT
 from visionbook.diagrams import (
     block_diagram,
+    data_parallel_diagram,
     dataloader_diagram,
     flow_diagram,
     gan_diagram,
@@ -456,3 +457,20 @@ def test_the_layout_check_catches_overlaps_small_text_and_overflow():
     ax.text(0.45, 0.5, "a label far too long for its box", ha="center", fontsize=9)
     with pytest.raises(AssertionError, match="far too long"):
         _check_layout(fig)
+
+
+def test_data_parallel_diagram_shows_a_shard_and_a_worker_per_process():
+    fig = data_parallel_diagram(3, 96, title="three workers")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert sum(t.startswith("shard") for t in texts) == 3 and "shard 2\n32 images" in texts
+    assert "worker (rank) 0\nreplica of the model" in texts and "three workers" in texts
+    assert any("2(p-1)/p" in t for t in texts)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="got 3 workers and a batch of 64"):
+        data_parallel_diagram(3, 64)
+    with pytest.raises(ValueError, match="expected 2 to 8 workers"):
+        data_parallel_diagram(9, 90)
+    with pytest.raises(ValueError, match="expected an integer world_size of at least 2, got 1"):
+        data_parallel_diagram(1, 64)
+    with pytest.raises(TypeError, match="expected an integer batch_size"):
+        data_parallel_diagram(2, 6.0)

@@ -188,6 +188,46 @@ def _saved_checkpoint() -> dict:
     return dict(model=nn.Linear(2, 2), path=path)
 
 
+def _in_group(fn: Callable) -> Callable:
+    """``fn`` called inside a process group of one gloo process, as a task of ``launch`` runs."""
+    import functools
+
+    import torch.distributed as dist
+
+    @functools.wraps(fn)
+    def call(**kwargs):
+        store = dist.FileStore(str(tmpdir() / "store"), 1)
+        dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+        try:
+            return fn(**kwargs)
+        finally:
+            dist.destroy_process_group()
+
+    return call
+
+
+def _task(name: str, valid: dict | None = None, run_valid: bool = True, **bad: list) -> Case:
+    """A task of ``visionbook.distributed`` run as rank 0 of 1 in a process group."""
+    return case(
+        {"rank": 0, "world_size": 1, **(valid or {})},
+        call=_in_group(_lazy("distributed", name)),
+        run_valid=run_valid,
+        rank=[S, 1],
+        world_size=[S, 0],
+        **bad,
+    )
+
+
+def _graded(model: nn.Module) -> nn.Module:
+    for p in model.parameters():
+        with_grad(p)
+    return model
+
+
+def _digits(n: int = 4) -> dict:
+    return {"X": r(n, 1, 28, 28), "y": torch.arange(n) % 10}
+
+
 def _notebook_dir() -> Path:
     import nbformat
 
@@ -842,8 +882,79 @@ def _cases() -> dict[str, Callable[[], Case]]:
         ),
         "diagrams.neuron_diagram": lambda: case(dict(n_inputs=2), n_inputs=[S], activation=[1]),
         "diagrams.mlp_diagram": lambda: case(dict(model=(2, 3, 1)), model=[S, (2,)], max_nodes=[S]),
+        "diagrams.data_parallel_diagram": lambda: case(
+            dict(world_size=2, batch_size=64),
+            world_size=[S, 1, 9],
+            batch_size=[S, 63],
+            title=[1],
+        ),
         "diagrams.vit_diagram": lambda: case(
             dict(model=x("attention", "ViT")(28, 7, dim=16, depth=1, heads=2)), model=[S]
+        ),
+        # distributed
+        "distributed.backend_for": lambda: case(dict(world_size=1), world_size=[S, 0]),
+        "distributed.worker_device": lambda: case(dict(rank=0), rank=[S, -1]),
+        "distributed.launch": lambda: case(
+            dict(world_size=2, tasks=[(x("distributed", "rank_info"), {})]),
+            run_valid=False,
+            world_size=[S, 0],
+            tasks=[S, [S], []],
+        ),
+        "distributed.rank_info": lambda: _task("rank_info"),
+        "distributed.ring_all_reduce": lambda: case(
+            dict(tensor=r(5)), call=_in_group(x("distributed", "ring_all_reduce")), tensor=[L]
+        ),
+        "distributed.average_gradients": lambda: case(
+            dict(model=_graded(nn.Linear(2, 2)), ring=True),
+            call=_in_group(x("distributed", "average_gradients")),
+            model=[S],
+            ring=[S],
+        ),
+        "distributed.shard": lambda: case(
+            dict(X=r(6, 2), rank=1, world_size=3),
+            X=[L, torch.tensor(1.0), r(5, 2)],
+            rank=[S, 3],
+            world_size=[S, 0],
+        ),
+        "distributed.replica": lambda: case(dict(seed=0), seed=[S, -1]),
+        "distributed.flat_grad": lambda: case(dict(model=nn.Linear(2, 2)), model=[S]),
+        "distributed.shard_task": lambda: _task("shard_task", dict(n=10), n=[S, 0], seed=[S]),
+        "distributed.gradient_task": lambda: _task(
+            "gradient_task", _digits(), X=[L, r(4, 28, 28)], y=[L, lab(0, 1)]
+        ),
+        "distributed.train_task": lambda: _task(
+            "train_task",
+            dict(**_digits(), steps=1, batch_size=4, accumulate=2),
+            X=[L, r(4, 28, 28)],
+            y=[L, lab(0, 1)],
+            steps=[S, 0],
+            batch_size=[S, 3],
+            lr=[S],
+            accumulate=[S, 3],
+        ),
+        "distributed.throughput_task": lambda: _task(
+            "throughput_task", dict(batch_size=2, steps=1), batch_size=[S, 0], steps=[S]
+        ),
+        "distributed.all_reduce_task": lambda: _task(
+            "all_reduce_task", dict(sizes=[4, 8], repeats=1), sizes=[S, [0], [S]], repeats=[S]
+        ),
+        "distributed.ring_bytes": lambda: case(
+            dict(n_bytes=1000, world_size=2), n_bytes=[S, -1], world_size=[S, 0]
+        ),
+        "distributed.all_reduce_seconds": lambda: case(
+            dict(n_bytes=1000, world_size=2, bandwidth=1e9, latency=1e-5),
+            n_bytes=[S, -1],
+            world_size=[S, 0],
+            bandwidth=[S, 0],
+            latency=[S, -1],
+        ),
+        "distributed.fit_all_reduce": lambda: case(
+            dict(
+                n_bytes=torch.tensor([0.0, 1e6]), seconds=torch.tensor([1e-4, 2e-3]), world_size=2
+            ),
+            n_bytes=[L, r(2, 1), torch.ones(2)],
+            seconds=[L, r(2, 1), torch.tensor([1.0])],
+            world_size=[S, 1],
         ),
         # diffusion
         "diffusion.noise_schedule": lambda: case(
@@ -1520,6 +1631,9 @@ def _cases() -> dict[str, Callable[[], Case]]:
             train_data=[S, _mismatched()],
             val_data=[S, _mismatched()],
             epochs=[S],
+            checkpoint=[1],
+            checkpoint_every=[S, 0],
+            resume=[S, True],
         ),
         # transfer
         "transfer.subset_classes": lambda: case(
@@ -1649,6 +1763,7 @@ ANY_SHAPE = {
     "generative.d_loss": "mean of an elementwise loss over logits of any shape",
     "generative.g_loss": "mean of an elementwise loss over logits of any shape",
     "diffusion.to_pixels": "elementwise: images of any shape are mapped from [-1, 1] to [0, 1]",
+    "distributed.ring_all_reduce": "sums a tensor of any shape over the processes",
 }
 
 # Callables that take no arguments: nothing can be passed wrongly.
@@ -1656,6 +1771,7 @@ NO_ARGUMENTS = {
     "autograd.ReLU": "a layer without parameters",
     "autograd.SoftmaxCrossEntropy": "a loss without parameters",
     "config.device": "reads the machine",
+    "distributed.free_port": "asks the operating system for a free port",
     "config.data_home": (
         "reads VISIONBOOK_HOME (a bad value is an OSError when the directory cannot be made)"
     ),
@@ -1732,6 +1848,7 @@ RUN_VALID_SKIPPED = {
     "tools.runtimes.measure_book": "executes notebooks",
     "tools.grade.grade": "executes notebooks in child processes",
     "zoo.get": "trains a model when it is not cached (seconds)",
+    "distributed.launch": "starts two Python processes (seconds); run in test_distributed",
 }
 
 # Modules that another change owns now: their failing cases are expected failures until fixed there.

@@ -431,3 +431,125 @@ def test_fit_for_seconds_keeps_to_its_budget_and_learns():
 def test_one_cycle_recipes_name_what_was_expected_and_what_came(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ---------------------------------------------------------------- checkpoints and resuming
+
+
+def _dropout_run(path=None, interrupt_at=None, **kwargs):
+    """Three epochs of a dropout network with Adam and OneCycleLR; the loss raises
+    KeyboardInterrupt at its ``interrupt_at``-th call."""
+    X, y = _separable(50)
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(2, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=3 * 7)
+    calls = [0]
+
+    def loss_fn(logits, target):
+        calls[0] += 1
+        if calls[0] == interrupt_at:
+            raise KeyboardInterrupt
+        return F.cross_entropy(logits, target)
+
+    history = fit(model, (X, y), (X, y), epochs=3, batch_size=8, optimizer=opt, scheduler=sched,
+                  loss_fn=loss_fn, verbose=False, checkpoint=path, **kwargs)  # fmt: skip
+    return model, history
+
+
+def test_a_run_interrupted_mid_epoch_and_resumed_is_bit_identical(tmp_path):
+    reference, ref_history = _dropout_run()
+    path = tmp_path / "run.pt"
+    # the loss's 12th call is step 4 of epoch 2 (call 8 validated epoch 1): 11 steps of 21 done
+    with pytest.raises(KeyboardInterrupt):
+        _dropout_run(path, interrupt_at=12, checkpoint_every=3)
+    assert torch.load(path, weights_only=True)["run"]["step"] == 2  # saved after 9 = 7 + 2
+    torch.manual_seed(123)  # the resumed run must not depend on the state it starts in
+    resumed, history = _dropout_run(path, resume=True, checkpoint_every=3)
+    for a, b in zip(reference.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        assert history[key] == ref_history[key]
+
+
+def test_resume_restores_numpy_python_and_torch_random_states(tmp_path):
+    import random
+
+    import numpy as np
+
+    path = tmp_path / "run.pt"
+    X, y = _separable(16)
+    torch.manual_seed(5), np.random.seed(5), random.seed(5)  # noqa: NPY002
+    fit(nn.Linear(2, 2), (X, y), epochs=1, batch_size=4, verbose=False, checkpoint=path)
+    expected = torch.rand(3), np.random.rand(3), random.random()  # noqa: NPY002
+    torch.manual_seed(9), np.random.seed(9), random.seed(9)  # noqa: NPY002
+    fit(nn.Linear(2, 2), (X, y), epochs=1, batch_size=4, verbose=False, checkpoint=path,
+        resume=True)  # fmt: skip
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]  # noqa: NPY002
+
+
+def test_resume_without_a_checkpoint_file_starts_afresh_and_a_finished_run_returns(tmp_path):
+    path = tmp_path / "new" / "run.pt"
+    model, history = _dropout_run(path, resume=True)
+    assert path.exists() and len(history["train_loss"]) == 3
+    weights = [p.detach().clone() for p in model.parameters()]
+    again, history_again = _dropout_run(path, resume=True)  # already done: nothing to train
+    assert all(torch.equal(a, b) for a, b in zip(weights, again.parameters()))
+    assert history_again["train_loss"] == history["train_loss"]
+
+
+def test_an_interrupted_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    _dropout_run(path)
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def half_save(obj, f):
+        real_save(obj, f)
+        f.seek(f.tell() // 2)
+        f.truncate()
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", half_save)
+    with pytest.raises(OSError, match="disk full"):
+        _dropout_run(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left
+    assert torch.load(path, weights_only=True)["run"]["epoch"] == 4  # whole and loadable
+
+
+def test_fit_checkpoint_arguments_name_what_was_expected(tmp_path):
+    data = _separable(8)
+    with pytest.raises(ValueError, match="expected a checkpoint path with resume=True"):
+        fit(nn.Linear(2, 2), data, epochs=1, verbose=False, resume=True)
+    with pytest.raises(ValueError, match="expected a checkpoint path"):
+        fit(nn.Linear(2, 2), data, epochs=1, verbose=False, checkpoint_every=2)
+    with pytest.raises(TypeError, match="expected an integer checkpoint_every"):
+        fit(nn.Linear(2, 2), data, epochs=1, verbose=False, checkpoint="a.pt", checkpoint_every=1.5)
+    with pytest.raises(TypeError, match="expected resume as True or False"):
+        fit(nn.Linear(2, 2), data, epochs=1, verbose=False, checkpoint="a.pt", resume=1)
+    with pytest.raises(TypeError, match="expected checkpoint as a path"):
+        fit(nn.Linear(2, 2), data, epochs=1, verbose=False, checkpoint=3)
+
+
+def test_resume_refuses_foreign_files_and_mismatched_runs(tmp_path):
+    data, path = _separable(16), tmp_path / "run.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read run.pt"):
+        fit(nn.Linear(2, 2), data, epochs=1, verbose=False, checkpoint=path, resume=True)
+    torch.save({"format": "other"}, path)
+    with pytest.raises(ValueError, match="checkpoint, got another file: run.pt"):
+        fit(nn.Linear(2, 2), data, epochs=1, verbose=False, checkpoint=path, resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        _dropout_run(path, interrupt_at=4, checkpoint_every=3)
+    with pytest.raises(ValueError, match="expected the checkpoint's batch size, got batch_size=2"):
+        fit(nn.Linear(2, 2), data, epochs=3, batch_size=2, verbose=False, checkpoint=path,
+            resume=True)  # fmt: skip
+    model = nn.Sequential(nn.Linear(2, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 2))
+    with pytest.raises(ValueError, match="expected a scheduler exactly when"):
+        fit(model, data, epochs=3, batch_size=8, verbose=False, checkpoint=path, resume=True)
+    _dropout_run(path)
+    with pytest.raises(ValueError, match="expected a checkpoint of at most 2 epochs, got one of 3"):
+        fit(model, data, epochs=2, batch_size=8, verbose=False, checkpoint=path, resume=True)

@@ -22,7 +22,7 @@ from matplotlib.path import Path
 from matplotlib.textpath import TextToPath
 from torch import nn
 
-from visionbook._validate import _expect_module
+from visionbook._validate import _expect_int, _expect_module
 from visionbook.blocks import BasicBlock, DenseLayer
 
 # points; inches: figure width, gap between boxes, note height
@@ -942,4 +942,72 @@ def vit_diagram(model: nn.Module, title: str | None = None) -> Figure:
     )
     for xa, xb in ((x - w / 2, left), (x + w / 2, right)):
         ax.plot([xa, xb], [y - h / 2, top], color="#888888", ls="--", lw=0.8)
+    return fig
+
+
+# --- data parallelism --------------------------------------------------------------------------
+
+
+def data_parallel_diagram(
+    world_size: int = 4, batch_size: int = 256, title: str | None = None
+) -> Figure:
+    """Data parallelism: one batch cut into shards, a replica of the model per worker, and the
+    ring all-reduce that averages their gradients before the same update everywhere.
+
+    Args:
+        world_size (int): number of workers drawn, 2 to 8. Default 4.
+        batch_size (int): the global batch, divisible by ``world_size``. Default 256.
+        title (str | None): figure title. Default None.
+
+    Returns:
+        matplotlib.figure.Figure.
+
+    >>> fig = data_parallel_diagram(2, 64)
+
+    Introduced in the chapter "Training past one device".
+    """
+    _expect_int(world_size, "world_size", minimum=2)
+    _expect_int(batch_size, "batch_size")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"expected title as a string or None, got {type(title).__name__}")
+    if world_size > 8 or batch_size % world_size:
+        raise ValueError(
+            f"expected 2 to 8 workers and a batch divisible by them, got {world_size} workers "
+            f"and a batch of {batch_size}"
+        )
+    shard, height = batch_size // world_size, 5.6 + (0.45 if title else 0)
+    fig = plt.figure(figsize=(WIDTH, height))
+    ax = fig.add_axes((0, 0, 1, 1), xlim=(0, WIDTH), ylim=(0, height))
+    ax.axis("off")
+    if title:
+        ax.text(WIDTH / 2, height - 0.25, title, ha="center", va="center", fontsize=11)
+    top = 5.3
+    _node(ax, {"text": f"global batch of {batch_size} images", "colour": COLOURS["io"]},
+          (WIDTH / 2, top, 4.0, 0.4))  # fmt: skip
+    step = (WIDTH - 1.0) / world_size
+    xs = [0.5 + step * (k + 0.5) for k in range(world_size)]
+    levels = [
+        ("shard {k}\n{shard} images", COLOURS["shape"], 4.3),
+        ("worker (rank) {k}\nreplica of the model", COLOURS["conv"], 3.3),
+        ("gradient g{k}\nof its shard", COLOURS["norm"], 2.3),
+        ("ḡ = mean of g0…g{last}\nsame step everywhere", COLOURS["linear"], 0.5),
+    ]
+    width = min(step - 0.25, 2.0)
+    for k, x in enumerate(xs):
+        _arrow(ax, [(x, top - 0.2), (x, levels[0][2] + 0.3)])
+        for i, (text, colour, y) in enumerate(levels):
+            label = text.format(k=k, shard=shard, last=world_size - 1)
+            _node(ax, {"text": label, "colour": colour}, (x, y, width, 0.6))
+            if i in (1, 2):
+                _arrow(ax, [(x, levels[i - 1][2] - 0.3), (x, y + 0.3)])
+    ring_y = 1.4
+    ax.text(WIDTH / 2, ring_y + 0.28, "ring all-reduce: each worker sends to its right-hand "
+            "neighbour, 2(p-1)/p of the gradient's bytes", ha="center", fontsize=FONT)  # fmt: skip
+    for k, x in enumerate(xs):
+        _arrow(ax, [(x, levels[2][2] - 0.3), (x, levels[3][2] + 0.3)])
+        if k + 1 < world_size:
+            _arrow(ax, [(x + 0.15, ring_y), (xs[k + 1] - 0.15, ring_y)])
+    below = ring_y - 0.22
+    _arrow(ax, [(xs[-1] + 0.15, ring_y), (xs[-1] + 0.35, ring_y), (xs[-1] + 0.35, below),
+                (xs[0] - 0.35, below), (xs[0] - 0.35, ring_y), (xs[0] - 0.15, ring_y)])  # fmt: skip
     return fig

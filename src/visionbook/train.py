@@ -8,21 +8,33 @@ come with "Modern architectures".
 from __future__ import annotations
 
 import math
+import os
+import random
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from visionbook import config
-from visionbook._validate import _expect_int, _expect_module, _expect_number
+from visionbook._validate import (
+    _atomic_write,
+    _expect_int,
+    _expect_module,
+    _expect_number,
+    _expect_path,
+)
 
 Data = Dataset | tuple[torch.Tensor, torch.Tensor]
 History = dict[str, list[float]]
 # most epoch lines fit prints: a page shows a short log, the progress bar shows every epoch
 LOG_LINES = 6
+# the format tag of the training checkpoints that fit writes
+CHECKPOINT_FORMAT = "visionbook-train-1"
 
 
 def _as_tensors(data: Data) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -221,22 +233,33 @@ def train_epoch(
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    totals = [0.0, 0, 0]
     for X, y in batches(data, batch_size, shuffle=True, generator=generator):
-        X, y = X.to(device), y.to(device)
-        optimizer.zero_grad()
-        logits = model(X)
-        loss = loss_fn(logits, y)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        total_loss += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item() if logits.ndim == 2 else 0
-        seen += len(y)
-    if seen == 0:
+        _step(model, X, y, optimizer, loss_fn, device, scheduler, totals)
+    return _means(totals)
+
+
+def _step(model, X, y, optimizer, loss_fn, device, scheduler, totals: list) -> None:
+    """One training step on the batch ``(X, y)``; adds its summed loss, the number of correct
+    predictions and its size to ``totals``."""
+    X, y = X.to(device), y.to(device)
+    optimizer.zero_grad()
+    logits = model(X)
+    loss = loss_fn(logits, y)
+    loss.backward()
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    totals[0] += loss.item() * len(y)
+    totals[1] += (logits.argmax(1) == y).sum().item() if logits.ndim == 2 else 0
+    totals[2] += len(y)
+
+
+def _means(totals: list) -> dict[str, float]:
+    """Mean loss and accuracy of an epoch from its ``[summed loss, correct, seen]``."""
+    if totals[2] == 0:
         raise ValueError("expected at least one training example, got an empty data set")
-    return {"loss": total_loss / seen, "accuracy": correct / seen}
+    return {"loss": totals[0] / totals[2], "accuracy": totals[1] / totals[2]}
 
 
 def fit(
@@ -253,6 +276,9 @@ def fit(
     device: torch.device | None = None,
     seed: int = 0,
     verbose: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> History:
     """Train a classifier and record its history, with a short log.
 
@@ -260,6 +286,16 @@ def fit(
     ``zero_grad``, forward, ``backward``, ``step``; then ``model.eval()`` under ``no_grad``
     for validation. Batches are shuffled on every device with a seeded generator, so a run
     is repeatable. A ``tqdm.auto`` bar shows progress (``VISIONBOOK_PROGRESS=0`` hides it).
+
+    With ``checkpoint``, the whole state of the run is written there atomically at the end of
+    every epoch and every ``checkpoint_every`` steps: the model, the optimiser, the scheduler,
+    the history, the random states (torch on the CPU and CUDA, NumPy, Python) and the position
+    in the data (the epoch, the shuffling generator's state when it began and the steps done
+    in it). With ``resume=True`` a run starts from that file when it exists (else from the
+    start) and replays the same batches, so an interrupted run that is resumed ends with
+    exactly the weights of one that never stopped. The order of a resumed epoch is drawn again
+    and its finished batches skipped (a generic ``Dataset`` reads them again; tensors are only
+    sliced). ``seconds`` then counts only the part of an epoch run after resuming.
 
     Args:
         model (nn.Module): maps ``(B, ...)`` inputs to ``(B, K)`` logits.
@@ -275,6 +311,11 @@ def fit(
         seed (int): seed of the shuffling. Default 0.
         verbose (bool): print a line for at most ``LOG_LINES`` (6) epochs, the first, the last
             and evenly spaced ones between (the progress bar shows every epoch). Default True.
+        checkpoint (str | PathLike | None): file of the run's checkpoint. Default None (none).
+        checkpoint_every (int | None): also write it after every this many steps (counted over
+            the whole run). Default None (at the end of each epoch only).
+        resume (bool): continue from ``checkpoint`` if that file exists. Default False (a
+            fresh run, which overwrites it).
 
     Returns:
         dict: lists ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``
@@ -286,13 +327,15 @@ def fit(
     >>> len(h["train_loss"])
     1
 
-    Introduced in the chapter "Multilayer networks and activation functions".
+    Introduced in the chapter "Multilayer networks and activation functions"; checkpoints and
+    resuming in "Training past one device".
     """
     from tqdm.auto import tqdm
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"expected a positive integer number of epochs, got {epochs!r}")
     _check_batch_size(batch_size)
+    path = _check_checkpointing(checkpoint, checkpoint_every, resume)
     device = device or config.device()
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
@@ -302,19 +345,35 @@ def fit(
     history: History = {
         k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
     }
+    run = {"epoch": 1, "step": 0, "steps": 0, "order": generator.get_state(), "totals": None}
+    if resume and path.exists():
+        run = _load_training_state(path, model, optimizer, scheduler, history, batch_size, epochs)
+    save = (lambda: _save_training_state(path, model, optimizer, scheduler, history, run)) if (
+        path
+    ) else None  # fmt: skip
     # first, last, evenly between
     logged = {round(1 + i * (epochs - 1) / (LOG_LINES - 1)) for i in range(LOG_LINES)}
     bar = tqdm(
-        range(1, epochs + 1),
+        range(run["epoch"], epochs + 1),
         desc="epochs",
         disable=not (verbose and config.progress_enabled()),
         leave=False,
+        initial=run["epoch"] - 1,
+        total=epochs,
     )
     for epoch in bar:
         start = time.perf_counter()
-        train = train_epoch(
-            model, train_data, optimizer, loss_fn, batch_size, generator, device, scheduler
-        )
+        generator.set_state(run["order"])  # the state this epoch's shuffle starts from
+        run["totals"] = run["totals"] or [0.0, 0, 0]
+        model.train()
+        for step, (X, y) in enumerate(batches(train_data, batch_size, True, generator), 1):
+            if step <= run["step"]:
+                continue  # trained on before the checkpoint this run resumed from
+            _step(model, X, y, optimizer, loss_fn, device, scheduler, run["totals"])
+            run["step"], run["steps"] = step, run["steps"] + 1
+            if save and checkpoint_every and run["steps"] % checkpoint_every == 0:
+                save()
+        train = _means(run["totals"])
         history["train_loss"].append(train["loss"])
         history["train_accuracy"].append(train["accuracy"])
         line = (
@@ -327,11 +386,114 @@ def fit(
             history["val_accuracy"].append(val["accuracy"])
             line += f"  |  val loss {val['loss']:.4f}  acc {val['accuracy']:.2%}"
         history["seconds"].append(time.perf_counter() - start)
+        run.update(epoch=epoch + 1, step=0, order=generator.get_state(), totals=None)
+        if save:
+            save()
         bar.set_postfix_str(f"loss {train['loss']:.3f}")
         if verbose and epoch in logged:
             bar.write(line + f"  ({history['seconds'][-1]:.1f} s)")
     bar.close()
     return history
+
+
+def _check_checkpointing(checkpoint, checkpoint_every, resume) -> Path | None:
+    """The checkpoint's path (or None) once ``fit``'s three checkpoint arguments agree."""
+    if not isinstance(resume, bool):
+        raise TypeError(f"expected resume as True or False, got {resume!r}")
+    if checkpoint_every is not None:
+        _expect_int(checkpoint_every, "checkpoint_every")
+    if checkpoint is None:
+        if resume or checkpoint_every is not None:
+            raise ValueError(
+                "expected a checkpoint path with resume=True or checkpoint_every, got "
+                "checkpoint=None"
+            )
+        return None
+    return _expect_path(checkpoint, "checkpoint")
+
+
+def _rng_states() -> dict:
+    """Every random state a training run may draw from, in types ``weights_only`` loads."""
+    np_state = np.random.get_state(legacy=False)  # noqa: NPY002
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy_key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+        "numpy_rest": [np_state["state"]["pos"], np_state["has_gauss"], np_state["gauss"]],
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_states(states: dict) -> None:
+    """Put back the random states that :func:`_rng_states` recorded."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    pos, has_gauss, gauss = states["numpy_rest"]
+    key = states["numpy_key"].numpy().astype(np.uint32)
+    np.random.set_state(  # noqa: NPY002
+        {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}, "has_gauss": has_gauss,
+         "gauss": gauss}
+    )  # fmt: skip
+    random.setstate(states["python"])
+
+
+def _save_training_state(path: Path, model, optimizer, scheduler, history, run) -> None:
+    """Write the whole state of a ``fit`` run to ``path`` atomically (a temporary file renamed
+    into place, so a crash mid-write leaves the previous checkpoint whole)."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "history": history,
+        "run": run,
+        "rng": _rng_states(),
+    }
+    _atomic_write(path, lambda f: torch.save(state, f))
+
+
+def _load_training_state(
+    path: Path, model, optimizer, scheduler, history, batch_size: int, epochs: int
+) -> dict:
+    """Load a checkpoint of :func:`_save_training_state` into the run's objects (with
+    ``torch.load(..., weights_only=True)``); return its position ``run``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    # a foreign or damaged file fails in many ways (zip, pickle, EOF)
+    except Exception as err:
+        raise ValueError(
+            f"expected a training checkpoint written by fit, cannot read {path.name} "
+            f"({type(err).__name__})"
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"expected a {CHECKPOINT_FORMAT} checkpoint, got another file: {path.name}"
+        )
+    if state["run"]["epoch"] > epochs + 1:
+        raise ValueError(
+            f"expected a checkpoint of at most {epochs} epochs, got one of "
+            f"{state['run']['epoch'] - 1} in {path.name}"
+        )
+    done = state["run"]["totals"]
+    if done is not None and state["run"]["step"] * batch_size < done[2]:
+        raise ValueError(
+            f"expected the checkpoint's batch size, got batch_size={batch_size} for "
+            f"{done[2]} examples in {state['run']['step']} steps"
+        )
+    if (scheduler is None) != (state["scheduler"] is None):
+        raise ValueError(
+            "expected a scheduler exactly when the checkpointed run had one, got "
+            f"{'none' if scheduler is None else type(scheduler).__name__}"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    for key, values in state["history"].items():
+        history[key][:] = values
+    _set_rng_states(state["rng"])
+    return state["run"]
 
 
 def fit_one_cycle(
