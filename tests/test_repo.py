@@ -121,17 +121,6 @@ _OLD_COLAB_COMMENT = (
     "nothing happens."
 )
 
-# TODO: cells still longer than 15 lines (chapter -> cell ids), each to be split or shortened;
-# the test fails for any other long cell, and for a listed cell that is no longer long.
-LONG_CELLS_PENDING = {
-    "applications.ipynb": {"6cd0217c", "bcf46998", "83aa24ba", "rb000006"},
-    "architectures.ipynb": {"e2e77d9e", "eb2b884e"},
-    "convolution.ipynb": {"4b27f3ec", "305f8907", "68247b7c"},
-    "detection.ipynb": {"0e2783f9", "e02a7d43", "27f7b086", "dd60a74e"},
-    "gans.ipynb": {"e57b75e8", "c6cc8dba"},
-    "images_as_data.ipynb": {"9fc1fc18", "54ac389d", "5904d80b"},
-    "mlp.ipynb": {"902ce0d9"},
-}
 MAX_CELL_LINES, MAX_LINE_CHARS = 15, 100
 
 
@@ -164,14 +153,11 @@ def test_code_cells_and_lines_are_short(path):
     if path.name in NOT_YET:
         pytest.skip(f"{path.name}: brought to these rules in another branch (NOT_YET)")
     code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    pending = LONG_CELLS_PENDING.get(path.name, set())
-    long_cells, long_lines, fixed = [], [], []
+    long_cells, long_lines = [], []
     for k, cell in enumerate(code):
         lines = cell.source.split("\n")
-        if k >= 2 and len(lines) > MAX_CELL_LINES and cell.get("id") not in pending:
+        if k >= 2 and len(lines) > MAX_CELL_LINES:
             long_cells.append(f"code cell {k} (id {cell.get('id')}): {len(lines)} lines")
-        if k >= 2 and len(lines) <= MAX_CELL_LINES and cell.get("id") in pending:
-            fixed.append(cell.get("id"))
         long_lines += [
             f"code cell {k} (id {cell.get('id')}), line {i + 1}: {len(line)} characters"
             for i, line in enumerate(lines)
@@ -183,9 +169,6 @@ def test_code_cells_and_lines_are_short(path):
     )
     assert not long_lines, (
         f"{path.name}: code lines over {MAX_LINE_CHARS} characters: " + "; ".join(long_lines)
-    )
-    assert not fixed, (
-        f"{path.name}: cells {fixed} are short now; remove them from LONG_CELLS_PENDING"
     )
 
 
