@@ -111,16 +111,64 @@ def test_notebook_is_committed_without_outputs(path):
     assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in the metadata"
 
 
+# TODO (remove at merge): chapters that another branch brings to the rules of
+# test_code_cells_and_lines_are_short (and to the two-line Colab cell); book/ruff.toml lists
+# the same three for E501.
+NOT_YET = {"transfer.ipynb", "self_supervised.ipynb", "interpretability.ipynb"}
+# The Colab cell before its comment was wrapped to 100 characters, still accepted in NOT_YET.
+_OLD_COLAB_COMMENT = (
+    "# In Colab, install the book's helper package (Colab's own PyTorch is kept); elsewhere, "
+    "nothing happens."
+)
+
+MAX_CELL_LINES, MAX_LINE_CHARS = 15, 100
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_first_code_cell_is_the_colab_cell(path):
     code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     assert code, f"{path.name} has no code cell"
     first = code[0]
-    assert first.source.strip() == _colab_cell().strip(), (
+    expected = {_colab_cell().strip()}
+    if path.name in NOT_YET:
+        expected.add(
+            _colab_cell().strip().replace(_colab_cell().split("\nimport")[0], _OLD_COLAB_COMMENT)
+        )
+    assert first.source.strip() in expected, (
         f"{path.name}: the first code cell is not the Colab cell of CONTRIBUTING.md"
     )
     assert "remove-cell" in first.metadata.get("tags", []), (
         f"{path.name}: the Colab cell is not tagged remove-cell"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_code_cells_and_lines_are_short(path):
+    """Every code cell at most 15 lines and every code line at most 100 characters.
+
+    The Colab cell (the first code cell) and the setup cell (the second code cell, the imports)
+    are exempt from the 15 lines, not from the 100 characters. Lines are counted as the
+    notebook stores them, blank lines included.
+    """
+    if path.name in NOT_YET:
+        pytest.skip(f"{path.name}: brought to these rules in another branch (NOT_YET)")
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    long_cells, long_lines = [], []
+    for k, cell in enumerate(code):
+        lines = cell.source.split("\n")
+        if k >= 2 and len(lines) > MAX_CELL_LINES:
+            long_cells.append(f"code cell {k} (id {cell.get('id')}): {len(lines)} lines")
+        long_lines += [
+            f"code cell {k} (id {cell.get('id')}), line {i + 1}: {len(line)} characters"
+            for i, line in enumerate(lines)
+            if len(line) > MAX_LINE_CHARS
+        ]
+    assert not long_cells, (
+        f"{path.name}: code cells over {MAX_CELL_LINES} lines (split them at a natural point, "
+        "CONTRIBUTING.md): " + "; ".join(long_cells)
+    )
+    assert not long_lines, (
+        f"{path.name}: code lines over {MAX_LINE_CHARS} characters: " + "; ".join(long_lines)
     )
 
 

@@ -8,7 +8,8 @@
   notebook execution has two, so each page declared THEBE_JS_URL twice (a console error):
   identical inline scripts are written once.
 - nbclient's imitation of an Output-widget front end is switched off: it can leave a cell that uses
-  ``ipywidgets.interact`` waiting forever for its reply (see visionbook.tools.runtimes.skip_output_widget_mimic).
+  ``ipywidgets.interact`` waiting forever for its reply (see
+  visionbook.tools.runtimes.skip_output_widget_mimic).
 """
 
 import os
@@ -17,13 +18,18 @@ from visionbook.tools.runtimes import skip_output_widget_mimic
 
 # Before the theme's own script reads it: a first visit has no stored mode, and an empty one is
 # reported as an error by the theme (sphinx-book-theme does not accept pydata's default_mode).
-_DEFAULT_MODE = 'if (!localStorage.getItem("mode")) { document.documentElement.dataset.mode = "light"; }'
+_DEFAULT_MODE = (
+    'if (!localStorage.getItem("mode")) { document.documentElement.dataset.mode = "light"; }'
+)
 
 
 def _unique_scripts(app, pagename, templatename, context, doctree):
     seen, unique = set(), []
     for script in context.get("script_files", []):
-        key = (getattr(script, "filename", str(script)) or "", getattr(script, "attributes", {}).get("body"))
+        key = (
+            getattr(script, "filename", str(script)) or "",
+            getattr(script, "attributes", {}).get("body"),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
