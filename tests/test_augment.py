@@ -301,3 +301,42 @@ def test_train_augment_rejects_non_callable_with_type_error():
 def test_new_bad_input_messages(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_affine_zoom_agrees_with_torchvision_image_by_image():
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    torch.manual_seed(0)
+    X = torch.rand(3, 2, 12, 16)
+    angles, shifts = torch.tensor([0.0, 20.0, -35.0]), torch.tensor([[0.0, 0], [1, -2], [-3, 1]])
+    scales = torch.tensor([1.25, 0.8, 1.1])
+    ours = affine(X, angles, shifts, scales)
+    for i in range(3):
+        theirs = TF.affine(
+            X[i], angle=angles[i].item(), translate=shifts[i].tolist(), scale=scales[i].item(),
+            shear=[0.0], interpolation=InterpolationMode.BILINEAR,
+        )  # fmt: skip
+        torch.testing.assert_close(ours[i], theirs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(affine(X, angles, shifts, torch.ones(3)), affine(X, angles, shifts))
+    with pytest.raises(ValueError, match=r"expected positive scales of shape \(3,\), got \(3,\)"):
+        affine(X, angles, shifts, torch.tensor([1.0, 0.0, 1.0]))
+
+
+def test_random_affine_with_a_generator_and_zoom():
+    X = torch.rand(4, 1, 28, 28)
+    a = random_affine(X, 12, 2.5, scale=0.12, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    b = random_affine(X, 12, 2.5, scale=0.12, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and torch.equal(torch.random.get_rng_state(), state)
+    # the parameters it drew: angles (4,), shifts (4, 2), zooms (4,), in that order
+    u = torch.rand(16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    expected = affine(X, u[:4] * 12, u[4:12].view(4, 2) * 2.5, 1 + u[12:] * 0.12)
+    torch.testing.assert_close(a, expected)
+    zoomed = random_affine(X, 0, 0, scale=0.5, generator=torch.Generator().manual_seed(1))
+    assert not torch.allclose(zoomed, X)
+    with pytest.raises(TypeError, match="expected generator as a torch.Generator or None, got 0"):
+        random_affine(X, generator=0)
+    with pytest.raises(ValueError, match=r"expected scale in \[0, 0.99\], got 1"):
+        random_affine(X, scale=1)

@@ -275,26 +275,21 @@ def test_resnet18_top_k_grad_cams_with_random_weights():
         top_k_grad_cams(model, image, k=0)
 
 
-def test_resnet18_weights_are_fetched_verified_and_loaded(tmp_path, monkeypatch):
-    import hashlib
+def test_resnet18_imagenet_loads_the_weights_through_the_one_cache(tmp_path, monkeypatch):
+    from torchvision.models import ResNet18_Weights
 
-    monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("VISIONBOOK_OFFLINE", raising=False)
-    torch.manual_seed(1)
-    state = resnet18_imagenet(pretrained=False).state_dict()
-    raw = tmp_path / "raw.pth"
-    torch.save(state, raw)
-    good = tmp_path / f"resnet18-{hashlib.sha256(raw.read_bytes()).hexdigest()[:8]}.pth"
-    raw.rename(good)
-    model = resnet18_imagenet(url=good.as_uri())
-    assert torch.equal(model.fc.weight, state["fc.weight"]) and not model.training
-    bad = tmp_path / "resnet18-00000000.pth"
-    bad.write_bytes(good.read_bytes())
+    from visionbook import data
     from visionbook.data import DataUnavailableError
 
-    with pytest.raises(DataUnavailableError, match="SHA-256 does not start with 00000000"):
-        resnet18_imagenet(url=bad.as_uri())
-    assert not (tmp_path / "home" / "weights" / bad.name).exists()
+    monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path))
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
-    with pytest.raises(DataUnavailableError, match="VISIONBOOK_OFFLINE"):
-        resnet18_imagenet(url=(tmp_path / "resnet18-11111111.pth").as_uri())
+    path = data.pretrained_path(ResNet18_Weights.DEFAULT)
+    with pytest.raises(DataUnavailableError, match=f"VISIONBOOK_OFFLINE=1 .* at {path}"):
+        resnet18_imagenet()
+    torch.manual_seed(1)
+    state = resnet18_imagenet(pretrained=False).state_dict()
+    seen = []
+    monkeypatch.setattr(data, "pretrained", lambda w: seen.append(w) or state)
+    model = resnet18_imagenet()
+    assert seen == [ResNet18_Weights.DEFAULT] and not model.training
+    assert torch.equal(model.fc.weight, state["fc.weight"])

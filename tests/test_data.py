@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import re
-import socket
 import struct
 import urllib.error
 import urllib.request
@@ -568,24 +567,11 @@ def test_cifar10_with_a_bad_archive_leaves_nothing(monkeypatch, empty_home, tmp_
     assert list(empty_home.iterdir()) == []
 
 
-def test_socket_timeout_sets_and_restores_the_default():
-    before = socket.getdefaulttimeout()
-    with data.socket_timeout(2.5):
-        assert socket.getdefaulttimeout() == 2.5
-    assert socket.getdefaulttimeout() == before
-    with pytest.raises(RuntimeError), data.socket_timeout(1.0):
-        raise RuntimeError("a failed download")
-    assert socket.getdefaulttimeout() == before, "the old default is restored after an error too"
-    with pytest.raises(ValueError, match="positive number of seconds"), data.socket_timeout(0):
-        pass
-
-
 def test_new_bad_input_messages(tmp_path):
-    with pytest.raises(TypeError, match="expected url and md5 as strings"):
+    with pytest.raises(TypeError, match="expected url, md5 and sha256 as strings"):
         data.download(None, tmp_path / "x")
-    with pytest.raises(ValueError, match="expected a positive number of seconds, got '5'"):
-        with data.socket_timeout("5"):
-            pass
+    with pytest.raises(TypeError, match="got NoneType, NoneType and int"):
+        data.download(None, tmp_path / "x", sha256=1)
     with pytest.raises(TypeError, match="expected an integer seed, got '0'"):
         data.load_digits(seed="0")
     with pytest.raises(
@@ -593,3 +579,98 @@ def test_new_bad_input_messages(tmp_path):
         match=r"expected full as True, False or None \(the VISIONBOOK_FULL switch\), got 'yes'",
     ):
         data.load_mnist(full="yes")
+
+
+# ---------------------------------------------------------------- pretrained weights
+
+
+def _stand_in_weights(tmp_path, name: str = "resnet18", hashed: bool = True):
+    """A state dict of a randomly initialised ResNet-18 saved as a file that a WeightsEnum of
+    its own points at (``<name>-<sha256 prefix>.pth`` like torchvision's), and that enum member."""
+    from torchvision.models import WeightsEnum, resnet18
+    from torchvision.models._api import Weights
+
+    torch.manual_seed(3)
+    state = resnet18().state_dict()
+    raw = tmp_path / "served" / "raw.pth"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, raw)
+    stem = f"{name}-{hashlib.sha256(raw.read_bytes()).hexdigest()[:8]}" if hashed else name
+    served = raw.rename(raw.with_name(stem + ".pth"))
+    enum = WeightsEnum("StandIn", {"V1": Weights(url=served.as_uri(), transforms=None, meta={})})
+    return enum.V1, state, served
+
+
+def test_pretrained_offline_fails_fast_naming_the_switch_and_the_path(
+    empty_home, no_network, tmp_path
+):
+    from torchvision.models import ResNet18_Weights
+
+    path = data.pretrained_path(ResNet18_Weights.DEFAULT)
+    assert path == empty_home / "weights" / "resnet18-f37072fd.pth"
+    with pytest.raises(
+        DataUnavailableError,
+        match=re.escape(
+            "the weights ResNet18_Weights.IMAGENET1K_V1 are not cached and VISIONBOOK_OFFLINE=1 "
+            "switches the network off: unset it, or put the file from "
+            f"{ResNet18_Weights.DEFAULT.url} at {path}"
+        ),
+    ):
+        data.pretrained(ResNet18_Weights.DEFAULT)
+    assert not path.exists()
+
+
+def test_pretrained_downloads_verifies_caches_and_loads_a_stand_in(
+    empty_home, tmp_path, monkeypatch
+):
+    from torchvision.models import resnet18
+
+    weights, state, served = _stand_in_weights(tmp_path)
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "0")
+    loaded = data.pretrained(weights)
+    cached = empty_home / "weights" / served.name
+    assert data.pretrained_path(weights) == cached and cached.read_bytes() == served.read_bytes()
+    served.unlink()  # from now on only the cache has it
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
+    again = data.pretrained(weights)
+    model = resnet18()
+    model.load_state_dict(again)
+    assert loaded.keys() == state.keys() and all(torch.equal(again[k], state[k]) for k in state)
+    assert torch.equal(model.fc.weight, state["fc.weight"])
+
+
+def test_pretrained_refuses_a_cached_file_that_does_not_match_its_hash(empty_home, tmp_path):
+    weights, state, served = _stand_in_weights(tmp_path)
+    cached = data.pretrained_path(weights)
+    cached.parent.mkdir(parents=True)
+    altered = dict(state, **{"fc.bias": state["fc.bias"] + 1})
+    torch.save(altered, cached)
+    prefix = served.stem.rsplit("-", 1)[1]
+    with pytest.raises(
+        DataUnavailableError, match=f"does not match the SHA-256 prefix {prefix} of its name"
+    ):
+        data.pretrained(weights)
+    assert cached.exists()  # refused, not deleted behind the reader's back
+
+
+def test_pretrained_refuses_a_download_with_the_wrong_hash(empty_home, tmp_path, monkeypatch):
+    weights, _, served = _stand_in_weights(tmp_path)
+    served.write_bytes(served.read_bytes() + b"tampered")
+    monkeypatch.setenv("VISIONBOOK_OFFLINE", "0")
+    with pytest.raises(DataUnavailableError, match="expected a SHA-256 starting with"):
+        data.pretrained(weights)
+    assert list((empty_home / "weights").iterdir()) == []
+
+
+def test_pretrained_refuses_a_file_that_is_not_a_state_dict(empty_home, tmp_path):
+    weights, _, _ = _stand_in_weights(tmp_path, "plain", hashed=False)
+    cached = data.pretrained_path(weights)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not a checkpoint")
+    with pytest.raises(DataUnavailableError, match="cannot be read .*: delete it"):
+        data.pretrained(weights)
+    torch.save({"w": [1, 2]}, cached)
+    with pytest.raises(DataUnavailableError, match="does not hold a state dict of tensors"):
+        data.pretrained(weights)
+    with pytest.raises(TypeError, match="expected torchvision weights such as"):
+        data.pretrained("DEFAULT")

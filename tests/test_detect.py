@@ -8,6 +8,7 @@ import torch
 
 from visionbook.detect import (
     CenterNet,
+    _coco_architecture,
     centernet_loss,
     decode,
     detect,
@@ -258,33 +259,39 @@ def _one_target() -> dict:
     )
 
 
-def test_coco_weights_are_cached_under_the_data_home_and_fail_fast_offline(monkeypatch, tmp_path):
+def test_coco_weights_come_from_the_one_weights_cache_into_torchvisions_network(
+    monkeypatch, tmp_path
+):
     from torchvision.models.detection import (
         FasterRCNN_MobileNet_V3_Large_320_FPN_Weights as Weights,
     )
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
 
+    from visionbook import data
     from visionbook.data import DataUnavailableError
 
     monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path))
+    cached = data.pretrained_path(Weights.DEFAULT)
+    assert cached.parent == tmp_path / "weights"
     with pytest.raises(
-        DataUnavailableError,
-        match=rf"VISIONBOOK_OFFLINE=1 .* put the file at {tmp_path}/torch-hub/checkpoints/",
+        DataUnavailableError, match=rf"VISIONBOOK_OFFLINE=1 .* put the file from .* at {cached}"
     ):
         faster_rcnn(pretrained=True)
-    cached = tmp_path / "torch-hub" / "checkpoints" / Weights.DEFAULT.url.rsplit("/", 1)[-1]
-    cached.parent.mkdir(parents=True)
-    # torchvision would check its hash; here get_state_dict is replaced
-    cached.write_bytes(b"stand-in")
-    seen = {}
-    state = faster_rcnn(num_classes=91).state_dict()
-
-    def get_state_dict(self, progress=True, check_hash=True):
-        seen["hub"], seen["check_hash"] = torch.hub.get_dir(), check_hash
-        return state
-
-    before = torch.hub.get_dir()
-    monkeypatch.setattr(Weights, "get_state_dict", get_state_dict)
-    model = faster_rcnn(pretrained=True)
-    assert seen == {"hub": str(tmp_path / "torch-hub"), "check_hash": True}
-    assert torch.hub.get_dir() == before and not model.training
-    assert model.roi_heads.box_predictor.cls_score.out_features == 91
+    torch.manual_seed(0)
+    state = _coco_architecture().state_dict()  # frozen BatchNorm: no batch counters
+    seen = []
+    monkeypatch.setattr(data, "pretrained", lambda w, timeout: seen.append((w, timeout)) or state)
+    ours = faster_rcnn(pretrained=True, timeout=5.0)
+    assert seen == [(Weights.DEFAULT, 5.0)] and not ours.training
+    # the network torchvision's builder makes for these weights, given the same state dict
+    monkeypatch.setattr(Weights, "get_state_dict", lambda self, **kwargs: ours.state_dict())
+    theirs = fasterrcnn_mobilenet_v3_large_320_fpn(weights=Weights.DEFAULT).eval()
+    assert repr(ours) == repr(theirs)
+    trainable = lambda m: [n for n, p in m.named_parameters() if p.requires_grad]
+    assert trainable(ours) == trainable(theirs) and not any(
+        "backbone.body.0." in n for n in trainable(ours)
+    )
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        for name, feature in ours.backbone(x).items():
+            torch.testing.assert_close(feature, theirs.backbone(x)[name], rtol=0, atol=0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from visionbook.models import conv_block, lenet, mlp, small_cnn
+from visionbook.models import conv_block, digits_cnn, lenet, mlp, small_cnn
 
 
 def _params(model: nn.Module) -> int:
@@ -135,3 +135,36 @@ def test_conv_block_bad_arguments():
         ValueError, match="expected positive integer channel counts, got c_in='3' and c_out=8"
     ):
         conv_block("3", 8)
+
+
+def test_conv_block_kernel_size_keeps_the_size_before_pooling():
+    block = conv_block(1, 4, kernel_size=5)
+    assert block[0].kernel_size == (5, 5) and block[0].padding == (2, 2)
+    assert block(torch.zeros(2, 1, 28, 28)).shape == (2, 4, 14, 14)
+    for bad in (4, 0, 2.0):
+        with pytest.raises(ValueError, match=f"expected an odd positive kernel_size, got {bad!r}"):
+            conv_block(1, 4, kernel_size=bad)
+
+
+def test_digits_cnn_shapes_trunk_and_parameter_count():
+    model = digits_cnn(5, (8, 16, 32), 64)
+    x = torch.zeros(3, 1, 28, 28)
+    assert model(x).shape == (3, 5)
+    assert model[:3](x).shape == (3, 32, 3, 3) and model[:4](x).shape == (3, 288)
+    assert model[:-1](x).shape == (3, 64) and isinstance(model[-2], nn.ReLU)
+    # convs without bias + BatchNorm (2 per channel), then 288 -> 64 -> 5
+    convs = 1 * 8 * 25 + 8 * 16 * 9 + 16 * 32 * 9
+    expected = convs + 2 * (8 + 16 + 32) + (288 * 64 + 64) + (64 * 5 + 5)
+    assert sum(p.numel() for p in model.parameters()) == expected
+
+
+@pytest.mark.parametrize(
+    "args, got",
+    [((10, (8, 16)), r"\(8, 16\)"), ((10, 16), "16"), ((0,), r"\(16, 32, 64\), 128, 0")],
+)
+def test_digits_cnn_bad_arguments(args, got):
+    with pytest.raises(
+        ValueError,
+        match=f"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got {got}",
+    ):
+        digits_cnn(*args)

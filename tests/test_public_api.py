@@ -180,6 +180,12 @@ def _recipe():
     return zoo._recipe("mnist_cnn")
 
 
+def _resnet18_default():
+    from torchvision.models import ResNet18_Weights
+
+    return ResNet18_Weights.DEFAULT
+
+
 def _saved_checkpoint() -> dict:
     from visionbook import zoo
 
@@ -398,7 +404,12 @@ def _cases() -> dict[str, Callable[[], Case]]:
             shifts=[L, torch.zeros(2, 3)],
         ),
         "augment.random_affine": lambda: case(
-            dict(X=r(2, 1, 5, 5)), X=[L, r(5, 5)], degrees=[S], max_shift=[S]
+            dict(X=r(2, 1, 5, 5)),
+            X=[L, r(5, 5)],
+            degrees=[S],
+            max_shift=[S],
+            scale=[S, 1.5],
+            generator=[S],
         ),
         "augment.TrainAugment": lambda: case(dict(fn=lambda X: X), fn=[S]),
         "augment.TransformDataset": lambda: case(
@@ -657,7 +668,7 @@ def _cases() -> dict[str, Callable[[], Case]]:
             dict(curve=torch.tensor([[0.0, 0.5, 1.0]])), curve=[L, r(3)]
         ),
         "cam.spearman": lambda: case(dict(a=r(1, 3), b=r(1, 3)), a=[L, r(1, 4)], b=[L]),
-        "cam.resnet18_imagenet": lambda: case(dict(pretrained=False), pretrained=[S], url=[1]),
+        "cam.resnet18_imagenet": lambda: case(dict(pretrained=False), pretrained=[S]),
         "cam.top_k_grad_cams": lambda: case(
             dict(model=x("cam", "resnet18_imagenet")(pretrained=False), image=r(3, 40, 40), k=2),
             image=[L, r(1, 40, 40)],
@@ -840,8 +851,16 @@ def _cases() -> dict[str, Callable[[], Case]]:
             path=[None],
             timeout=[S],
             md5=[1],
+            sha256=[1],
         ),
-        "data.socket_timeout": lambda: case(dict(seconds=5.0), seconds=[S]),
+        "data.pretrained_path": lambda: case(
+            dict(weights=_resnet18_default()), weights=["DEFAULT"]
+        ),
+        "data.pretrained": lambda: case(
+            dict(weights=_resnet18_default()),
+            run_valid=False,
+            weights=["DEFAULT", None],
+        ),
         "data.load_digits": lambda: case(dict(test_size=360), test_size=[S], seed=[S]),
         "data.load_mnist": lambda: case(dict(full=False), full=[S], seed=[S]),
         "data.sample_image": lambda: case(dict(name="cat"), name=[1, "dog"]),
@@ -1341,7 +1360,12 @@ def _cases() -> dict[str, Callable[[], Case]]:
             dict(in_features=4, hidden=(8,), num_classes=2), in_features=[S], hidden=[8, (S,)]
         ),
         "models.lenet": lambda: case(dict(), num_classes=[S], in_channels=[S]),
-        "models.conv_block": lambda: case(dict(c_in=3, c_out=8), c_in=[S], c_out=[S]),
+        "models.conv_block": lambda: case(
+            dict(c_in=3, c_out=8), c_in=[S], c_out=[S], kernel_size=[S, 4]
+        ),
+        "models.digits_cnn": lambda: case(
+            dict(num_classes=10), num_classes=[S], channels=[16, (16, 32)], hidden=[S]
+        ),
         "models.small_cnn": lambda: case(dict(num_classes=5), num_classes=[S], channels=[16, (S,)]),
         # optim
         "optim.UpdateRule": lambda: case(
@@ -1732,15 +1756,6 @@ def _cases() -> dict[str, Callable[[], Case]]:
         "zoo.get": lambda: case(
             dict(name="mnist_cnn"), run_valid=False, name=[1, "nope"], device=[1], retrain=[S]
         ),
-        "zoo.digits_cnn": lambda: case(
-            dict(num_classes=10), num_classes=[S], channels=[16, (16, 32)], hidden=[S]
-        ),
-        "zoo.random_affine": lambda: case(
-            dict(X=r(4, 1, 28, 28), generator=torch.Generator().manual_seed(0)),
-            X=[L, r(4, 28, 28)],
-            generator=[S],
-            degrees=[S],
-        ),
     }
 
 
@@ -1844,6 +1859,7 @@ CLI = {
 RUN_VALID_SKIPPED = {
     "tools.bookbuild.execute_into_cache": "executes notebooks in child processes",
     "data.download": "needs a network; tested with file:// URLs in test_data",
+    "data.pretrained": "needs a network or cached weights; tested with stand-ins in test_data",
     "tools.runtimes.measure": "executes a notebook",
     "tools.runtimes.measure_book": "executes notebooks",
     "tools.grade.grade": "executes notebooks in child processes",

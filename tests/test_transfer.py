@@ -8,6 +8,7 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
+import torchvision.models
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 from torchvision.models import ResNet18_Weights
@@ -279,24 +280,16 @@ def test_resnet18_transfer_with_random_weights_has_a_new_head_and_imagenet_prepr
     assert model(x).shape == (2, 5)
 
 
-def test_resnet18_transfer_asks_torchvision_for_the_default_weights_with_a_timeout(
-    empty_hub, monkeypatch
+def test_resnet18_transfer_loads_the_default_weights_from_the_one_cache_with_a_timeout(
+    empty_cache, monkeypatch
 ):
-    import torchvision.models
-
-    # the online path; the fake below never downloads
-    monkeypatch.delenv("VISIONBOOK_OFFLINE", raising=False)
-
-    seen, real_resnet18 = {}, torchvision.models.resnet18
-
-    def fake_resnet18(weights=None):
-        seen["weights"], seen["timeout"] = weights, socket.getdefaulttimeout()
-        return real_resnet18(weights=None)
-
-    monkeypatch.setattr(torchvision.models, "resnet18", fake_resnet18)
-    transfer.resnet18_transfer(3, timeout=12.0)
-    assert seen == {"weights": ResNet18_Weights.DEFAULT, "timeout": 12.0}
-    assert socket.getdefaulttimeout() is None  # restored
+    torch.manual_seed(0)
+    state = torchvision.models.resnet18().state_dict()
+    seen = []
+    monkeypatch.setattr(data, "pretrained", lambda w, timeout: seen.append((w, timeout)) or state)
+    model, _ = transfer.resnet18_transfer(3, timeout=12.0)
+    assert seen == [(ResNet18_Weights.DEFAULT, 12.0)] and model.fc.out_features == 3
+    assert torch.equal(model.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
     with pytest.raises(
         ValueError,
         match=(
@@ -305,6 +298,8 @@ def test_resnet18_transfer_asks_torchvision_for_the_default_weights_with_a_timeo
         ),
     ):
         transfer.resnet18_transfer(3, weights="NOT_A_WEIGHT")
+    with pytest.raises(TypeError, match="expected a number for timeout, got '5'"):
+        transfer.resnet18_transfer(3, timeout="5")
 
 
 @pytest.fixture(scope="module")
@@ -365,12 +360,12 @@ def test_resnet18_few_shot_rejects_unknown_methods(tiny_images):
 
 
 @pytest.fixture
-def empty_hub(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISIONBOOK_HOME", str(tmp_path))
     return tmp_path
 
 
-def test_weights_unavailable_offline_without_touching_the_network(empty_hub, monkeypatch):
+def test_weights_unavailable_offline_without_touching_the_network(empty_cache, monkeypatch):
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
     monkeypatch.setattr(
         transfer.urllib.request,
@@ -380,14 +375,16 @@ def test_weights_unavailable_offline_without_touching_the_network(empty_hub, mon
     assert transfer.imagenet_weights_available() is False
 
 
-def test_weights_available_from_the_hub_cache(empty_hub, monkeypatch):
+def test_weights_available_from_the_weights_cache(empty_cache, monkeypatch):
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
-    (empty_hub / "checkpoints").mkdir()
-    (empty_hub / "checkpoints" / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]).write_bytes(b"x")
+    path = data.pretrained_path(ResNet18_Weights.DEFAULT)
+    assert path.parent == empty_cache / "weights"
+    path.parent.mkdir()
+    path.write_bytes(b"x")
     assert transfer.imagenet_weights_available() is True
 
 
-def test_weights_availability_asks_the_server_with_a_timeout(empty_hub, monkeypatch):
+def test_weights_availability_asks_the_server_with_a_timeout(empty_cache, monkeypatch):
     monkeypatch.delenv("VISIONBOOK_OFFLINE", raising=False)
     calls = []
 
@@ -431,50 +428,29 @@ def test_resnet18_transfer_checks_num_classes_before_any_download(monkeypatch):
 
 
 def test_resnet18_transfer_offline_without_cached_weights_fails_before_the_network(
-    empty_hub, monkeypatch
+    empty_cache, monkeypatch
 ):
-    import torchvision.models
-
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
-    monkeypatch.setattr(
-        torchvision.models,
-        "resnet18",
-        lambda weights=None: pytest.fail("download attempted while offline"),
-    )
     monkeypatch.setattr(
         socket, "create_connection", lambda *a, **k: pytest.fail("network used while offline")
     )
-    name = ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
+    path = data.pretrained_path(ResNet18_Weights.DEFAULT)
     with pytest.raises(
         data.DataUnavailableError,
-        match=f"ImageNet weights of ResNet-18 \\({name}, about 45 MB\\).*VISIONBOOK_OFFLINE=1",
+        match=(
+            "the weights ResNet18_Weights.IMAGENET1K_V1 are not cached and VISIONBOOK_OFFLINE=1 "
+            f"switches the network off: unset it, or put the file from https://download.pytorch"
+            f".org/models/resnet18-f37072fd.pth at {path}"
+        ),
     ):
         transfer.resnet18_transfer(10)
-    with pytest.raises(
-        data.DataUnavailableError, match="put the file from https://download.pytorch.org/models/"
-    ):
-        transfer.resnet18_transfer(10, weights=ResNet18_Weights.IMAGENET1K_V1)
 
 
-def test_resnet18_transfer_offline_uses_cached_weights_and_random_weights_need_nothing(
-    empty_hub, monkeypatch
-):
-    import torchvision.models
-
+def test_resnet18_transfer_random_weights_need_no_file(empty_cache, monkeypatch):
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")
-    seen, real_resnet18 = [], torchvision.models.resnet18
-
-    def fake_resnet18(weights=None):
-        seen.append(weights)
-        return real_resnet18(weights=None)
-
-    monkeypatch.setattr(torchvision.models, "resnet18", fake_resnet18)
-    transfer.resnet18_transfer(3, weights=None)  # random weights: no file needed
-    (empty_hub / "checkpoints").mkdir()
-    (empty_hub / "checkpoints" / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]).write_bytes(b"x")
-    # in the cache: torchvision loads it without the network
-    model, _ = transfer.resnet18_transfer(3)
-    assert seen == [None, ResNet18_Weights.DEFAULT] and model.fc.out_features == 3
+    monkeypatch.setattr(data, "pretrained", lambda *a, **k: pytest.fail("weights fetched"))
+    model, _ = transfer.resnet18_transfer(3, weights=None)
+    assert model.fc.out_features == 3 and list((empty_cache).iterdir()) == []
 
 
 # --- transfer from the offline ImageNet network ---------------------------------------------------

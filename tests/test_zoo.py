@@ -80,6 +80,8 @@ def test_register_rejects_duplicates_non_recipes_and_unserialisable_settings(mon
     with pytest.raises(TypeError, match="expected JSON-serialisable settings for zoo recipe 'bad'"):
         zoo.register(zoo.Recipe("bad", recipe.build, recipe.train, {"x": object()}))
     assert "bad" not in zoo.names()
+    with pytest.raises(ValueError, match="a zoo recipe named 'mnist_cnn' is already registered"):
+        zoo.register(zoo.Recipe("mnist_cnn", recipe.build, recipe.train, {"seed": 0}))
 
 
 def test_recipe_key_is_stable_and_records_settings_and_architecture(monkeypatch):
@@ -391,80 +393,6 @@ def test_two_processes_asking_at_once_train_once(tmp_path):
     ), texts
 
 
-# --- the book's recipes (built, not trained: the chapters check their accuracy) -------------
-
-
-def test_mnist_cnn_contract():
-    model = zoo._build(zoo._recipe("mnist_cnn"))
-    assert isinstance(model, nn.Sequential)
-    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
-    assert model[:-1](torch.rand(2, 1, 28, 28)).shape == (2, 96)
-
-
-def test_shapes_cnn_contract():
-    model = zoo._build(zoo._recipe("shapes_cnn"))
-    assert (
-        isinstance(model, nn.Sequential)
-        and isinstance(model[-1], nn.Linear)
-        and model[-1].out_features == 5
-    )
-    assert isinstance(model[-3], nn.AdaptiveAvgPool2d) and isinstance(model[-2], nn.Flatten)
-    assert isinstance(model[-4][0], nn.Conv2d)  # the last conv block, which Grad-CAM hooks
-    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 5)
-
-
-def test_digits04_cnn_builds_a_five_class_model_of_the_small_width():
-    model = zoo._build(zoo._recipe("digits04_cnn"))
-    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 5) and model[:-1](
-        torch.rand(2, 1, 28, 28)
-    ).shape == (2, 64)
-
-
-def test_digit_recipe_training_code_learns(capsys):
-    """The recipes' own training function, run briefly on two digit classes."""
-    # >= 40 steps: BN statistics settle
-    settings = {**zoo._recipe("digits04_cnn").settings, "classes": [0, 1], "epochs": 3}
-    model = zoo._build(zoo._recipe("digits04_cnn"))
-    model[-1] = nn.Linear(64, 2)
-    metrics = zoo._train_digits(model, settings)
-    assert metrics["test_accuracy"] >= 0.95
-
-
-def test_shapes_recipe_training_code_trains_and_reports_the_test_accuracy():
-    """Too short to learn much; it must still change every layer and report the held-out
-    accuracy."""
-    from visionbook.shapes import make_shapes
-    from visionbook.train import evaluate
-
-    settings = {**zoo._recipe("shapes_cnn").settings, "n_train": 64, "epochs": 1}
-    model = zoo._build(zoo._recipe("shapes_cnn"))
-    before = [p.detach().clone() for p in model.parameters()]
-    metrics = zoo._train_shapes(model, settings)
-    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    test = make_shapes(1000, seed=2)  # the recipe's test split
-    assert metrics["test_accuracy"] == evaluate(model, (test.images, test.labels))["accuracy"]
-
-
-def test_digits_cnn_validates_its_arguments():
-    with pytest.raises(
-        ValueError,
-        match=r"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got \(8, 16\)",
-    ):
-        zoo.digits_cnn(10, (8, 16))
-
-
-def test_random_affine_is_the_identity_without_transforms_and_checks_shapes():
-    X = torch.rand(3, 1, 28, 28)
-    same = zoo.random_affine(X, torch.Generator().manual_seed(0), degrees=0, scale=0, shift=0)
-    torch.testing.assert_close(same, X, atol=1e-5, rtol=0)
-    moved = zoo.random_affine(X, torch.Generator().manual_seed(0))
-    assert moved.shape == X.shape and not torch.allclose(moved, X)
-    with pytest.raises(
-        ValueError, match=r"expected images of shape \(N, C, H, W\), got \(28, 28\)"
-    ):
-        zoo.random_affine(torch.rand(28, 28), torch.Generator())
-
-
 def test_new_bad_input_messages(tmp_path):
     with pytest.raises(
         TypeError, match="expected device as a torch.device, a string such as 'cpu', or None, got 1"
@@ -485,9 +413,3 @@ def test_new_bad_input_messages(tmp_path):
         zoo.load_checkpoint("model", tmp_path / "m.pt")
     with pytest.raises(TypeError, match="expected key as a recipe key string or None, got 1"):
         zoo.load_checkpoint(torch.nn.Linear(2, 2), tmp_path / "m.pt", key=1)
-    with pytest.raises(
-        ValueError, match=r"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got 16"
-    ):
-        zoo.digits_cnn(10, channels=16)
-    with pytest.raises(TypeError, match="expected a torch.Generator, got int"):
-        zoo.random_affine(torch.zeros(1, 1, 28, 28), 0)

@@ -38,18 +38,23 @@ def _check_labels(X: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
         )
 
 
-def affine(X: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """Rotate each image about its centre and shift it, with bilinear sampling and zero fill.
+def affine(
+    X: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor, scales: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Rotate and zoom each image about its centre and shift it, with bilinear sampling and zero
+    fill.
 
-    Agrees with ``torchvision.transforms.v2.functional.affine(image, angle, translate,
-    scale=1, shear=0, interpolation=BILINEAR)`` applied image by image, including its sign:
-    positive angles turn *clockwise* (``v2.functional.rotate`` turns the other way), but it
-    handles a batch with different parameters per image in one call.
+    Agrees with ``torchvision.transforms.v2.functional.affine(image, angle, translate, scale,
+    shear=0, interpolation=BILINEAR)`` applied image by image, including its sign: positive
+    angles turn *clockwise* (``v2.functional.rotate`` turns the other way), but it handles a
+    batch with different parameters per image in one call.
 
     Args:
         X (Tensor): images ``(N, C, H, W)``.
         angles (Tensor): ``(N,)`` clockwise rotations in degrees.
         shifts (Tensor): ``(N, 2)`` translations ``(dx, dy)`` in pixels (right, down).
+        scales (Tensor | None): ``(N,)`` positive zoom factors (above 1 enlarges). Default None,
+            no zoom.
 
     Returns:
         Tensor: ``(N, C, H, W)``.
@@ -69,10 +74,16 @@ def affine(X: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor) -> torch
             f"expected angles ({n},) and shifts ({n}, 2), got {tuple(angles.shape)} and "
             f"{tuple(shifts.shape)}"
         )
+    if scales is not None and (
+        _expect_tensor(scales, "scales", f"({n},)").shape != (n,) or not bool((scales > 0).all())
+    ):
+        raise ValueError(f"expected positive scales of shape ({n},), got {tuple(scales.shape)}")
     a = torch.deg2rad(angles.to(X))
     cos, sin = torch.cos(a), torch.sin(a)
     # (N, 2, 2), output -> input
     inverse = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
+    if scales is not None:
+        inverse = inverse / scales.to(X).view(n, 1, 1)
     offset = -(inverse @ shifts.to(X).unsqueeze(-1)).squeeze(-1)  # (N, 2) in pixels
     # pixels -> [-1, 1] coordinates
     half = torch.tensor([w / 2, h / 2], dtype=X.dtype, device=X.device)
@@ -82,17 +93,26 @@ def affine(X: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor) -> torch
     return F.grid_sample(X, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_affine(X: torch.Tensor, degrees: float = 10.0, max_shift: float = 2.0) -> torch.Tensor:
-    """A random rotation in ``[-degrees, degrees]`` and shift in ``[-max_shift, max_shift]`` pixels
-    per image.
+def random_affine(
+    X: torch.Tensor,
+    degrees: float = 10.0,
+    max_shift: float = 2.0,
+    scale: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A random rotation in ``[-degrees, degrees]``, shift in ``[-max_shift, max_shift]`` pixels
+    and, when ``scale > 0``, zoom by a factor in ``[1 - scale, 1 + scale]``, per image.
 
-    Randomness comes from PyTorch's global generator on the images' device, so
+    Randomness comes from ``generator`` (a CPU generator; the numbers move to the images'
+    device) or, by default, from PyTorch's global generator on the images' device, so
     ``torch.manual_seed`` makes it repeatable.
 
     Args:
         X (Tensor): images ``(N, C, H, W)``.
         degrees (float): largest rotation. Default 10.
         max_shift (float): largest shift along each axis, in pixels. Default 2.
+        scale (float): largest relative zoom, in or out, below 1. Default 0 (no zoom).
+        generator (torch.Generator | None): the source of the random parameters. Default None.
 
     Returns:
         Tensor: ``(N, C, H, W)``.
@@ -104,11 +124,15 @@ def random_affine(X: torch.Tensor, degrees: float = 10.0, max_shift: float = 2.0
     """
     _expect_number(degrees, "degrees", low=0)
     _expect_number(max_shift, "max_shift", low=0)
+    _expect_number(scale, "scale", low=0, high=0.99)
     _check_images(X)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"expected generator as a torch.Generator or None, got {generator!r}")
     n = len(X)
-    angles = (torch.rand(n, device=X.device) * 2 - 1) * degrees
-    shifts = (torch.rand(n, 2, device=X.device) * 2 - 1) * max_shift
-    return affine(X, angles, shifts)
+    options = {"generator": generator} if generator is not None else {"device": X.device}
+    uniform = lambda *shape: (torch.rand(*shape, **options) * 2 - 1).to(X.device)  # in [-1, 1]
+    angles, shifts = uniform(n) * degrees, uniform(n, 2) * max_shift
+    return affine(X, angles, shifts, 1 + uniform(n) * scale if scale else None)
 
 
 class TrainAugment(nn.Module):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -23,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook import config
+from visionbook import data
 from visionbook._validate import _expect_int, _expect_module, _expect_number, _expect_tensor
 from visionbook.features import record  # the hooks, introduced with feature maps
 
@@ -602,18 +601,16 @@ class TopCams(NamedTuple):
     maps: torch.Tensor
 
 
-def resnet18_imagenet(pretrained: bool = True, url: str | None = None) -> nn.Module:
-    """torchvision's ResNet-18 (He et al., 2016), with ImageNet weights cached under
-    ``data_home()/weights``.
+def resnet18_imagenet(pretrained: bool = True) -> nn.Module:
+    """torchvision's ResNet-18 (He et al., 2016), with its ImageNet weights.
 
-    The weights file is fetched once with :func:`visionbook.data.download` (timeout, atomic
-    write, fails fast offline) and checked against the SHA-256 prefix in its name, as
-    ``torch.hub`` does; it is loaded with ``weights_only=True``.
+    The weights come from :func:`visionbook.data.pretrained`: fetched once into
+    ``data_home()/weights`` (timeout, atomic write, fails fast offline), checked against the
+    SHA-256 prefix in their file name and loaded with ``weights_only=True``.
 
     Args:
         pretrained (bool): load ``ResNet18_Weights.DEFAULT``; False gives random weights
             (``weights=None``), for tests. Default True.
-        url (str | None): where to fetch the file from. Default the weights' own URL.
 
     Returns:
         nn.Module: the network in eval mode, ``(N, 3, 224, 224) -> (N, 1000)``.
@@ -625,25 +622,11 @@ def resnet18_imagenet(pretrained: bool = True, url: str | None = None) -> nn.Mod
     """
     from torchvision.models import ResNet18_Weights, resnet18
 
-    from visionbook import data
-
     if not isinstance(pretrained, bool):
         raise TypeError(f"expected pretrained as True or False, got {pretrained!r}")
-    if url is not None and not isinstance(url, str):
-        raise TypeError(f"expected url as a string or None, got {url!r}")
     model = resnet18(weights=None)
     if pretrained:
-        url = url or ResNet18_Weights.DEFAULT.url
-        path = config.data_home() / "weights" / url.rsplit("/", 1)[-1]
-        if not path.exists():
-            data.download(url, path)
-        expected = path.stem.rsplit("-", 1)[-1]
-        if not hashlib.sha256(path.read_bytes()).hexdigest().startswith(expected):
-            path.unlink()
-            raise data.DataUnavailableError(
-                f"{path.name}: SHA-256 does not start with {expected}; the file was removed"
-            )
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(data.pretrained(ResNet18_Weights.DEFAULT))
     return model.eval()
 
 

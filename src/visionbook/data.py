@@ -12,12 +12,9 @@ import hashlib
 import http.client
 import os
 import shutil
-import socket
 import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -84,18 +81,24 @@ def md5sum(path: str | os.PathLike) -> str:
 
 
 def download(
-    url: str, path: str | os.PathLike, md5: str | None = None, timeout: float = DOWNLOAD_TIMEOUT_S
+    url: str,
+    path: str | os.PathLike,
+    md5: str | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+    sha256: str | None = None,
 ) -> Path:
-    """Download ``url`` to ``path`` atomically, verifying the HTTP status and the MD5 checksum.
+    """Download ``url`` to ``path`` atomically, verifying the HTTP status and the checksums.
 
     The bytes go to a temporary file beside ``path`` that is renamed into place only after
-    the checksum matches, so an interrupted or corrupt download never leaves a file behind.
+    the checksums match, so an interrupted or corrupt download never leaves a file behind.
 
     Args:
         url (str): what to fetch.
         path (str | PathLike): where the file goes.
         md5 (str | None): expected MD5 hex digest; None skips the check. Default None.
         timeout (float): seconds to wait for the server. Default 30.
+        sha256 (str | None): expected SHA-256 hex digest, or its first digits (torchvision puts
+            them in its weights' file names); None skips the check. Default None.
 
     Returns:
         pathlib.Path: ``path``.
@@ -111,10 +114,10 @@ def download(
         or not 0 < timeout < float("inf")
     ):
         raise ValueError(f"expected a positive, finite timeout in seconds, got {timeout!r}")
-    if not isinstance(url, str) or not (md5 is None or isinstance(md5, str)):
+    if not isinstance(url, str) or not all(h is None or isinstance(h, str) for h in (md5, sha256)):
         raise TypeError(
-            f"expected url and md5 as strings (md5 may be None), got {type(url).__name__} and "
-            f"{type(md5).__name__}"
+            f"expected url, md5 and sha256 as strings (md5 and sha256 may be None), got "
+            f"{type(url).__name__}, {type(md5).__name__} and {type(sha256).__name__}"
         )
     if config.offline():
         raise DataUnavailableError(
@@ -123,7 +126,7 @@ def download(
         )
 
     def fetch(out) -> None:
-        digest = hashlib.md5()
+        digests = hashlib.md5(), hashlib.sha256()
         with urllib.request.urlopen(url, timeout=timeout) as response:
             status = getattr(response, "status", None)  # None for file:// URLs
             if status is not None and status != 200:
@@ -132,10 +135,17 @@ def download(
                 )
             while chunk := response.read(1 << 20):
                 out.write(chunk)
-                digest.update(chunk)
-        if md5 is not None and (got := digest.hexdigest()) != md5:
+                digests[0].update(chunk)
+                digests[1].update(chunk)
+        md5_got, sha_got = (d.hexdigest() for d in digests)
+        if md5 is not None and md5_got != md5:
             raise DataUnavailableError(
-                f"checksum mismatch for {url}: expected md5 {md5}, got {got}; nothing was saved"
+                f"checksum mismatch for {url}: expected md5 {md5}, got {md5_got}; nothing was saved"
+            )
+        if sha256 is not None and not sha_got.startswith(sha256):
+            raise DataUnavailableError(
+                f"checksum mismatch for {url}: expected a SHA-256 starting with {sha256}, got "
+                f"{sha_got}; nothing was saved"
             )
 
     try:
@@ -147,27 +157,91 @@ def download(
     return path
 
 
-@contextmanager
-def socket_timeout(seconds: float) -> Iterator[None]:
-    """Bound every socket operation inside the block by ``seconds`` (then restore the old default).
+def _weights_url(weights: object) -> str:
+    from torchvision.models import WeightsEnum
 
-    For downloads made by other libraries' APIs (torchvision weights through torch.hub), which
-    take no timeout of their own, so that an unreachable network fails instead of hanging.
+    if not isinstance(weights, WeightsEnum):
+        raise TypeError(
+            "expected torchvision weights such as ResNet18_Weights.DEFAULT, got "
+            f"{type(weights).__name__} {weights!r}"
+        )
+    return weights.url
 
-    >>> with socket_timeout(5.0):
-    ...     socket.getdefaulttimeout()
-    5.0
+
+def pretrained_path(weights: object) -> Path:
+    """Where :func:`pretrained` keeps the file of torchvision ``weights``.
+
+    Args:
+        weights (WeightsEnum): for example ``ResNet18_Weights.DEFAULT``.
+
+    Returns:
+        pathlib.Path: ``data_home()/weights/<the file name of the weights' URL>``.
+
+    >>> from torchvision.models import ResNet18_Weights
+    >>> pretrained_path(ResNet18_Weights.DEFAULT).name
+    'resnet18-f37072fd.pth'
 
     Introduced in the chapter "Transfer learning".
     """
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
-        raise ValueError(f"expected a positive number of seconds, got {seconds!r}")
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
+    return config.data_home() / "weights" / _weights_url(weights).rsplit("/", 1)[-1]
+
+
+def pretrained(weights: object, timeout: float = 60.0) -> dict[str, torch.Tensor]:
+    """The state dict of torchvision's pretrained ``weights``, from the book's one weights cache.
+
+    The file is downloaded once to :func:`pretrained_path` with :func:`download` (a timeout,
+    an atomic write, and offline a :class:`DataUnavailableError` that names
+    ``VISIONBOOK_OFFLINE=1`` and the path, before any network access). Where the file name
+    carries a SHA-256 prefix, as torchvision's do (``resnet18-f37072fd.pth``), the download and
+    every later load are checked against it; a file that fails is refused, never used. It is
+    loaded with ``torch.load(..., weights_only=True)`` on the CPU.
+
+    Args:
+        weights (WeightsEnum): for example ``ResNet18_Weights.DEFAULT``.
+        timeout (float): seconds to wait for the server. Default 60.
+
+    Returns:
+        dict: parameter name -> tensor, for ``model.load_state_dict``.
+
+    Raises:
+        DataUnavailableError: offline and not cached, the download failed, or the cached file
+            does not match its hash or is not a state dict.
+
+    >>> from torchvision.models import ResNet18_Weights, resnet18
+    >>> resnet18().load_state_dict(pretrained(ResNet18_Weights.DEFAULT))  # doctest: +SKIP
+
+    Introduced in the chapter "Transfer learning".
+    """
+    url, path = _weights_url(weights), pretrained_path(weights)
+    found = torch.hub.HASH_REGEX.search(path.name)
+    prefix = found.group(1) if found and found.group(1) else None
+    if not path.exists():
+        if config.offline():
+            raise DataUnavailableError(
+                f"the weights {weights} are not cached and VISIONBOOK_OFFLINE=1 switches the "
+                f"network off: unset it, or put the file from {url} at {path}"
+            )
+        download(url, path, timeout=timeout, sha256=prefix)
+    elif prefix and not _file_digest(path, "sha256").startswith(prefix):
+        raise DataUnavailableError(
+            f"{path} does not match the SHA-256 prefix {prefix} of its name (altered or "
+            "corrupt), so it is not used: delete it to download it again"
+        )
+    return _load_state(path)
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
     try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    # a truncated or foreign file fails in many ways (zip, pickle, EOF)
+    except Exception as err:
+        raise DataUnavailableError(
+            f"{path} cannot be read ({type(err).__name__}: {str(err).splitlines()[0]}): "
+            "delete it to download it again"
+        ) from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataUnavailableError(f"{path} does not hold a state dict of tensors: delete it")
+    return state
 
 
 def _gunzip(src: Path, dst: Path) -> None:

@@ -15,15 +15,11 @@ plain convolutions instead of an hourglass or DLA network.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbook import config, data
+from visionbook import data
 from visionbook._validate import (
     _check_boxes,
     _expect_int,
@@ -528,31 +524,22 @@ def draw_boxes(
     return ax
 
 
-@contextmanager
-def _hub_dir(path: Path) -> Iterator[None]:
-    """Point torch.hub's cache (where torchvision looks for weights) at ``path`` inside
-    the block."""
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(path))
-    try:
-        yield
-    finally:
-        torch.hub.set_dir(previous)
+def _coco_architecture() -> nn.Module:
+    """The network torchvision's builder makes for the COCO weights, with random weights:
+    frozen BatchNorm and three trainable stages in the MobileNetV3 backbone, 91 classes and the
+    320-pixel settings of ``fasterrcnn_mobilenet_v3_large_320_fpn``."""
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.backbone_utils import mobilenet_backbone
 
-
-def _coco_weights_home(url: str, timeout: float) -> Path:
-    """A torch.hub cache under ``data_home()`` that holds the COCO weights, downloaded once
-    if missing.
-
-    The download goes through :func:`visionbook.data.download` (timeout, atomic write, and a
-    :class:`~visionbook.data.DataUnavailableError` before any network access when offline);
-    torchvision checks the file's SHA-256 prefix when it loads it.
-    """
-    home = config.data_home() / "torch-hub"
-    path = home / "checkpoints" / url.rsplit("/", 1)[-1]
-    if not path.exists():
-        data.download(url, path, timeout=timeout)
-    return home
+    backbone = mobilenet_backbone(
+        backbone_name="mobilenet_v3_large", weights=None, fpn=True, trainable_layers=3
+    )
+    anchors = AnchorGenerator(((32, 64, 128, 256, 512),) * 3, ((0.5, 1.0, 2.0),) * 3)
+    return FasterRCNN(
+        backbone, 91, rpn_anchor_generator=anchors, min_size=320, max_size=640,
+        rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=150, rpn_score_thresh=0.05,
+    )  # fmt: skip
 
 
 def faster_rcnn(
@@ -560,10 +547,11 @@ def faster_rcnn(
 ) -> nn.Module:
     """torchvision's Faster R-CNN with a MobileNetV3-Large FPN backbone at 320 pixels, in eval mode.
 
-    With ``pretrained=True`` the COCO weights (91 classes) are downloaded once into
-    ``data_home()/torch-hub/checkpoints`` with a ``timeout`` (offline and not cached: a
-    :class:`~visionbook.data.DataUnavailableError` before any network access) and loaded through
-    torchvision's own API, which checks their hash; without, every weight is random (and no
+    With ``pretrained=True`` the COCO weights (91 classes) come from
+    :func:`visionbook.data.pretrained`: downloaded once into ``data_home()/weights`` with a
+    ``timeout`` (offline and not cached: a :class:`~visionbook.data.DataUnavailableError` before
+    any network access), checked against the hash in their file name, and loaded into the same
+    network torchvision's builder makes for them; without, every weight is random (and no
     network is touched), with ``num_classes`` outputs including the background class 0.
 
     Args:
@@ -599,5 +587,6 @@ def faster_rcnn(
         return fasterrcnn_mobilenet_v3_large_320_fpn(
             weights=None, weights_backbone=None, num_classes=num_classes or 91
         ).eval()
-    with _hub_dir(_coco_weights_home(Weights.DEFAULT.url, timeout)):
-        return fasterrcnn_mobilenet_v3_large_320_fpn(weights=Weights.DEFAULT).eval()
+    model = _coco_architecture()
+    model.load_state_dict(data.pretrained(Weights.DEFAULT, timeout=timeout))
+    return model.eval()

@@ -204,32 +204,22 @@ def _link(
         return
     out, back = start[0] + GAP / 2, end[0] - GAP / 2
     _arrow(ax, [start, (out, ya), (out, below), (back, below), (back, yb), end])
+    _arrow_label(ax, (out + back) / 2, below, label)
+
+
+def _arrow_label(ax, x: float, y: float, label: str, **box: float) -> None:
+    """Write an arrow's label (if any) centred at ``(x, y)`` on a white box (``box``: more of
+    its settings, such as ``pad``)."""
     if label:
-        ax.text(
-            (out + back) / 2,
-            below,
-            label,
-            ha="center",
-            va="center",
-            fontsize=FONT,
-            bbox={"fc": "white", "ec": "none"},
-        )
+        bbox = {"fc": "white", "ec": "none", **box}
+        ax.text(x, y, label, ha="center", va="center", fontsize=FONT, bbox=bbox)
 
 
 def _skip(ax, a: tuple, b: tuple, label: str) -> None:
     (xa, ya, wa, ha), (xb, yb, wb, hb) = a, b
     x0, x1, level = xa + wa / 4, xb - wb / 4, max(ya + ha / 2, yb + hb / 2) + 0.22
     _arrow(ax, [(x0, ya + ha / 2), (x0, level), (x1, level), (x1, yb + hb / 2)])
-    if label:
-        ax.text(
-            (x0 + x1) / 2,
-            level,
-            label,
-            ha="center",
-            va="center",
-            fontsize=FONT,
-            bbox={"fc": "white", "ec": "none", "pad": 1},
-        )
+    _arrow_label(ax, (x0 + x1) / 2, level, label, pad=1)
 
 
 def _legend(ax, kinds: Sequence[str]) -> None:

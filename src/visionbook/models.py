@@ -1,7 +1,7 @@
 """Small reference networks shared by several chapters.
 
-Introduced in "Multilayer networks" (``mlp``) and "Convolutional neural networks" (``lenet``,
-``small_cnn``).
+Introduced in "Multilayer networks" (``mlp``), "Convolutional neural networks" (``lenet``,
+``small_cnn``) and "Transfer learning" (``digits_cnn``, the model zoo's digit CNN).
 """
 
 from __future__ import annotations
@@ -86,8 +86,16 @@ def lenet(num_classes: int = 10, in_channels: int = 1, width: int = 1) -> nn.Seq
     )  # fmt: skip
 
 
-def conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    """Conv 3x3 (same padding) -> BatchNorm -> ReLU -> MaxPool 2: halves H and W.
+def conv_block(c_in: int, c_out: int, kernel_size: int = 3) -> nn.Sequential:
+    """Conv (odd ``kernel_size``, same padding) -> BatchNorm -> ReLU -> MaxPool 2: halves H and W.
+
+    Args:
+        c_in (int): input channels.
+        c_out (int): output channels.
+        kernel_size (int): an odd kernel size, so that the padding keeps H and W. Default 3.
+
+    Returns:
+        nn.Sequential: ``(B, c_in, H, W) -> (B, c_out, H // 2, W // 2)``.
 
     >>> import torch
     >>> conv_block(3, 8)(torch.zeros(2, 3, 16, 16)).shape
@@ -99,8 +107,10 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
         raise ValueError(
             f"expected positive integer channel counts, got c_in={c_in!r} and c_out={c_out!r}"
         )
+    if not _positive_int(kernel_size) or kernel_size % 2 == 0:
+        raise ValueError(f"expected an odd positive kernel_size, got {kernel_size!r}")
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
         nn.BatchNorm2d(c_out),
         nn.ReLU(),
         nn.MaxPool2d(2),
@@ -142,3 +152,41 @@ def small_cnn(
     return nn.Sequential(
         *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], num_classes)
     )
+
+
+def digits_cnn(
+    num_classes: int, channels: tuple[int, int, int] = (16, 32, 64), hidden: int = 128
+) -> nn.Sequential:
+    """The digit CNN of the model zoo: three conv blocks, then
+    ``Flatten -> Dropout -> Linear -> ReLU -> Linear``.
+
+    The blocks are :func:`conv_block` (5x5 first, then 3x3), so a ``(B, 1, 28, 28)`` input
+    becomes ``(B, channels[2], 3, 3)``; ``model[:-1]`` gives the ``(B, hidden)`` penultimate
+    features (after the ReLU), ``model[:4]`` the ``(B, 9 * channels[2])`` flattened trunk.
+
+    Args:
+        num_classes (int): number of logits.
+        channels (tuple of 3 int): channels of the three blocks. Default (16, 32, 64).
+        hidden (int): width of the penultimate layer. Default 128.
+
+    Returns:
+        nn.Sequential: ``(B, 1, 28, 28) -> (B, num_classes)``.
+
+    >>> import torch
+    >>> digits_cnn(10)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+
+    Introduced in the chapter "Transfer learning".
+    """
+    sizes = [num_classes, hidden, *channels] if isinstance(channels, tuple | list) else [channels]
+    if len(sizes) != 5 or not all(_positive_int(k) for k in sizes):
+        raise ValueError(
+            f"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got {channels!r}, "
+            f"{hidden!r}, {num_classes!r}"
+        )
+    c1, c2, c3 = channels
+    return nn.Sequential(
+        conv_block(1, c1, 5), conv_block(c1, c2), conv_block(c2, c3),  # (B, c3, 3, 3)
+        nn.Flatten(), nn.Dropout(0.25), nn.Linear(c3 * 9, hidden), nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )  # fmt: skip

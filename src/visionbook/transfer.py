@@ -14,7 +14,6 @@ import copy
 import numbers
 import urllib.request
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -537,22 +536,22 @@ def split_at(
 
 
 def resnet18_transfer(
-    num_classes: int, weights: object = "DEFAULT", timeout: float = 30.0
+    num_classes: int, weights: object = "DEFAULT", timeout: float = 60.0
 ) -> tuple[nn.Module, nn.Module]:
     """torchvision's ResNet-18 with a new head, and the preprocessing its weights were trained with.
 
-    ``resnet18(weights=ResNet18_Weights.DEFAULT)`` downloads the ImageNet weights once into
-    torch's hub cache (checking their hash); here every socket operation of that download has
-    a ``timeout``. The arguments are checked first, and with ``VISIONBOOK_OFFLINE=1`` weights
-    that are not in the cache raise :class:`visionbook.data.DataUnavailableError` before any
-    network access. ``weights=None`` gives random weights (for tests and training from
-    scratch) with the same preprocessing: resize to 256, centre-crop 224, ImageNet mean and std.
+    The arguments are checked first. The ImageNet weights come from
+    :func:`visionbook.data.pretrained`: downloaded once into ``data_home()/weights`` with a
+    ``timeout`` and checked against the hash in their file name; with ``VISIONBOOK_OFFLINE=1``
+    weights that are not cached raise :class:`visionbook.data.DataUnavailableError` before any
+    network access. ``weights=None`` gives random weights (for tests and training from scratch)
+    with the same preprocessing: resize to 256, centre-crop 224, ImageNet mean and std.
 
     Args:
         num_classes (int): outputs of the new head.
         weights (ResNet18_Weights | str | None): ``"DEFAULT"``, an enum value, or None.
             Default "DEFAULT".
-        timeout (float): seconds allowed for each network operation. Default 30.
+        timeout (float): seconds to wait for the server. Default 60.
 
     Returns:
         tuple: the model ``(B, 3, 224, 224) -> (B, num_classes)`` in train mode, and
@@ -560,7 +559,7 @@ def resnet18_transfer(
         to normalised ``(B, 3, 224, 224)``).
 
     Raises:
-        DataUnavailableError: offline, and the weights are not in torch's hub cache.
+        DataUnavailableError: offline, and the weights are not cached.
 
     >>> model, preprocess = resnet18_transfer(10, weights=None)
     >>> model(preprocess(torch.rand(2, 3, 32, 32))).shape
@@ -579,26 +578,16 @@ def resnet18_transfer(
         raise ValueError(
             f"expected ResNet18_Weights, 'DEFAULT', one of {names}, or None; got {weights!r}"
         ) from err
-    if weights is not None and not _hub_file(weights.url).is_file() and config.offline():
-        raise data.DataUnavailableError(
-            f"the ImageNet weights of ResNet-18 ({weights.url.rsplit('/', 1)[-1]}, about 45 MB) "
-            f"are not in torch's hub cache ({_hub_file(weights.url).parent}) and "
-            "VISIONBOOK_OFFLINE=1 forbids downloading them: unset VISIONBOOK_OFFLINE, or put the "
-            f"file from {weights.url} there"
-        )
-    with data.socket_timeout(timeout):
-        model = resnet18(weights=weights)
+    _expect_number(timeout, "timeout", low=1e-3)
+    model = resnet18(weights=None)
+    if weights is not None:
+        model.load_state_dict(data.pretrained(weights, timeout=timeout))
     replace_head(model, num_classes)
     return model, (weights or ResNet18_Weights.DEFAULT).transforms()
 
 
-def _hub_file(url: str) -> Path:
-    """Where ``torch.hub`` keeps (or will keep) the checkpoint downloaded from ``url``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
 def imagenet_weights_available(timeout: float = 5.0) -> bool:
-    """Whether ``ResNet18_Weights.DEFAULT`` is in torch's hub cache or can be fetched now.
+    """Whether ``ResNet18_Weights.DEFAULT`` is in the book's weights cache or can be fetched now.
 
     Never touches the network when ``VISIONBOOK_OFFLINE=1``; otherwise asks the server for
     the file's headers with a ``timeout``.
@@ -618,7 +607,7 @@ def imagenet_weights_available(timeout: float = 5.0) -> bool:
 
     _expect_number(timeout, "timeout", low=0)
     url = ResNet18_Weights.DEFAULT.url
-    if _hub_file(url).is_file():
+    if data.pretrained_path(ResNet18_Weights.DEFAULT).is_file():
         return True
     if config.offline():
         return False

@@ -1,10 +1,11 @@
-"""The book's own model zoo: small models it trains for itself, cached by recipe.
+"""The book's own model zoo: a registry and a cache of the small models it trains for itself.
 
 ``get(name)`` loads a trained model from ``data_home()/zoo`` when a verified checkpoint of
 the same recipe is there; otherwise it trains the model deterministically from offline
 data (within the budget of the first chapter that needs it), saves it atomically and
-returns it. The file name carries a hash of the recipe (architecture and training
-settings), so a changed recipe is retrained instead of loading stale weights.
+returns it. The recipes themselves (network, data, training) are in :mod:`visionbook.recipes`.
+The file name carries a hash of the recipe (architecture and training settings), so a changed
+recipe is retrained instead of loading stale weights.
 
 One checkpoint is one file: the weights, the record (recipe key, metrics, training time)
 and a SHA-256 digest of both, written to a unique temporary name and renamed into place,
@@ -31,9 +32,7 @@ import torch
 from torch import nn
 
 from visionbook import config
-from visionbook._validate import _atomic_write, _expect_module, _expect_number, _expect_tensor
-from visionbook.models import small_cnn
-from visionbook.train import evaluate, fit
+from visionbook._validate import _atomic_write, _expect_module
 
 FORMAT = "visionbook-zoo/2"
 
@@ -54,11 +53,20 @@ class Recipe:
     description: str = ""
 
 
+# recipes added with register(), besides the book's own in visionbook.recipes
 _RECIPES: dict[str, Recipe] = {}
 
 
+def _registry() -> dict[str, Recipe]:
+    """The book's recipes (``visionbook.recipes.BOOK_RECIPES``, read on first use) and the
+    registered ones, by name."""
+    from visionbook.recipes import BOOK_RECIPES  # the recipes import the zoo's Recipe
+
+    return {**{r.name: r for r in BOOK_RECIPES}, **_RECIPES}
+
+
 def register(recipe: Recipe) -> Recipe:
-    """Add a recipe to the zoo (a name may be registered once).
+    """Add a recipe of your own to the zoo, besides the book's (a name may be used once).
 
     Args:
         recipe (Recipe): the recipe; its ``settings`` must be JSON-serialisable.
@@ -70,7 +78,7 @@ def register(recipe: Recipe) -> Recipe:
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"expected a zoo.Recipe, got {type(recipe).__name__}")
-    if recipe.name in _RECIPES and _RECIPES[recipe.name] is not recipe:
+    if _registry().get(recipe.name, recipe) is not recipe:
         raise ValueError(f"a zoo recipe named {recipe.name!r} is already registered")
     try:
         json.dumps(recipe.settings)
@@ -83,7 +91,7 @@ def register(recipe: Recipe) -> Recipe:
 
 
 def names() -> list[str]:
-    """The registered recipe names, sorted: what :func:`get` accepts.
+    """The recipe names, the book's and any registered, sorted: what :func:`get` accepts.
 
     Returns:
         list of str: for example ``["digits04_cnn", "mnist_cnn", "shapes_cnn"]``.
@@ -93,13 +101,14 @@ def names() -> list[str]:
 
     Introduced in the chapter "Transfer learning".
     """
-    return sorted(_RECIPES)
+    return sorted(_registry())
 
 
 def _recipe(name: str) -> Recipe:
-    if name not in _RECIPES:
+    recipes = _registry()
+    if name not in recipes:
         raise ValueError(f"unknown zoo model {name!r}; expected one of {', '.join(names())}")
-    return _RECIPES[name]
+    return recipes[name]
 
 
 @contextlib.contextmanager
@@ -345,205 +354,3 @@ def get(name: str, device: torch.device | None = None, retrain: bool = False) ->
             record = _train(recipe, model, key, path)
     model.zoo_record = record
     return model.to(device or config.device()).eval()
-
-
-# --- the recipes -----------------------------------------------------------------------------
-
-
-def digits_cnn(
-    num_classes: int, channels: tuple[int, int, int] = (16, 32, 64), hidden: int = 128
-) -> nn.Sequential:
-    """The zoo's digit CNN: three conv blocks, then
-    ``Flatten -> Dropout -> Linear -> ReLU -> Linear``.
-
-    Each block is conv (5x5 first, then 3x3) -> BatchNorm -> ReLU -> MaxPool 2, so a
-    ``(B, 1, 28, 28)`` input becomes ``(B, channels[2], 3, 3)``; ``model[:-1]`` gives the
-    ``(B, hidden)`` penultimate features (after the ReLU).
-
-    Args:
-        num_classes (int): number of logits.
-        channels (tuple of 3 int): channels of the three blocks. Default (16, 32, 64).
-        hidden (int): width of the penultimate layer. Default 128.
-
-    Returns:
-        nn.Sequential: ``(B, 1, 28, 28) -> (B, num_classes)``.
-
-    >>> digits_cnn(10)(torch.zeros(2, 1, 28, 28)).shape
-    torch.Size([2, 10])
-
-    Introduced in the chapter "Transfer learning".
-    """
-    sizes = [num_classes, hidden, *channels] if isinstance(channels, tuple | list) else [channels]
-    if len(sizes) != 5 or not all(
-        isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in sizes
-    ):
-        raise ValueError(
-            f"expected 3 positive channels, hidden >= 1 and num_classes >= 1, got {channels!r}, "
-            f"{hidden!r}, {num_classes!r}"
-        )
-    c1, c2, c3 = channels
-    return nn.Sequential(
-        _block(1, c1, 5), _block(c1, c2, 3), _block(c2, c3, 3),  # (B, c3, 3, 3)
-        nn.Flatten(), nn.Dropout(0.25), nn.Linear(c3 * 9, hidden), nn.ReLU(),
-        nn.Linear(hidden, num_classes),
-    )  # fmt: skip
-
-
-def _block(c_in: int, c_out: int, k: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-    )
-
-
-def random_affine(
-    X: torch.Tensor,
-    generator: torch.Generator,
-    degrees: float = 12.0,
-    scale: float = 0.12,
-    shift: float = 2.5,
-) -> torch.Tensor:
-    """Rotate, scale and shift each image of a batch at random (zero padding): digit augmentation.
-
-    Args:
-        X (Tensor): images ``(N, C, H, W)``.
-        generator (torch.Generator): source of the random transforms.
-        degrees (float): largest rotation. Default 12.
-        scale (float): largest relative zoom, in or out. Default 0.12.
-        shift (float): largest shift in pixels along each axis. Default 2.5.
-
-    Returns:
-        Tensor: ``(N, C, H, W)``, on ``X``'s device.
-
-    >>> random_affine(torch.rand(4, 1, 28, 28), torch.Generator().manual_seed(0)).shape
-    torch.Size([4, 1, 28, 28])
-
-    Introduced in the chapter "Transfer learning".
-    """
-    _expect_tensor(X, "images", "(N, C, H, W)", ndim=4)
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"expected a torch.Generator, got {type(generator).__name__}")
-    for name, value in (("degrees", degrees), ("scale", scale), ("shift", shift)):
-        _expect_number(value, name, low=0)
-    n, h, w = len(X), X.shape[2], X.shape[3]
-    u = torch.rand(n, 4, generator=generator) * 2 - 1  # uniform in [-1, 1]
-    angle, zoom = u[:, 0] * degrees * torch.pi / 180, 1 + u[:, 1] * scale
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack(
-        [
-            torch.stack([cos, -sin, u[:, 2] * shift * 2 / w], 1),
-            torch.stack([sin, cos, u[:, 3] * shift * 2 / h], 1),
-        ],
-        1,
-    )
-    grid = torch.nn.functional.affine_grid(theta.to(X), list(X.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(X, grid, align_corners=False)
-
-
-def _train_classifier(
-    model: nn.Module, train: tuple, test: tuple, settings: dict, augment: Callable | None = None
-) -> dict:
-    """AdamW with a one-cycle schedule and label smoothing, through the book's ``fit`` loop;
-    ``augment(X, generator)`` draws fresh training images each epoch."""
-    epochs, bs, lr = settings["epochs"], settings["batch_size"], settings["lr"]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings["weight_decay"])
-    steps = epochs * -(-len(train[0]) // bs)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=steps, pct_start=settings["warmup"]
-    )
-    loss_fn = lambda logits, y: nn.functional.cross_entropy(
-        logits, y, label_smoothing=settings["label_smoothing"]
-    )
-    generator = torch.Generator().manual_seed(settings["seed"])
-    for epoch in range(epochs):
-        X = augment(train[0], generator) if augment else train[0]
-        fit(
-            model,
-            (X, train[1]),
-            epochs=1,
-            batch_size=bs,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            loss_fn=loss_fn,
-            seed=settings["seed"] + epoch,
-            verbose=False,
-        )
-    return {"test_accuracy": evaluate(model, test)["accuracy"]}
-
-
-def _digits(classes: list[int]) -> tuple[tuple, tuple]:
-    """Train and test splits of the MNIST sample restricted to ``classes``, relabelled 0..k-1."""
-    from visionbook.data import load_mnist
-    from visionbook.transfer import subset_classes
-
-    data = load_mnist(full=False)
-    return subset_classes(data.X_train, data.y_train, classes), subset_classes(
-        data.X_test, data.y_test, classes
-    )
-
-
-def _train_digits(model: nn.Module, settings: dict) -> dict:
-    train, test = _digits(settings["classes"])
-    return _train_classifier(model, train, test, settings, random_affine)
-
-
-def _train_shapes(model: nn.Module, settings: dict) -> dict:
-    from visionbook.shapes import make_shapes
-
-    train, test = make_shapes(settings["n_train"], seed=1), make_shapes(1000, seed=2)
-    return _train_classifier(
-        model, (train.images, train.labels), (test.images, test.labels), settings
-    )
-
-
-_DIGITS = {
-    "data": "MNIST sample 4,000/1,000",
-    "augment": "affine 12 deg, 12% zoom, 2.5 px",
-    "batch_size": 64,
-    "lr": 4e-3,
-    "weight_decay": 5e-4,
-    "warmup": 0.3,
-    "label_smoothing": 0.1,
-    "seed": 0,
-}
-register(
-    Recipe(
-        "mnist_cnn",
-        lambda: digits_cnn(10, (12, 24, 48), 96),
-        _train_digits,
-        {**_DIGITS, "classes": list(range(10)), "epochs": 12},
-        "digit classifier (conv 12-24-48, 96 penultimate units) trained on the bundled "
-        "MNIST sample",
-    )
-)
-register(
-    Recipe(
-        "digits04_cnn",
-        lambda: digits_cnn(5, (8, 16, 32), 64),
-        _train_digits,
-        {**_DIGITS, "classes": [0, 1, 2, 3, 4], "epochs": 6},
-        "a small digit CNN (conv 8-16-32, 64 penultimate units) pretrained on digits 0-4 only: the "
-        "source task of transfer",
-    )
-)
-register(
-    Recipe(
-        "shapes_cnn",
-        lambda: small_cnn(num_classes=5, in_channels=3, channels=(16, 32, 64)),
-        _train_shapes,
-        {
-            "data": "shapes 32x32, train seed 1, test seed 2",
-            "n_train": 8000,
-            "epochs": 3,
-            "batch_size": 32,
-            "lr": 5e-3,
-            "weight_decay": 1e-4,
-            "warmup": 0.2,
-            "label_smoothing": 0.0,
-            "seed": 0,
-        },
-        "three-block CNN (16-32-64 channels, global average pooling) classifying the five shapes",
-    )
-)
