@@ -111,16 +111,6 @@ def test_notebook_is_committed_without_outputs(path):
     assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in the metadata"
 
 
-# TODO (remove at merge): chapters that another branch brings to the rules of
-# test_code_cells_and_lines_are_short (and to the two-line Colab cell); book/ruff.toml lists
-# the same three for E501.
-NOT_YET = {"transfer.ipynb", "self_supervised.ipynb", "interpretability.ipynb"}
-# The Colab cell before its comment was wrapped to 100 characters, still accepted in NOT_YET.
-_OLD_COLAB_COMMENT = (
-    "# In Colab, install the book's helper package (Colab's own PyTorch is kept); elsewhere, "
-    "nothing happens."
-)
-
 MAX_CELL_LINES, MAX_LINE_CHARS = 15, 100
 
 
@@ -129,12 +119,7 @@ def test_first_code_cell_is_the_colab_cell(path):
     code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     assert code, f"{path.name} has no code cell"
     first = code[0]
-    expected = {_colab_cell().strip()}
-    if path.name in NOT_YET:
-        expected.add(
-            _colab_cell().strip().replace(_colab_cell().split("\nimport")[0], _OLD_COLAB_COMMENT)
-        )
-    assert first.source.strip() in expected, (
+    assert first.source.strip() == _colab_cell().strip(), (
         f"{path.name}: the first code cell is not the Colab cell of CONTRIBUTING.md"
     )
     assert "remove-cell" in first.metadata.get("tags", []), (
@@ -150,8 +135,6 @@ def test_code_cells_and_lines_are_short(path):
     are exempt from the 15 lines, not from the 100 characters. Lines are counted as the
     notebook stores them, blank lines included.
     """
-    if path.name in NOT_YET:
-        pytest.skip(f"{path.name}: brought to these rules in another branch (NOT_YET)")
     code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     long_cells, long_lines = [], []
     for k, cell in enumerate(code):
