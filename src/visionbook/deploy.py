@@ -12,8 +12,10 @@ deployment".
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
+import logging
 import os
 import statistics
 import tempfile
@@ -57,8 +59,10 @@ def export_onnx(
     ``logits``.
 
     The model is copied to the CPU in eval mode (dropout off, BatchNorm with its running
-    statistics, which the exporter folds into the preceding convolution). The exporter's own
-    deprecation notices are silenced; any other warning is shown.
+    statistics, which the exporter folds into the preceding convolution). Three kinds of notice
+    from the exporter are silenced: its deprecation notices, the tracer's reminder that a size
+    read in Python is recorded for this input's shape (true, and the reason ``dynamic_batch``
+    exists), and its report of slices it could not fold. Any other warning is shown.
 
     Args:
         model (nn.Module): the trained network; left as it was.
@@ -91,6 +95,8 @@ def export_onnx(
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.onnx")
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
         torch.onnx.export(model, (example,), buffer, input_names=["x"], output_names=["logits"],
                           dynamic_axes=axes, opset_version=OPSET, **extra)  # fmt: skip
     _atomic_write(path, lambda f: f.write(buffer.getvalue()))
@@ -262,12 +268,28 @@ def _kind(x) -> str:
     return str(tuple(x.shape)) if isinstance(x, np.ndarray) else type(x).__name__
 
 
-def _quantise_into(target: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp_path)`` in a temporary folder, then move the file into ``target``
-    atomically (ONNX Runtime writes to a path, not to a file object)."""
-    with tempfile.TemporaryDirectory(prefix="visionbook-quant-") as folder:
-        tmp = Path(folder) / "model.onnx"
-        write(tmp)
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """ONNX Runtime's quantisation tools log advice and per-tensor notes on the root logger at
+    WARNING level; keep errors only while they run."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _quantise_into(source: Path, target: Path, write: Callable[[Path, Path], None]) -> Path:
+    """Pre-process ``source`` (``quant_pre_process``: shape inference and ONNX Runtime's graph
+    optimiser, which folds constants) into a temporary folder, run ``write(prepared, tmp)`` there,
+    then move the result into ``target`` atomically (ONNX Runtime writes to a path, not to a file
+    object)."""
+    with tempfile.TemporaryDirectory(prefix="visionbook-quant-") as folder, _quiet_root_logger():
+        prepared, tmp = Path(folder) / "prepared.onnx", Path(folder) / "model.onnx"
+        quantization.quant_pre_process(str(source), str(prepared))
+        write(prepared, tmp)
         _atomic_write(target, lambda f: f.write(tmp.read_bytes()))
     return target
 
@@ -284,7 +306,8 @@ def quantize_dynamic(source: str | os.PathLike, target: str | os.PathLike) -> Pa
 
     Each weight tensor gets one scale (per tensor); each activation that enters a quantised
     convolution or matrix product is scaled from its own minimum and maximum, computed again for
-    every input, so no calibration data is needed (ONNX Runtime's ``quantize_dynamic``).
+    every input, so no calibration data is needed (ONNX Runtime's ``quantize_dynamic``, after its
+    recommended pre-processing).
 
     Args:
         source (str | PathLike): the float ``.onnx`` file.
@@ -302,9 +325,10 @@ def quantize_dynamic(source: str | os.PathLike, target: str | os.PathLike) -> Pa
     """
     source, target = _expect_onnx_file(source), _target(target)
     return _quantise_into(
+        source,
         target,
-        lambda tmp: quantization.quantize_dynamic(
-            str(source), str(tmp), weight_type=quantization.QuantType.QInt8
+        lambda prepared, tmp: quantization.quantize_dynamic(
+            str(prepared), str(tmp), weight_type=quantization.QuantType.QInt8
         ),
     )
 
@@ -342,16 +366,14 @@ def quantize_static(
     source, target = _expect_onnx_file(source), _target(target)
     reader = ArrayReader(calibration, batch_size)
 
-    def write(tmp: Path) -> None:
-        prepared = tmp.with_name("prepared.onnx")
-        quantization.quant_pre_process(str(source), str(prepared))
+    def write(prepared: Path, tmp: Path) -> None:
         quantization.quantize_static(
             str(prepared), str(tmp), reader, quant_format=quantization.QuantFormat.QDQ,
             per_channel=True, activation_type=quantization.QuantType.QInt8,
             weight_type=quantization.QuantType.QInt8,
         )  # fmt: skip
 
-    return _quantise_into(target, write)
+    return _quantise_into(source, target, write)
 
 
 def distillation_loss(
