@@ -70,7 +70,7 @@ def test_a_fixed_batch_refuses_another_batch_size(tmp_path):
     path = export_onnx(_cnn(), torch.zeros(1, 1, 28, 28), tmp_path / "m.onnx", dynamic_batch=False)
     sess = session(path)
     assert run(sess, torch.zeros(1, 1, 28, 28)).shape == (1, 10)
-    with pytest.raises(Exception, match="dimensions"):
+    with pytest.raises(ValueError, match=r"expected x of shape \(1, 1, 28, 28\) .* got \(2, 1"):
         run(sess, torch.zeros(2, 1, 28, 28))
 
 
@@ -278,6 +278,10 @@ def test_bad_quantisation_targets_and_run_inputs(exported, tmp_path):
         quantize_static(path, tmp_path / "q.onnx", np.zeros(3))
     with pytest.raises(TypeError, match=r"expected x as a tensor or an array \(N, ...\)"):
         run(session(path), [[0.0]])
+    with pytest.raises(
+        ValueError, match=r"expected x of shape \(N, 1, 28, 28\) .* got \(3, 28, 28\)"
+    ):
+        run(session(path), torch.zeros(3, 28, 28))
 
 
 @pytest.mark.parametrize(

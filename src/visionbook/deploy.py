@@ -157,8 +157,12 @@ def run(sess: ort.InferenceSession, x: torch.Tensor | np.ndarray) -> np.ndarray:
         x = x.detach().cpu().numpy()
     if not isinstance(x, np.ndarray) or x.ndim < 1:
         raise TypeError(f"expected x as a tensor or an array (N, ...), got {type(x).__name__}")
-    (name,) = [i.name for i in sess.get_inputs()]
-    return sess.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+    (expected,) = sess.get_inputs()
+    sizes = [d if isinstance(d, int) else None for d in expected.shape]  # None: any size
+    if x.ndim != len(sizes) or any(d is not None and d != n for d, n in zip(sizes, x.shape)):
+        shown = ", ".join(str(d) if isinstance(d, int) else "N" for d in expected.shape)
+        raise ValueError(f"expected x of shape ({shown}) for this model, got {tuple(x.shape)}")
+    return sess.run(None, {expected.name: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
 def operators(path: str | os.PathLike) -> Counter:
