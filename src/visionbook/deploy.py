@@ -306,10 +306,12 @@ def _target(target) -> Path:
 
 
 def quantize_dynamic(source: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Dynamic int8 quantisation: weights stored as int8, activations quantised at run time.
+    """Dynamic 8-bit quantisation: weights stored in 8 bits, activations quantised at run time.
 
-    Each weight tensor gets one scale (per tensor); each activation that enters a quantised
-    convolution or matrix product is scaled from its own minimum and maximum, computed again for
+    Each weight tensor gets one scale and zero point (per tensor), as unsigned 8-bit integers
+    (``QUInt8``): ONNX Runtime's CPU kernel for the quantised convolution (``ConvInteger``)
+    accepts signed 8-bit weights only from recent releases, unsigned ones in all since 1.15. Each
+    activation that enters a quantised convolution or matrix product is scaled from its own minimum and maximum, computed again for
     every input, so no calibration data is needed (ONNX Runtime's ``quantize_dynamic``, after its
     recommended pre-processing).
 
@@ -332,7 +334,7 @@ def quantize_dynamic(source: str | os.PathLike, target: str | os.PathLike) -> Pa
         source,
         target,
         lambda prepared, tmp: quantization.quantize_dynamic(
-            str(prepared), str(tmp), weight_type=quantization.QuantType.QInt8
+            str(prepared), str(tmp), weight_type=quantization.QuantType.QUInt8
         ),
     )
 
