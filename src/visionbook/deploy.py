@@ -311,9 +311,9 @@ def quantize_dynamic(source: str | os.PathLike, target: str | os.PathLike) -> Pa
     Each weight tensor gets one scale and zero point (per tensor), as unsigned 8-bit integers
     (``QUInt8``): ONNX Runtime's CPU kernel for the quantised convolution (``ConvInteger``)
     accepts signed 8-bit weights only from recent releases, unsigned ones in all since 1.15. Each
-    activation that enters a quantised convolution or matrix product is scaled from its own minimum and maximum, computed again for
-    every input, so no calibration data is needed (ONNX Runtime's ``quantize_dynamic``, after its
-    recommended pre-processing).
+    activation that enters a quantised convolution or matrix product is scaled from its own
+    minimum and maximum, computed again for every input, so no calibration data is needed (ONNX
+    Runtime's ``quantize_dynamic``, after its recommended pre-processing).
 
     Args:
         source (str | PathLike): the float ``.onnx`` file.
