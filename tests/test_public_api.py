@@ -234,6 +234,18 @@ def _digits(n: int = 4) -> dict:
     return {"X": r(n, 1, 28, 28), "y": torch.arange(n) % 10}
 
 
+def _onnx_file() -> Path:
+    from visionbook.deploy import export_onnx
+
+    return export_onnx(linear_net(), r(1, 4), tmpdir() / "m.onnx")
+
+
+def _onnx_session():
+    from visionbook.deploy import session
+
+    return session(_onnx_file())
+
+
 def _notebook_dir() -> Path:
     import nbformat
 
@@ -1090,6 +1102,58 @@ def _cases() -> dict[str, Callable[[], Case]]:
             eta=[S],
         ),
         "diffusion.to_pixels": lambda: case(dict(x=r(3)), x=[L, S]),
+        # deploy
+        "deploy.export_onnx": lambda: case(
+            dict(model=linear_net(), example=r(1, 4), path=tmpdir() / "m.onnx"),
+            model=[S],
+            example=[L, torch.tensor(1.0)],
+            path=[3, tmpdir() / "m.pt"],
+            dynamic_batch=[S],
+        ),
+        "deploy.session": lambda: case(
+            dict(path=_onnx_file()), path=[3, tmpdir() / "missing.onnx"], threads=[S]
+        ),
+        "deploy.run": lambda: case(dict(sess=_onnx_session(), x=r(2, 4)), sess=[S], x=[L, r(3)]),
+        "deploy.operators": lambda: case(dict(path=_onnx_file()), path=[3, tmpdir() / "no.onnx"]),
+        "deploy.file_size": lambda: case(dict(path=_onnx_file()), path=[None, tmpdir() / "no"]),
+        # `call` is also case()'s own keyword: the Case is written out
+        "deploy.latency": lambda: Case(
+            dict(call=lambda: None, repeats=2, warmup=0),
+            {"call": [S], "repeats": [0, S], "warmup": [-1]},
+            None,
+            True,
+        ),
+        "deploy.ArrayReader": lambda: case(
+            dict(x=r(4, 2), batch_size=2), x=[L, r(3), np.zeros((0, 2))], batch_size=[0], name=[1]
+        ),
+        "deploy.quantize_dynamic": lambda: case(
+            dict(source=_onnx_file(), target=tmpdir() / "q.onnx"),
+            source=[3, tmpdir() / "no.onnx"],
+            target=[None, tmpdir() / "q.bin"],
+        ),
+        "deploy.quantize_static": lambda: case(
+            dict(source=_onnx_file(), target=tmpdir() / "q.onnx", calibration=r(4, 4)),
+            source=[3],
+            target=[None],
+            calibration=[L, r(4)],
+            batch_size=[0],
+        ),
+        "deploy.distillation_loss": lambda: case(
+            dict(student_logits=r(2, 3), teacher_logits=r(2, 3), labels=lab(0, 1), T=2.0),
+            student_logits=[L, r(3)],
+            teacher_logits=[L, r(2, 4)],
+            labels=[L, lab(0)],
+            T=[S, 0.0],
+            alpha=[2.0],
+        ),
+        "deploy.fit_student": lambda: case(
+            dict(student=linear_net(), data=(r(4, 4), lab(0, 1, 0, 1)), epochs=1),
+            student=[S],
+            data=[S, (r(4, 4), lab(0, 1))],
+            teacher_logits=[L, r(3, 2)],
+            epochs=[0],
+        ),
+        "deploy.frame_budget": lambda: case(dict(fps=30.0), fps=[S, 0.0], other_ms=[-1.0]),
         # detect
         "detect.gaussian_sigma": lambda: case(
             dict(wh=torch.tensor([[24.0, 24.0]]), stride=4), wh=[L, r(2), r(2, 3)], stride=[S]
