@@ -438,6 +438,13 @@ def _set_rng_states(states: dict) -> None:
     random.setstate(states["python"])
 
 
+def _plain_state(state: dict) -> dict:
+    """A scheduler's state without the functions some keep in it (torch 2.2's ``OneCycleLR``
+    holds its annealing method, which ``weights_only`` cannot load); loading the rest into the
+    same kind of scheduler keeps the scheduler's own functions."""
+    return {key: value for key, value in state.items() if not callable(value)}
+
+
 def _save_training_state(path: Path, model, optimizer, scheduler, history, run) -> None:
     """Write the whole state of a ``fit`` run to ``path`` atomically (a temporary file renamed
     into place, so a crash mid-write leaves the previous checkpoint whole)."""
@@ -445,7 +452,7 @@ def _save_training_state(path: Path, model, optimizer, scheduler, history, run) 
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "scheduler": None if scheduler is None else _plain_state(scheduler.state_dict()),
         "history": history,
         "run": run,
         "rng": _rng_states(),
