@@ -38,5 +38,6 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, session_home):
     monkeypatch.setenv("VISIONBOOK_OFFLINE", "1")  # unit tests never use the network
     monkeypatch.setenv("VISIONBOOK_PROGRESS", "0")
     monkeypatch.delenv("VISIONBOOK_FULL", raising=False)
+    monkeypatch.delenv("VISIONBOOK_REHEARSAL", raising=False)
     yield
     plt.close("all")

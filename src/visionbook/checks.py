@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from visionbook import config
 from visionbook._validate import _as_array, _as_scalar, _expect_number
 
 # --- groups: a run of checks as one line on the page ---------------------------------------------
@@ -117,6 +118,22 @@ def check_close(
     return worst
 
 
+# printed by a threshold check that a rehearsal reports instead of raising
+REHEARSAL_NOTE = "(not raised: a rehearsal on stand-in data)"
+
+
+def _threshold_missed(message: str) -> None:
+    """Raise a missed threshold; in a rehearsal (:func:`visionbook.config.rehearsal`) print it.
+
+    A rehearsal executes full mode on stand-in files (random weights, made-up images), whose
+    trained numbers mean nothing: there a missed threshold is printed, marked, and the run goes
+    on; an error of the code itself, or an exact check, still stops it.
+    """
+    if config.rehearsal() is None:
+        raise AssertionError(message)
+    print(f"{message} {REHEARSAL_NOTE}")
+
+
 def check_at_least(value: float, minimum: float, name: str = "value") -> float:
     """Check that a measured number is at least ``minimum`` (for example a test accuracy).
 
@@ -136,7 +153,8 @@ def check_at_least(value: float, minimum: float, name: str = "value") -> float:
     """
     v, minimum = _as_scalar(value, name), _as_scalar(minimum, "minimum")
     if not v >= minimum:
-        raise AssertionError(f"✗ {name}: {v:.4g} is below the required {minimum:.4g}")
+        _threshold_missed(f"✗ {name}: {v:.4g} is below the required {minimum:.4g}")
+        return v
     _emit(f"✓ {name}: {v:.4g} ≥ {minimum:.4g}")
     return v
 
@@ -160,7 +178,8 @@ def check_at_most(value: float, maximum: float, name: str = "value") -> float:
     """
     v, maximum = _as_scalar(value, name), _as_scalar(maximum, "maximum")
     if not v <= maximum:
-        raise AssertionError(f"✗ {name}: {v:.4g} is above the allowed {maximum:.4g}")
+        _threshold_missed(f"✗ {name}: {v:.4g} is above the allowed {maximum:.4g}")
+        return v
     _emit(f"✓ {name}: {v:.4g} ≤ {maximum:.4g}")
     return v
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
+
+T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -153,6 +156,69 @@ def full() -> bool:
     Introduced in the chapter "Images as data".
     """
     return _flag("VISIONBOOK_FULL")
+
+
+def quick_or_full(quick: T, full: T) -> T:
+    """A length for this run: ``full`` in full mode (``VISIONBOOK_FULL=1``), else ``quick``.
+
+    Chapters take every size that full mode changes (epochs, steps, seeds, images) from here, so
+    that a rehearsal (:func:`rehearsal`) can execute full mode's branches, data and weights at the
+    quick lengths: in a rehearsal it returns ``quick`` even with ``VISIONBOOK_FULL=1``.
+
+    Args:
+        quick: the value of the quick (default) run, and of a rehearsal.
+        full: the value of full mode.
+
+    Returns:
+        ``quick`` or ``full``.
+
+    >>> quick_or_full(8, 12)  # a quick run
+    8
+
+    Introduced in the chapter "Images as data".
+    """
+    return full if _flag("VISIONBOOK_FULL") and rehearsal() is None else quick
+
+
+def rehearsal() -> dict | None:
+    """The stand-in manifest of a full-mode rehearsal, or None (always None for readers).
+
+    ``VISIONBOOK_REHEARSAL`` names a JSON file written by :mod:`visionbook.tools.rehearse`: for
+    each download URL of the book (MNIST's and Fashion-MNIST's idx files, CIFAR-10's archive,
+    torchvision's weights) a local stand-in file in the same on-disk format and its checksums.
+    :func:`visionbook.data.download` then fetches the stand-in and verifies it against those
+    checksums, and :func:`quick_or_full` gives the quick lengths. CI sets it to execute every
+    full-mode branch without a network; a reader never does.
+
+    Returns:
+        dict | None: ``{"files": {url: {"path": ..., "md5": ..., "sha256": ..., ...}}}``.
+
+    >>> rehearsal() is None
+    True
+
+    Introduced in the chapter "Images as data".
+    """
+    import json
+
+    raw = os.environ.get("VISIONBOOK_REHEARSAL", "").strip()
+    if not raw:
+        return None
+    try:
+        manifest = json.loads(Path(raw).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"expected VISIONBOOK_REHEARSAL to name a readable stand-in manifest (JSON), got "
+            f"{raw!r}: {err}"
+        ) from err
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("path"), str) for v in files.values()
+    ):
+        raise ValueError(
+            f"expected {raw} to hold {{'files': {{url: {{'path': ..., 'md5': ..., "
+            f"'sha256': ...}}}}}}, got {str(manifest)[:120]}"
+        )
+    return manifest
 
 
 def progress_enabled() -> bool:

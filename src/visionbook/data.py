@@ -124,10 +124,15 @@ def download(
             f"cannot download {url}: VISIONBOOK_OFFLINE=1 switches the network off; put the "
             f"file at {path}"
         )
+    source = url
+    if (standin := _standin(url)) is not None:  # a rehearsal: a local file, its own checksums
+        source = Path(standin["path"]).resolve().as_uri()
+        md5 = None if md5 is None else standin["md5"]
+        sha256 = None if sha256 is None else standin["sha256"]
 
     def fetch(out) -> None:
         digests = hashlib.md5(), hashlib.sha256()
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(source, timeout=timeout) as response:
             status = getattr(response, "status", None)  # None for file:// URLs
             if status is not None and status != 200:
                 raise DataUnavailableError(
@@ -155,6 +160,22 @@ def download(
             f"could not download {url} ({err!r}); put the file at {path}"
         ) from err
     return path
+
+
+def _standin(url: str) -> dict | None:
+    """The stand-in of ``url`` in a rehearsal (:func:`visionbook.config.rehearsal`), else None.
+
+    A rehearsal never reaches the network: a URL without a stand-in is refused.
+    """
+    manifest = config.rehearsal()
+    if manifest is None:
+        return None
+    if url not in manifest["files"]:
+        raise DataUnavailableError(
+            f"a rehearsal (VISIONBOOK_REHEARSAL) has no stand-in for {url}: add one to "
+            "visionbook.tools.rehearse.write_standins"
+        )
+    return manifest["files"][url]
 
 
 def _weights_url(weights: object) -> str:
@@ -215,6 +236,8 @@ def pretrained(weights: object, timeout: float = 60.0) -> dict[str, torch.Tensor
     url, path = _weights_url(weights), pretrained_path(weights)
     found = torch.hub.HASH_REGEX.search(path.name)
     prefix = found.group(1) if found and found.group(1) else None
+    if prefix and config.rehearsal() is not None:  # stand-in weights have their own hash
+        prefix = _standin(url)["sha256"]
     if not path.exists():
         if config.offline():
             raise DataUnavailableError(
@@ -469,8 +492,37 @@ def _fetch_cifar10(root: Path) -> Path:
     return folder
 
 
+def _cifar_batch(path: Path, md5: str) -> tuple[np.ndarray, list[int]]:
+    """One of CIFAR-10's python batches, verified against its MD5: ``(N, 3072)`` uint8 and labels."""
+    import pickle
+
+    if _file_digest(path, "md5") != md5:
+        raise DataUnavailableError(
+            f"{path} does not match its MD5 {md5} (altered or corrupt): delete "
+            f"{path.parent} to download CIFAR-10 again"
+        )
+    with open(path, "rb") as f:
+        entry = pickle.load(f, encoding="latin1")  # the format of the python version: a dict
+    images, labels = entry.get("data"), entry.get("labels")
+    if (
+        not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+        or images.ndim != 2
+        or images.shape[1] != 3072
+        or not isinstance(labels, list)
+        or len(labels) != len(images)
+    ):
+        raise DataUnavailableError(
+            f"{path} is not a CIFAR-10 batch: expected 'data' uint8 (N, 3072) and N 'labels'"
+        )
+    return images, labels
+
+
 def load_cifar10() -> Splits:
     """CIFAR-10 (50,000/10,000 colour images, 32x32): from disk or the network only.
+
+    The python version's batches are read as torchvision reads them, each file checked
+    against its MD5 first (:class:`torchvision.datasets.CIFAR10`'s list).
 
     Returns:
         Splits: images ``(N, 3, 32, 32)`` in ``[0, 1]``, labels ``(N,)``.
@@ -482,12 +534,15 @@ def load_cifar10() -> Splits:
     from torchvision.datasets import CIFAR10
 
     folder = _fetch_cifar10(config.data_home())
+    standin = _standin(CIFAR10.url)
+    md5s = dict(CIFAR10.train_list + CIFAR10.test_list) if standin is None else standin["members"]
     parts = []
-    for train in (True, False):
-        ds = CIFAR10(str(folder.parent), train=train, download=False)
+    for files in (CIFAR10.train_list, CIFAR10.test_list):
+        batches = [_cifar_batch(folder / name, md5s[name]) for name, _ in files]
+        images = np.concatenate([b[0] for b in batches]).reshape(-1, 3, 32, 32)
         parts += [
-            torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255.0,
-            torch.tensor(ds.targets),
+            torch.from_numpy(images).float() / 255.0,
+            torch.tensor([label for b in batches for label in b[1]]),
         ]
     return _describe("CIFAR-10", Splits(*parts, CIFAR10_CLASSES), f"from {folder}")
 

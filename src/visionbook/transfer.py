@@ -611,6 +611,8 @@ def imagenet_weights_available(timeout: float = 5.0) -> bool:
         return True
     if config.offline():
         return False
+    if (manifest := config.rehearsal()) is not None:  # CI's rehearsal: stand-ins, no network
+        return url in manifest["files"]
     try:
         with urllib.request.urlopen(
             urllib.request.Request(url, method="HEAD"), timeout=timeout
