@@ -91,6 +91,8 @@ def download(
 
     The bytes go to a temporary file beside ``path`` that is renamed into place only after
     the checksums match, so an interrupted or corrupt download never leaves a file behind.
+    In CI's rehearsal of full mode (:func:`visionbook.config.rehearsal`) the bytes come from the
+    URL's local stand-in and are checked against the stand-in's checksums instead.
 
     Args:
         url (str): what to fetch.
@@ -493,7 +495,7 @@ def _fetch_cifar10(root: Path) -> Path:
 
 
 def _cifar_batch(path: Path, md5: str) -> tuple[np.ndarray, list[int]]:
-    """One of CIFAR-10's python batches, verified against its MD5: ``(N, 3072)`` uint8 and labels."""
+    """One CIFAR-10 python batch, checked against its MD5: ``(N, 3072)`` uint8 and labels."""
     import pickle
 
     if _file_digest(path, "md5") != md5:

@@ -38,12 +38,13 @@ import json
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,10 @@ def _idx_bytes(array: np.ndarray) -> bytes:
 def _write_idx_set(folder: Path, images: list[np.ndarray], labels: list[np.ndarray]) -> list[Path]:
     """The four gzipped idx files of an MNIST-style set (train, then test), under their real
     names."""
-    names = [("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-             ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]  # fmt: skip
+    names = [
+        ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+        ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+    ]
     paths = []
     for (image_name, label_name), X, y in zip(names, images, labels):
         for name, array in ((image_name, X), (label_name, y)):
@@ -100,8 +103,12 @@ def _cifar_archive(folder: Path, seed: int = 0) -> tuple[Path, dict[str, str]]:
     batches = {name: 100 for name, _ in CIFAR10.train_list} | {"test_batch": 200}
     members: dict[str, bytes] = {}
     for k, (name, n) in enumerate(batches.items()):
-        entry = {"batch_label": f"stand-in batch {k + 1}", "labels": [i % 10 for i in range(n)],
-                 "data": crops(n), "filenames": [f"standin_{k}_{i}.png" for i in range(n)]}  # fmt: skip
+        entry = {
+            "batch_label": f"stand-in batch {k + 1}",
+            "labels": [i % 10 for i in range(n)],
+            "data": crops(n),
+            "filenames": [f"standin_{k}_{i}.png" for i in range(n)],
+        }
         members[name] = pickle.dumps(entry, protocol=2)
     meta = {"num_cases_per_batch": 100, "label_names": list(CIFAR10_CLASSES), "num_vis": 3072}
     members[CIFAR10.meta["filename"]] = pickle.dumps(meta, protocol=2)
@@ -123,9 +130,10 @@ def _weights_files(folder: Path) -> dict[str, Path]:
     from visionbook.detect import _coco_architecture
 
     made = {}
-    for weights, build in ((ResNet18_Weights.DEFAULT, lambda: resnet18(weights=None)),
-                           (FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.DEFAULT,
-                            _coco_architecture)):  # fmt: skip
+    for weights, build in (
+        (ResNet18_Weights.DEFAULT, lambda: resnet18(weights=None)),
+        (FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.DEFAULT, _coco_architecture),
+    ):
         torch.manual_seed(0)
         path = folder / weights.url.rsplit("/", 1)[-1]
         torch.save(build().state_dict(), path)
@@ -161,8 +169,10 @@ def write_standins(folder: str | os.PathLike) -> Path:
         files[url] = {"path": str(path.resolve()), **_digests(path), **extra}
 
     mnist = load_mnist(full=False)  # the bundled sample's split, as uint8 again
-    as_bytes = [(mnist.X_train * 255).round().byte()[:, 0].numpy(),
-                (mnist.X_test * 255).round().byte()[:, 0].numpy()]  # fmt: skip
+    as_bytes = [
+        (mnist.X_train * 255).round().byte()[:, 0].numpy(),
+        (mnist.X_test * 255).round().byte()[:, 0].numpy(),
+    ]
     labels = [mnist.y_train.byte().numpy(), mnist.y_test.byte().numpy()]
     for cls, images, targets in (
         (MNIST, as_bytes, labels),
@@ -203,8 +213,19 @@ def _rehearse_one(notebook: Path, env: dict, timeout: int, out: Path) -> dict:
     import nbformat
 
     saved = out / notebook.name
-    command = [sys.executable, "-m", "visionbook.tools.runtimes", "--one", str(notebook),
-               "--workdir", str(notebook.parent), "--timeout", str(timeout), "--save", str(saved)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "visionbook.tools.runtimes",
+        "--one",
+        str(notebook),
+        "--workdir",
+        str(notebook.parent),
+        "--timeout",
+        str(timeout),
+        "--save",
+        str(saved),
+    ]
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     result = {"chapter": notebook.stem, "seconds": round(time.perf_counter() - start, 1)}
@@ -228,7 +249,7 @@ def _rehearse_one(notebook: Path, env: dict, timeout: int, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write the stand-ins, execute the full-mode chapters on them, report."""
-    from visionbook.tools.bookbuild import ROOT, chapters
+    from visionbook.tools.bookbuild import ROOT, _longest_first, chapters
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter's")
@@ -237,31 +258,49 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"expected --jobs >= 1, got {args.jobs}")
-    todo = full_mode_chapters(args.notebooks or chapters(ROOT))
+    todo = _longest_first(full_mode_chapters(args.notebooks or chapters(ROOT)))
     work = Path(tempfile.mkdtemp(prefix="visionbook-rehearsal-"))
+    try:
+        return _rehearse(todo, work, args.jobs, args.timeout)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the stand-ins and the cache: about 250 MB
+
+
+def _rehearse(todo: list[Path], work: Path, jobs: int, timeout: int) -> int:
     (work / "standins").mkdir()
     (work / "home").mkdir()
     start = time.perf_counter()
     manifest = write_standins(work / "standins")
     print(f"[rehearse] stand-ins written in {time.perf_counter() - start:.0f} s", flush=True)
-    threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
-    env = {**os.environ, "VISIONBOOK_FULL": "1", "VISIONBOOK_OFFLINE": "0",
-           "VISIONBOOK_REHEARSAL": str(manifest), "VISIONBOOK_HOME": str(work / "home"),
-           "VISIONBOOK_PROGRESS": "0", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}  # fmt: skip
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda nb: _rehearse_one(nb, env, args.timeout, work), todo))
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = {
+        **os.environ,
+        "VISIONBOOK_FULL": "1",
+        "VISIONBOOK_OFFLINE": "0",
+        "VISIONBOOK_REHEARSAL": str(manifest),
+        "VISIONBOOK_HOME": str(work / "home"),
+        "VISIONBOOK_PROGRESS": "0",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+    }
     failed = 0
-    for r in results:
-        problems = ([r["error"]] if "error" in r else []) + [
-            f"still says: {line}" for line in r.get("not_executed", [])
-        ]
-        failed += bool(problems)
-        status = "FAILED" if problems else "ok"
-        print(f"[rehearse] {r['chapter']}: {status} in {r['seconds']:.0f} s", flush=True)
-        for line in problems + [f"reported: {line}" for line in r.get("reported", [])]:
-            print(f"    {line}")
-    print(f"[rehearse] {len(todo)} chapters in full mode on stand-ins, {failed} failed, "
-          f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(_rehearse_one, nb, env, timeout, work) for nb in todo]
+        for future in as_completed(futures):
+            r = future.result()
+            problems = ([r["error"]] if "error" in r else []) + [
+                f"still says: {line}" for line in r.get("not_executed", [])
+            ]
+            failed += bool(problems)
+            status = "FAILED" if problems else "ok"
+            print(f"[rehearse] {r['chapter']}: {status} in {r['seconds']:.0f} s", flush=True)
+            for line in problems + [f"reported: {line}" for line in r.get("reported", [])]:
+                print(f"    {line}", flush=True)
+    print(
+        f"[rehearse] {len(todo)} chapters in full mode on stand-ins, {failed} failed, "
+        f"{time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
     return 1 if failed else 0
 
 
