@@ -1626,6 +1626,14 @@ def _cases() -> dict[str, Callable[[], Case]]:
         "tools.seedspread.spread_table": lambda: case(
             dict(results={"cnn": [[(1, "acc", "≥", 0.98, 0.97)]] * 2}), results=[S, {"cnn": S}]
         ),
+        # rehearse
+        "tools.rehearse.full_mode_chapters": lambda: case(
+            dict(notebooks=[_notebook_dir() / "a.ipynb"]), notebooks=[S, [1]]
+        ),
+        "tools.rehearse.write_standins": lambda: case(
+            dict(folder=tmpdir()), run_valid=False, folder=[1, tmpdir() / "missing"]
+        ),
+        "config.quick_or_full": lambda: case(dict(quick=8, full=12), full=[S, 12.0]),
         # student, syllabus
         "tools.student.strip_solutions": lambda: case(
             dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}], solved=[S]
@@ -1861,6 +1869,9 @@ NO_ARGUMENTS = {
     "config.progress_enabled": (
         "reads VISIONBOOK_PROGRESS (a bad value is a ValueError, tested in test_config)"
     ),
+    "config.rehearsal": (
+        "reads VISIONBOOK_REHEARSAL (a bad value is a ValueError, tested in test_rehearse)"
+    ),
     "config.seed_offset": (
         "reads VISIONBOOK_SEED_OFFSET (a bad value is a ValueError, tested in test_config)"
     ),
@@ -1911,6 +1922,9 @@ CLI = {
     "tools.seedspread.main": (
         "command-line entry point: argparse checks argv and exits with a usage message"
     ),
+    "tools.rehearse.main": (
+        "command-line entry point: argparse checks argv and exits with a usage message"
+    ),
     "tools.student.main": (
         "command-line entry point: argparse checks argv and exits with a usage message"
     ),
@@ -1925,6 +1939,7 @@ RUN_VALID_SKIPPED = {
     "data.download": "needs a network; tested with file:// URLs in test_data",
     "data.pretrained": "needs a network or cached weights; tested with stand-ins in test_data",
     "tools.runtimes.measure": "executes a notebook",
+    "tools.rehearse.write_standins": "writes about 130 MB; run in test_rehearse",
     "tools.runtimes.measure_book": "executes notebooks",
     "tools.grade.grade": "executes notebooks in child processes",
     "zoo.get": "trains a model when it is not cached (seconds)",

@@ -167,7 +167,7 @@ def quick_or_full(quick: T, full: T) -> T:
 
     Args:
         quick: the value of the quick (default) run, and of a rehearsal.
-        full: the value of full mode.
+        full: the value of full mode, of the same type.
 
     Returns:
         ``quick`` or ``full``.
@@ -177,6 +177,11 @@ def quick_or_full(quick: T, full: T) -> T:
 
     Introduced in the chapter "Images as data".
     """
+    if type(quick) is not type(full):
+        raise TypeError(
+            "expected quick and full as two values of one type (the same length for each mode), "
+            f"got {type(quick).__name__} {quick!r} and {type(full).__name__} {full!r}"
+        )
     return full if _flag("VISIONBOOK_FULL") and rehearsal() is None else quick
 
 

@@ -50,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from visionbook._validate import _expect_path
+
 NOT_EXECUTED = re.compile(r"not executed", re.IGNORECASE)
 
 
@@ -160,7 +162,7 @@ def write_standins(folder: str | os.PathLike) -> Path:
 
     from visionbook.data import load_mnist
 
-    folder = Path(folder)
+    folder = _expect_path(folder, "folder")
     if not folder.is_dir() or any(folder.iterdir()):
         raise ValueError(f"expected an existing, empty folder for the stand-ins, got {folder}")
     files: dict[str, dict] = {}
@@ -199,8 +201,10 @@ def full_mode_chapters(notebooks: list[Path]) -> list[Path]:
     """
     import nbformat
 
+    if not isinstance(notebooks, list | tuple):
+        raise TypeError(f"expected notebooks as a list of paths, got {type(notebooks).__name__}")
     found = []
-    for nb in notebooks:
+    for nb in [_expect_path(nb, f"notebooks[{i}]") for i, nb in enumerate(notebooks)]:
         cells = nbformat.read(nb, as_version=4).cells
         code = "\n".join(c.source for c in cells if c.cell_type == "code")
         if "config.full()" in code or "config.quick_or_full(" in code:
