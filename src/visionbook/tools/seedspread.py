@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -162,6 +163,8 @@ def spread_table(results: dict[str, list[list[tuple]]]) -> tuple[str, list[str]]
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: execute the chapters once per seed and print the spread of their checks."""
+    import json
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument(
@@ -169,22 +172,49 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=2, help="executions at once (default 2)")
     parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="JSON file that keeps every finished execution; a run with the same file "
+        "executes only what is missing from it",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 2 or args.jobs < 1:
         parser.error(f"expected --seeds >= 2 and --jobs >= 1, got {args.seeds} and {args.jobs}")
+    record = json.loads(args.record.read_text()) if args.record and args.record.exists() else {}
+    lock = threading.Lock()
     jobs = [(nb, k) for nb in args.notebooks for k in range(args.seeds)]
+
+    def run(job: tuple[Path, int]) -> None:
+        key = f"{job[0].stem}/{job[1]}"
+        if key in record:
+            return
+        try:
+            checks = _child(*job, args.timeout)
+        except RuntimeError as err:  # one failed execution is reported, the others go on
+            print(f"[seedspread] {key}: FAILED {str(err)[-300:]}", file=sys.stderr, flush=True)
+            return
+        with lock:
+            record[key] = checks
+            if args.record:
+                args.record.write_text(json.dumps(record))
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        outcomes = list(pool.map(lambda job: _child(*job, args.timeout), jobs))
+        list(pool.map(run, jobs))
     results: dict[str, list[list[tuple]]] = {}
-    for (nb, _), checks in zip(jobs, outcomes):
-        results.setdefault(nb.stem, []).append(checks)
+    missing = [f"{nb.stem}/{k}" for nb, k in jobs if f"{nb.stem}/{k}" not in record]
+    for nb, k in jobs:
+        if f"{nb.stem}/{k}" in record:
+            results.setdefault(nb.stem, []).append([tuple(c) for c in record[f"{nb.stem}/{k}"]])
     table, tight = spread_table(results)
     print(table)
     print(
         f"\n{len(tight)} checks with a margin under 3 standard deviations"
         + (": " + "; ".join(tight) if tight else "")
     )
-    return 1 if tight else 0
+    if missing:
+        print(f"{len(missing)} executions failed: {', '.join(missing)}")
+    return 1 if tight or missing else 0
 
 
 def _child(notebook: Path, offset: int, timeout: int) -> list[tuple]:
