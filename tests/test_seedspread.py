@@ -1,5 +1,7 @@
 """Seed offsets, and the table of how far each threshold check lies from its measured values."""
 
+import json
+
 import nbformat
 import pytest
 import torch
@@ -66,3 +68,25 @@ def test_the_table_flags_thresholds_less_than_three_std_inside():
     # gap constant: inf
     moving = [[(0, "a vs b", "≥", 0.9 + d, 0.8 + d)] for d in (0.0, 0.01, 0.02)]
     assert seedspread.spread_table({"m": moving})[1] == []
+
+
+def test_a_record_resumes_and_a_failed_execution_is_not_fatal(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def child(notebook, offset, timeout):
+        calls.append((notebook.stem, offset))
+        if notebook.stem == "broken":
+            raise RuntimeError("broken.ipynb, seed offset 0: a cell timed out")
+        return [(3, "acc", "≥", 0.95 + 0.01 * offset, 0.5)]
+
+    monkeypatch.setattr(seedspread, "_child", child)
+    record = tmp_path / "record.json"
+    args = ["good.ipynb", "broken.ipynb", "--seeds", "2", "--jobs", "1", "--record", str(record)]
+    assert seedspread.main(args) == 1  # the broken chapter's executions are missing
+    out = capsys.readouterr().out
+    assert "| good | acc (≥) | 0.5 | 0.955 |" in out
+    assert "2 executions failed: broken/0, broken/1" in out
+    assert sorted(json.loads(record.read_text())) == ["good/0", "good/1"]
+    calls.clear()
+    assert seedspread.main(["good.ipynb", "--seeds", "2", "--record", str(record)]) == 0
+    assert calls == []  # both executions were read from the record
