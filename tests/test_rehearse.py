@@ -137,3 +137,17 @@ def test_every_chapter_with_a_full_mode_branch_is_rehearsed() -> None:
         code = "".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
                        if c["cell_type"] == "code")  # fmt: skip
         assert not re.search(r"environ\S*\(?[\"']VISIONBOOK_FULL", code), nb.name
+
+
+def test_cifar_batches_are_checked_at_every_load(
+    rehearsal: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data.load_cifar10()
+    batch = rehearsal / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:-1])  # damaged after extraction
+    with pytest.raises(data.DataUnavailableError, match="data_batch_3 does not match its MD5"):
+        data.load_cifar10()
+    # outside a rehearsal the real files' MD5s apply: a stand-in is refused
+    monkeypatch.delenv("VISIONBOOK_REHEARSAL")
+    with pytest.raises(data.DataUnavailableError, match="data_batch_1 does not match its MD5"):
+        data.load_cifar10()
