@@ -295,6 +295,9 @@ def split_student_run(
     return chapter, {"stubs": scores(stubs), "solutions": scores(stubs + solutions)}
 
 
+_KERNEL_NEVER_STARTED = "Kernel died before replying to kernel_info"
+
+
 def _grade_one(
     student: str, path: Path, checks: dict[str, str], out: Path, limit: float, env: dict
 ) -> list[Grade]:
@@ -316,9 +319,14 @@ def _grade_one(
             str(limit),
         ]
         try:
-            done = subprocess.run(
-                command, env=env, cwd=work, capture_output=True, text=True, timeout=limit + 120
-            )
+            for _ in range(2):
+                done = subprocess.run(
+                    command, env=env, cwd=work, capture_output=True, text=True, timeout=limit + 120
+                )
+                # a kernel that died before it answered ran none of the student's code (on a busy
+                # machine two new kernels can race for a port): start it once more
+                if done.returncode == 0 or _KERNEL_NEVER_STARTED not in done.stderr:
+                    break
             note = (
                 json.loads((Path(work) / (path.name + ".json")).read_text())
                 if done.returncode == 0
