@@ -50,14 +50,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from visionbook._validate import _expect_path
+from visionbook._validate import _expect_path, _file_digest
+from visionbook.checks import REHEARSAL_NOTE
 
 NOT_EXECUTED = re.compile(r"not executed", re.IGNORECASE)
 
 
 def _digests(path: Path) -> dict[str, str]:
-    data = path.read_bytes()
-    return {"md5": hashlib.md5(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest()}
+    return {"md5": _file_digest(path, "md5"), "sha256": _file_digest(path, "sha256")}
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:
@@ -242,8 +242,6 @@ def _rehearse_one(notebook: Path, env: dict, timeout: int, out: Path) -> dict:
         for out_ in cell.get("outputs", [])
     ]
     lines = [line for text in texts for line in text.splitlines()]
-    from visionbook.checks import REHEARSAL_NOTE
-
     return {
         **result,
         "not_executed": [line for line in lines if NOT_EXECUTED.search(line)],
