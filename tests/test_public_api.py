@@ -1623,6 +1623,9 @@ def _cases() -> dict[str, Callable[[], Case]]:
         "tools.seedspread.parse_checks": lambda: case(
             dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}]
         ),
+        "tools.seedspread.parse_errors": lambda: case(
+            dict(nb=__import__("nbformat").v4.new_notebook()), nb=[S, {}]
+        ),
         "tools.seedspread.spread_table": lambda: case(
             dict(results={"cnn": [[(1, "acc", "≥", 0.98, 0.97)]] * 2}), results=[S, {"cnn": S}]
         ),

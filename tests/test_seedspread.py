@@ -90,3 +90,28 @@ def test_a_record_resumes_and_a_failed_execution_is_not_fatal(tmp_path, monkeypa
     calls.clear()
     assert seedspread.main(["good.ipynb", "--seeds", "2", "--record", str(record)]) == 0
     assert calls == []  # both executions were read from the record
+
+
+def test_other_errors_are_kept_apart_from_the_table_and_fail_the_run(monkeypatch, capsys):
+    missed = nbformat.v4.new_output(
+        "error", ename="AssertionError", evalue="✗ acc: 0.95 is below the required 0.97"
+    )
+    other = nbformat.v4.new_output(
+        "error", ename="AssertionError", evalue="✗ every method beats scratch\nmore"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[missed, other])])
+    assert seedspread.parse_errors(nb) == [(0, "AssertionError: ✗ every method beats scratch")]
+    with pytest.raises(TypeError, match="expected nb as a notebook read with nbformat.read"):
+        seedspread.parse_errors({"cells": []})
+
+    def child(notebook, offset, timeout):
+        rows = [(3, "acc", "≥", 0.95 + 0.01 * offset, 0.5)]
+        if offset == 1:  # a crash, or a failed check_true, in cell 5
+            rows.append((5, "ValueError: boom", seedspread.RAISED, 0.0, 0.0))
+        return rows
+
+    monkeypatch.setattr(seedspread, "_child", child)
+    assert seedspread.main(["good.ipynb", "--seeds", "2", "--jobs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "| good | acc (≥) | 0.5 | 0.955 | 0.0071 | 2 |" in out  # the error is not a row
+    assert "1 other errors\n  good/1 cell 5: ValueError: boom" in out

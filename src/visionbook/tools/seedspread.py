@@ -25,6 +25,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+# marks an error that is not a missed threshold (a failed check_true, a crash) in a run's rows
+RAISED = "raised"
 # "✓ name: 0.9812 ≥ 0.97" as printed by visionbook.checks,
 # and "✗ name: 0.95 is below the required 0.97"
 _PASSED = re.compile(
@@ -73,6 +75,37 @@ def parse_checks(nb) -> list[tuple[int, str, str, float, float]]:
     return found
 
 
+def parse_errors(nb) -> list[tuple[int, str]]:
+    """Every other error an executed notebook shows: ``(cell, "ename: first line of evalue")``.
+
+    A failed ``check_true``, ``check_equal`` or ``check_close``, or a crash, is not a threshold
+    and has no spread to measure, but a seed that makes it fail must not go unnoticed.
+
+    >>> import nbformat
+    >>> err = nbformat.v4.new_output("error", ename="AssertionError",
+    ...                              evalue="✗ every method beats scratch", traceback=[])
+    >>> parse_errors(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[err])]))
+    [(0, 'AssertionError: ✗ every method beats scratch')]
+
+    Introduced in CONTRIBUTING.md.
+    """
+    import nbformat
+
+    if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
+        raise TypeError(
+            f"expected nb as a notebook read with nbformat.read, got {type(nb).__name__}"
+        )
+    found = []
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        for out in cell.get("outputs", []):
+            evalue = out.get("evalue") or ""
+            if out.output_type == "error" and not _FAILED.search(evalue):
+                first = (evalue.strip().splitlines() or [""])[0]
+                found.append((i, f"{out.get('ename', 'Error')}: {first}"))
+    return found
+
+
 def _run(notebook: Path, offset: int, timeout: int) -> list[tuple[int, str, str, float, float]]:
     """Execute one chapter cold and offline with a seed offset, errors allowed; return
     its checks."""
@@ -102,7 +135,8 @@ def _run(notebook: Path, offset: int, timeout: int) -> list[tuple[int, str, str,
         finally:
             for k, v in saved.items():
                 os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    return parse_checks(nb)
+    # other errors travel with the checks, marked "raised", and fail the run (see main)
+    return parse_checks(nb) + [(c, m, RAISED, 0.0, 0.0) for c, m in parse_errors(nb)]
 
 
 def spread_table(results: dict[str, list[list[tuple]]]) -> tuple[str, list[str]]:
@@ -138,6 +172,7 @@ def spread_table(results: dict[str, list[list[tuple]]]) -> tuple[str, list[str]]
     ]
     tight = []
     for chapter, runs in results.items():
+        runs = [[row for row in run if row[2] != RAISED] for run in runs]
         for cell, name, op in sorted({(c, n, o) for run in runs for c, n, o, _, _ in run}):
             pairs = [
                 (v, b) for run in runs for c, n, o, v, b in run if (c, n, o) == (cell, name, op)
@@ -214,7 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     if missing:
         print(f"{len(missing)} executions failed: {', '.join(missing)}")
-    return 1 if tight or missing else 0
+    raised = [
+        f"{nb.stem}/{k} cell {row[0]}: {row[1]}"
+        for nb, k in jobs
+        for row in record.get(f"{nb.stem}/{k}", [])
+        if row[2] == RAISED
+    ]
+    print(f"{len(raised)} other errors" + "".join(f"\n  {line}" for line in raised))
+    return 1 if tight or missing or raised else 0
 
 
 def _child(notebook: Path, offset: int, timeout: int) -> list[tuple]:
