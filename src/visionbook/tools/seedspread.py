@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,6 +39,20 @@ _FAILED = re.compile(
 )
 
 
+def _outputs(nb) -> Iterator[tuple[int, dict]]:
+    """``(index among the code cells, output)`` for every output of an executed notebook."""
+    import nbformat
+
+    if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
+        raise TypeError(
+            f"expected nb as a notebook read with nbformat.read, got {type(nb).__name__}"
+        )
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        for out in cell.get("outputs", []):
+            yield i, out
+
+
 def parse_checks(nb) -> list[tuple[int, str, str, float, float]]:
     """The threshold checks an executed notebook printed: ``(cell, name, op, value, bound)``.
 
@@ -52,26 +67,18 @@ def parse_checks(nb) -> list[tuple[int, str, str, float, float]]:
 
     Introduced in CONTRIBUTING.md.
     """
-    import nbformat
-
-    if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
-        raise TypeError(
-            f"expected nb as a notebook read with nbformat.read, got {type(nb).__name__}"
-        )
     found = []
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    for i, cell in enumerate(code):
-        for out in cell.get("outputs", []):
-            if out.output_type == "stream":
-                for line in out.text.splitlines():
-                    m = _PASSED.match(line.strip())
-                    if m:
-                        found.append((i, m["name"], m["op"], float(m["value"]), float(m["bound"])))
-            elif out.output_type == "error":
-                m = _FAILED.search(out.get("evalue", ""))
+    for i, out in _outputs(nb):
+        if out.output_type == "stream":
+            for line in out.text.splitlines():
+                m = _PASSED.match(line.strip())
                 if m:
-                    op = "≥" if m["op"] == "below" else "≤"
-                    found.append((i, m["name"], op, float(m["value"]), float(m["bound"])))
+                    found.append((i, m["name"], m["op"], float(m["value"]), float(m["bound"])))
+        elif out.output_type == "error":
+            m = _FAILED.search(out.get("evalue", ""))
+            if m:
+                op = "≥" if m["op"] == "below" else "≤"
+                found.append((i, m["name"], op, float(m["value"]), float(m["bound"])))
     return found
 
 
@@ -89,20 +96,12 @@ def parse_errors(nb) -> list[tuple[int, str]]:
 
     Introduced in CONTRIBUTING.md.
     """
-    import nbformat
-
-    if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
-        raise TypeError(
-            f"expected nb as a notebook read with nbformat.read, got {type(nb).__name__}"
-        )
     found = []
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    for i, cell in enumerate(code):
-        for out in cell.get("outputs", []):
-            evalue = out.get("evalue") or ""
-            if out.output_type == "error" and not _FAILED.search(evalue):
-                first = (evalue.strip().splitlines() or [""])[0]
-                found.append((i, f"{out.get('ename', 'Error')}: {first}"))
+    for i, out in _outputs(nb):
+        evalue = out.get("evalue") or ""
+        if out.output_type == "error" and not _FAILED.search(evalue):
+            first = (evalue.strip().splitlines() or [""])[0]
+            found.append((i, f"{out.get('ename', 'Error')}: {first}"))
     return found
 
 
